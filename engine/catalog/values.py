@@ -1,0 +1,149 @@
+"""Typed parameter values: each YAML form becomes one plain Python value.
+
+=========  ======================  =========================
+type       YAML                    Python
+=========  ======================  =========================
+money      ``"9.80 EUR"``          ``Decimal("9.80")`` (EUR)
+rate       ``"0.0179 EUR/min"``    ``Decimal("0.0179")``
+percent    ``"5.00 %"``            ``Decimal("5.00")``
+integer    ``60``                  ``int``
+period     ``{weeks: 8}``          :class:`Period`
+boolean    ``true``                ``bool``
+text       ``half_up``             ``str``
+set        ``[email, fax]``        ``tuple[str, ...]`` (as written)
+reference  ``BGB § 247``           ``str`` (checked to exist)
+=========  ======================  =========================
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+PeriodUnit = Literal["days", "weeks", "months", "years", "working_days", "business_days"]
+PERIOD_UNITS: tuple[PeriodUnit, ...] = (
+    "days",
+    "weeks",
+    "months",
+    "years",
+    "working_days",
+    "business_days",
+)
+
+_MONEY = re.compile(r"^(-?[0-9]+\.[0-9]{2}) EUR$")
+_RATE = re.compile(r"^([0-9]+\.[0-9]{2,4}) EUR/min$")
+_PERCENT = re.compile(r"^(-?[0-9]+\.[0-9]{2}) %$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A period of ``count`` units; how it runs is the parameter's ``deadline_rule``."""
+
+    count: int
+    unit: PeriodUnit
+
+    def __str__(self) -> str:
+        unit = self.unit.replace("_", " ")
+        return f"{self.count} {unit[:-1] if self.count == 1 else unit}"
+
+    def to_yaml(self) -> dict[str, int]:
+        return {self.unit: self.count}
+
+
+class ValueTypeError(ValueError):
+    """A value does not have the form its declared type needs."""
+
+
+def parse_value(type_: str, raw: Any) -> Any:
+    """Turn the YAML value ``raw`` of a parameter declared as ``type_`` into its Python value."""
+    parser = _PARSERS[type_]
+    return parser(raw)
+
+
+def _money(raw: Any) -> Decimal:
+    return Decimal(_match(_MONEY, raw, "money like '9.80 EUR'"))
+
+
+def _rate(raw: Any) -> Decimal:
+    return Decimal(_match(_RATE, raw, "a rate like '0.0179 EUR/min'"))
+
+
+def _percent(raw: Any) -> Decimal:
+    return Decimal(_match(_PERCENT, raw, "a percentage like '5.00 %'"))
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValueTypeError(f"expected an integer, got {raw!r}")
+    return raw
+
+
+def _period(raw: Any) -> Period:
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise ValueTypeError(f"expected a period like {{weeks: 8}}, got {raw!r}")
+    ((unit, count),) = raw.items()
+    if unit not in PERIOD_UNITS or isinstance(count, bool) or not isinstance(count, int):
+        raise ValueTypeError(f"expected a period like {{weeks: 8}}, got {raw!r}")
+    return Period(count, unit)
+
+
+def _boolean(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueTypeError(f"expected true or false, got {raw!r}")
+    return raw
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise ValueTypeError(f"expected text, got {raw!r}")
+    return raw
+
+
+def _set(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ValueTypeError(f"expected a list of names like [email, fax], got {raw!r}")
+    return tuple(raw)
+
+
+def _match(pattern: re.Pattern[str], raw: Any, expected: str) -> str:
+    match = pattern.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        hint = (
+            " (write amounts as quoted strings, never as YAML numbers)" if _is_number(raw) else ""
+        )
+        raise ValueTypeError(f"expected {expected}, got {raw!r}{hint}")
+    return match.group(1)
+
+
+def _is_number(raw: Any) -> bool:
+    return isinstance(raw, int | float) and not isinstance(raw, bool)
+
+
+_PARSERS = {
+    "money": _money,
+    "rate": _rate,
+    "percent": _percent,
+    "integer": _integer,
+    "period": _period,
+    "boolean": _boolean,
+    "text": _text,
+    "set": _set,
+    "reference": _text,
+}
+
+
+def format_value(type_: str, value: Any) -> str:
+    """The value as a person reads it, in the form the YAML uses."""
+    if type_ == "money":
+        return f"{value} EUR"
+    if type_ == "rate":
+        return f"{value} EUR/min"
+    if type_ == "percent":
+        return f"{value} %"
+    if type_ == "set":
+        return "[" + ", ".join(value) + "]"
+    if type_ == "boolean":
+        return "true" if value else "false"
+    return str(value)
