@@ -115,7 +115,15 @@ class Terms:
         cached = self._cache.get(citation)
         if cached is None:
             terms_file = self.catalog.file(citation)
-            cached = InForce(terms_file, terms_file.version_at(self.effective_from), self.version)
+            try:
+                version = terms_file.version_at(self.effective_from)
+            except NotInForce:
+                first = terms_file.versions[0].effective_from.isoformat()
+                raise NotInForce(
+                    f"{citation} ({terms_file.path}) is not part of terms version "
+                    f"{self.version}: its first version starts {first}"
+                ) from None
+            cached = InForce(terms_file, version, self.version)
             self._cache[citation] = cached
         return cached
 
@@ -156,11 +164,23 @@ class Terms:
         return MoneyRule(values["currency"], values["minor_unit"], values["rounding"])
 
 
+_DOCUMENT_ORDER = ("agb", "clinq-sd", "price-list", "bgb", "tkg", "ustg", "platform")
+
+
+def _reading_order(terms_file: TermsFile) -> tuple:
+    """Documents in a fixed order, clauses by number (AGB 2.11 before AGB 12.4)."""
+    section = tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in terms_file.section.split(".")
+    )
+    return (_DOCUMENT_ORDER.index(terms_file.document), terms_file.kind, section, terms_file.path)
+
+
 class Catalog:
     """All terms files, immutable once loaded; ask it for the terms in force at an instant."""
 
     def __init__(self, files: Iterable[TermsFile]):
-        self._files: tuple[TermsFile, ...] = tuple(sorted(files, key=lambda f: f.path))
+        self._files: tuple[TermsFile, ...] = tuple(sorted(files, key=_reading_order))
         self._by_citation = {f.citation: f for f in self._files}
         self._plans = {f.name: f.citation for f in self._files if f.kind == "plan"}
         self._editions: tuple[date, ...] = tuple(

@@ -91,7 +91,7 @@ class TermsFile:
         index = bisect.bisect_right(starts, day) - 1
         if index < 0:
             raise NotInForce(
-                f"{self.citation} ({self.path}) has no version in force on {day.isoformat()}; "
+                f"{self.citation} ({self.path}) has no version in force on {day.isoformat()}: "
                 f"its first version starts {starts[0].isoformat()}"
             )
         return self.versions[index]
