@@ -14,13 +14,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from engine.calendar import WEEKDAYS
 from engine.catalog.errors import CatalogError, CatalogInvalid
-from engine.catalog.model import ParameterSpec, ParameterValue, TermsFile, Version, citation_of
+from engine.catalog.model import (
+    CITATION_FORMATS,
+    ParameterSpec,
+    ParameterValue,
+    TermsFile,
+    Version,
+    citation_of,
+)
 from engine.catalog.values import ValueTypeError, parse_value
 from engine.catalog.yaml_source import YamlDocument, escape_pointer_token, read_yaml
 
@@ -84,11 +92,13 @@ def load_files(root: Path, schema_dir: Path | None = None) -> LoadResult:
     validators = schema_validators((schema_dir or root / "schemas").resolve())
     result = LoadResult()
     documents: list[tuple[YamlDocument, str]] = []
+    claimed: set[str] = set()
     for path, kind in _discover(root, result):
         relative = path.relative_to(root).as_posix()
         document = read_yaml(path.read_text(encoding="utf-8"), relative)
         result.file_count += 1
         result.errors.extend(document.errors)
+        claimed.update(_claimed_citation(document.data, kind, relative))
         if document.data is None:
             continue
         schema_faults = list(_schema_errors(document, validators[kind]))
@@ -96,7 +106,7 @@ def load_files(root: Path, schema_dir: Path | None = None) -> LoadResult:
         if not schema_faults and not document.errors:
             documents.append((document, kind))
     built = [(doc, _build_file(doc, kind, result.errors)) for doc, kind in documents]
-    _check_across_files(built, result.errors)
+    _check_across_files(built, claimed, result.errors)
     result.files = [terms_file for _, terms_file in built]
     result.errors.sort()
     return result
@@ -110,6 +120,34 @@ def load_catalog(root: Path | None = None, schema_dir: Path | None = None):
     if result.errors:
         raise CatalogInvalid(result.errors)
     return Catalog(result.files)
+
+
+def _claimed_citation(data, kind: str, relative: str) -> Iterator[str]:
+    """The citation (and plan or rate table name) a file claims, even if it is invalid.
+
+    References to a file that failed its own checks are not reported again: its faults are.
+    A clause file claims what its ``source`` says and what its path says.
+    """
+    source = data.get("source") if isinstance(data, dict) else None
+    if isinstance(source, dict) and source.get("document") in CITATION_FORMATS:
+        yield citation_of(source["document"], str(source.get("section")))
+    if kind == "clause":
+        yield from _citation_from_path(relative)
+    if kind in ("plan", "rates", "zones"):
+        yield f"{kind}:" + relative.rsplit("/", 1)[-1].removesuffix(".yaml")
+
+
+def _citation_from_path(relative: str) -> Iterator[str]:
+    _rules, folder, name = relative.split("/")
+    stem = name.removesuffix(".yaml")
+    if folder in ("agb", "clinq-sd"):
+        yield citation_of(folder, stem.split("-", 1)[0])
+    elif folder == "platform":
+        yield citation_of("platform", stem)
+    elif folder == "law" and stem.count("-") >= 2:
+        document, section, _ = stem.split("-", 2)
+        if document in CITATION_FORMATS:
+            yield citation_of(document, section)
 
 
 def _discover(root: Path, result: LoadResult) -> Iterator[tuple[Path, str]]:
@@ -138,8 +176,13 @@ def _pointer(parts) -> str:
 
 
 def _schema_errors(document: YamlDocument, validator: Draft202012Validator):
-    for error in validator.iter_errors(document.data):
+    """Schema faults, one per location (a value failing pattern and format is reported once)."""
+    reported: set[str] = set()
+    for error in sorted(validator.iter_errors(document.data), key=lambda e: e.path):
         pointer = _pointer(error.absolute_path)
+        if pointer in reported and error.validator != "additionalProperties":
+            continue
+        reported.add(pointer)
         yield from _describe(document, error, pointer)
 
 
@@ -147,7 +190,8 @@ def _describe(document: YamlDocument, error: ValidationError, pointer: str):
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
         for key in sorted(set(error.instance) - known):
-            yield document.error(f"{pointer}/{escape_pointer_token(key)}", f"unknown key {key!r}")
+            child = f"{pointer}/{escape_pointer_token(key)}"
+            yield document.error(child, f"unknown key {key!r}", at_key=True)
         return
     if isinstance(error.instance, float):
         message = (
@@ -166,11 +210,13 @@ def _build_file(document: YamlDocument, kind: str, errors: list[CatalogError]) -
     relative = document.path
     document_name, section = data["source"]["document"], data["source"]["section"]
     citation = citation_of(document_name, section)
-    _check_location(document, kind, document_name, section, errors)
-    parameters = {
-        name: ParameterSpec(name=name, **declaration)
-        for name, declaration in data["parameters"].items()
-    }
+    located = _check_location(document, kind, document_name, section, errors)
+    parameters = MappingProxyType(
+        {
+            name: ParameterSpec(name=name, **declaration)
+            for name, declaration in data["parameters"].items()
+        }
+    )
     versions = tuple(_build_versions(document, parameters, errors))
     return TermsFile(
         identity=relative.removesuffix(".yaml"),
@@ -185,11 +231,13 @@ def _build_file(document: YamlDocument, kind: str, errors: list[CatalogError]) -
         see_also=tuple(data.get("see_also", ())),
         parameters=parameters,
         versions=versions,
+        located=located,
     )
 
 
-def _check_location(document, kind, document_name, section, errors) -> None:
+def _check_location(document, kind, document_name, section, errors) -> bool:
     """The file path is the clause's identity: it must agree with ``source``."""
+    count = len(errors)
     parts = document.path.split("/")
     stem = parts[-1].removesuffix(".yaml")
     if kind == "clause":
@@ -203,7 +251,7 @@ def _check_location(document, kind, document_name, section, errors) -> None:
                     + ", ".join(f"rules/{name}/" for name in RULES_FOLDERS),
                 )
             )
-            return
+            return False
         if document_name not in allowed:
             errors.append(
                 document.error(
@@ -212,7 +260,7 @@ def _check_location(document, kind, document_name, section, errors) -> None:
                     f"not {document_name}",
                 )
             )
-            return
+            return False
         expected = {
             "agb": f"{section}-",
             "clinq-sd": f"{section}-",
@@ -233,6 +281,7 @@ def _check_location(document, kind, document_name, section, errors) -> None:
         )
     elif kind == "zones" and section != "zones":
         errors.append(document.error("/source/section", "the zone table's section is 'zones'"))
+    return len(errors) == count
 
 
 def _build_versions(document: YamlDocument, parameters: dict[str, ParameterSpec], errors):
@@ -259,7 +308,7 @@ def _build_versions(document: YamlDocument, parameters: dict[str, ParameterSpec]
                 )
             )
         previous = effective_from
-        values = dict(_build_values(document, pointer, raw, parameters, errors))
+        values = MappingProxyType(dict(_build_values(document, pointer, raw, parameters, errors)))
         yield Version(effective_from=effective_from, values=values, note=raw.get("note"))
 
 
@@ -273,6 +322,7 @@ def _build_values(document, pointer, raw_version, parameters, errors):
                     f"{pointer}/values",
                     f"no value for parameter {name!r} in the version of "
                     f"{raw_version['effective_from']} (a missing value is an error, never zero)",
+                    at_key=True,
                 )
             )
     for name, raw in raw_values.items():
@@ -280,7 +330,9 @@ def _build_values(document, pointer, raw_version, parameters, errors):
         spec = parameters.get(name)
         if spec is None:
             errors.append(
-                document.error(value_pointer, f"parameter {name!r} is not declared in /parameters")
+                document.error(
+                    value_pointer, f"parameter {name!r} is not declared in /parameters", at_key=True
+                )
             )
             continue
         annotated = isinstance(raw, dict) and "value" in raw
@@ -299,9 +351,13 @@ def _build_values(document, pointer, raw_version, parameters, errors):
 # -- checks that need more than one file -------------------------------------------------------
 
 
-def _check_across_files(built: list[tuple[YamlDocument, TermsFile]], errors) -> None:
+def _check_across_files(
+    built: list[tuple[YamlDocument, TermsFile]], claimed: set[str], errors
+) -> None:
     by_citation: dict[str, TermsFile] = {}
     for document, terms_file in built:
+        if not terms_file.located:
+            continue
         first = by_citation.get(terms_file.citation)
         if first is not None:
             errors.append(
@@ -312,22 +368,23 @@ def _check_across_files(built: list[tuple[YamlDocument, TermsFile]], errors) -> 
         else:
             by_citation[terms_file.citation] = terms_file
     zones = by_citation.get("Price list: zones")
-    names = {
-        "clause": set(by_citation),
-        "zone": set(zones.parameters) if zones else set(),
-        "rates": {f.name for _, f in built if f.kind == "rates"},
-        "plan": {f.name for _, f in built if f.kind == "plan"},
+    names: dict[str, set[str] | None] = {
+        "clause": claimed,
+        # Zone names are unknown while the zone table itself is invalid: skip those checks.
+        "zone": set(zones.parameters) if zones else None,
+        "rates": {c.removeprefix("rates:") for c in claimed if c.startswith("rates:")},
+        "plan": {c.removeprefix("plan:") for c in claimed if c.startswith("plan:")},
     }
     for document, terms_file in built:
         _check_references(document, terms_file, names, errors)
         if terms_file.kind == "zones":
             _check_zone_overlap(document, terms_file, errors)
-        if terms_file.kind == "rates":
+        if terms_file.kind == "rates" and names["zone"] is not None:
             _check_rate_coverage(document, terms_file, names["zone"], errors)
     if built:
         first = built[0][0]
         for citation in REQUIRED_CITATIONS:
-            if citation not in by_citation:
+            if citation not in claimed:
                 errors.append(
                     CatalogError(first.path, 1, 1, f"the catalog has no file for {citation}", "")
                 )
@@ -363,7 +420,7 @@ def _check_references(document, terms_file: TermsFile, names, errors) -> None:
 
 def _element_problem(kind: str | None, element: str, names) -> str | None:
     if kind in ("clause", "zone", "rates", "plan"):
-        if element not in names[kind]:
+        if names[kind] is not None and element not in names[kind]:
             known = ", ".join(sorted(names[kind])) if kind != "clause" else "see rules/"
             return f"{element!r} is not a known {kind} ({known})"
     elif kind == "country" and not _COUNTRY.match(element):
@@ -406,5 +463,6 @@ def _check_rate_coverage(document, rates: TermsFile, zone_names: set[str], error
             document.error(
                 "/parameters",
                 f"no rate for zone {zone!r}: every zone needs one (no silent zero)",
+                at_key=True,
             )
         )

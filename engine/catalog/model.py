@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -79,6 +79,7 @@ class TermsFile:
     see_also: tuple[str, ...]
     parameters: Mapping[str, ParameterSpec]
     versions: tuple[Version, ...]
+    located: bool = field(default=True, compare=False, repr=False)
 
     @property
     def name(self) -> str:

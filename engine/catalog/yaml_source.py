@@ -32,6 +32,7 @@ class YamlDocument:
     path: str
     data: Any
     marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
     errors: list[CatalogError] = field(default_factory=list)
 
     def position(self, pointer: str) -> tuple[int, int]:
@@ -40,8 +41,10 @@ class YamlDocument:
             pointer = pointer.rsplit("/", 1)[0]
         return self.marks.get(pointer, (1, 1))
 
-    def error(self, pointer: str, message: str) -> CatalogError:
-        line, column = self.position(pointer)
+    def error(self, pointer: str, message: str, *, at_key: bool = False) -> CatalogError:
+        """A fault at ``pointer``: at its value, or with ``at_key`` at the key naming it."""
+        position = self.key_marks.get(pointer) if at_key else None
+        line, column = position or self.position(pointer)
         return CatalogError(self.path, line, column, message, pointer)
 
 
@@ -95,6 +98,7 @@ def _build(node: yaml.Node, pointer: str, document: YamlDocument) -> Any:
                 )
                 continue
             first_seen[key] = key_line
+            document.key_marks[child] = (key_line, key_node.start_mark.column + 1)
             result[key] = _build(value_node, child, document)
         return result
     if isinstance(node, yaml.SequenceNode):
