@@ -194,7 +194,7 @@ def cmd_clauses(args: argparse.Namespace) -> int:
     rows, problems = coverage(
         catalog,
         numbered_clauses(root / "docs" / "source-documents"),
-        load_not_encoded(root / "docs" / "not-encoded.yaml"),
+        load_not_encoded(root),
     )
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

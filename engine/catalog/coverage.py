@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from engine.catalog.catalog import Catalog
+from engine.catalog.loader import read_checked
 
 # (document, citation prefix, file in docs/source-documents/, first line of the body)
 SOURCE_DOCUMENTS = (
@@ -58,8 +57,9 @@ def numbered_clauses(documents_dir: Path) -> list[NumberedClause]:
     return clauses
 
 
-def load_not_encoded(path: Path) -> dict[str, dict[str, str]]:
-    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+def load_not_encoded(root: Path) -> dict[str, dict[str, str]]:
+    """``docs/not-encoded.yaml`` below ``root``, checked against its schema, by clause."""
+    entries = read_checked(root / "docs" / "not-encoded.yaml", root, "not-encoded.schema.json")
     return {entry["clause"]: entry for entry in entries}
 
 

@@ -56,8 +56,8 @@ _TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @cache
-def schema_validators(schema_dir: Path) -> dict[str, Draft202012Validator]:
-    """One validator per file kind, resolving ``$ref`` between the files in ``schema_dir``."""
+def schema_validator(schema_dir: Path, name: str) -> Draft202012Validator:
+    """The validator of schema ``name``, resolving ``$ref`` between the files in ``schema_dir``."""
     schemas = {
         path.name: json.loads(path.read_text(encoding="utf-8"))
         for path in sorted(schema_dir.glob("*.schema.json"))
@@ -67,14 +67,26 @@ def schema_validators(schema_dir: Path) -> dict[str, Draft202012Validator]:
     registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
     )
-    return {
-        kind: Draft202012Validator(
-            schemas[name],
-            registry=registry,
-            format_checker=Draft202012Validator.FORMAT_CHECKER,
-        )
-        for _, kind, name in FILE_KINDS
-    }
+    return Draft202012Validator(
+        schemas[name], registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def schema_validators(schema_dir: Path) -> dict[str, Draft202012Validator]:
+    """One validator per kind of catalog file."""
+    return {kind: schema_validator(schema_dir, name) for _, kind, name in FILE_KINDS}
+
+
+def read_checked(path: Path, root: Path, schema_name: str, schema_dir: Path | None = None):
+    """Read a YAML file outside the catalog proper and check it against ``schema_name``."""
+    document = read_yaml(path.read_text(encoding="utf-8"), path.relative_to(root).as_posix())
+    errors = list(document.errors)
+    if document.data is not None:
+        validator = schema_validator((schema_dir or root / "schemas").resolve(), schema_name)
+        errors.extend(_schema_errors(document, validator))
+    if errors:
+        raise CatalogInvalid(errors)
+    return document.data
 
 
 @dataclass
@@ -180,9 +192,10 @@ def _schema_errors(document: YamlDocument, validator: Draft202012Validator):
     reported: set[str] = set()
     for error in sorted(validator.iter_errors(document.data), key=lambda e: e.path):
         pointer = _pointer(error.absolute_path)
-        if pointer in reported and error.validator != "additionalProperties":
-            continue
-        reported.add(pointer)
+        if error.validator not in ("additionalProperties", "required"):
+            if pointer in reported:
+                continue
+            reported.add(pointer)
         yield from _describe(document, error, pointer)
 
 
