@@ -38,3 +38,16 @@ def parse_amount(text: str) -> Decimal:
 def format_amount(amount: Decimal) -> str:
     """An amount as JSON carries it: two decimals, no currency (``"9.80"``)."""
     return f"{amount.quantize(CENT):f}"
+
+
+def to_cents(amount: Decimal) -> int:
+    """An amount in EUR as integer cents: how money is stored and enters the rule engine."""
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise ValueError(f"{amount} EUR is not a whole number of cents")
+    return int(cents)
+
+
+def from_cents(cents: int) -> Decimal:
+    """Integer cents as an amount in EUR with two decimals."""
+    return (Decimal(cents) / 100).quantize(CENT)

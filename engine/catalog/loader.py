@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from engine.calendar import WEEKDAYS
+from engine.catalog.conditions import ConditionError, parse_rule
 from engine.catalog.errors import CatalogError, CatalogInvalid
 from engine.catalog.model import (
     CITATION_FORMATS,
@@ -322,7 +323,29 @@ def _build_versions(document: YamlDocument, parameters: dict[str, ParameterSpec]
             )
         previous = effective_from
         values = MappingProxyType(dict(_build_values(document, pointer, raw, parameters, errors)))
-        yield Version(effective_from=effective_from, values=values, note=raw.get("note"))
+        rules = tuple(_build_rules(document, pointer, raw, parameters, values, errors))
+        yield Version(
+            effective_from=effective_from, values=values, note=raw.get("note"), rules=rules
+        )
+
+
+def _build_rules(document, pointer, raw_version, parameters, values, errors):
+    def resolve(name: str):
+        return parameters[name].type, values[name].value
+
+    names: set[str] = set()
+    for index, raw in enumerate(raw_version.get("rules", ())):
+        rule_pointer = f"{pointer}/rules/{index}"
+        if raw["name"] in names:
+            errors.append(
+                document.error(f"{rule_pointer}/name", f"a rule named {raw['name']!r} exists")
+            )
+            continue
+        names.add(raw["name"])
+        try:
+            yield parse_rule(raw, resolve)
+        except ConditionError as exc:
+            errors.append(document.error(rule_pointer + exc.pointer, f"rule {raw['name']}: {exc}"))
 
 
 def _build_values(document, pointer, raw_version, parameters, errors):

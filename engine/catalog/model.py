@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from engine.catalog.conditions import RuleSpec
 from engine.catalog.errors import NotInForce
 
 CITATION_FORMATS = {
@@ -57,6 +58,7 @@ class Version:
     effective_from: date
     values: Mapping[str, ParameterValue]
     note: str | None = None
+    rules: tuple[RuleSpec, ...] = ()
 
 
 @dataclass(frozen=True)
