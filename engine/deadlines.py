@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import calendar as _stdlib_calendar
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from engine.calendar import Calendar
-from engine.catalog.values import Period
+
+if TYPE_CHECKING:
+    from engine.catalog.values import Period
 
 
 def last_day_of_month(year: int, month: int) -> date:

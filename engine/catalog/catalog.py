@@ -121,7 +121,8 @@ class Terms:
                 first = terms_file.versions[0].effective_from.isoformat()
                 raise NotInForce(
                     f"{citation} ({terms_file.path}) is not part of terms version "
-                    f"{self.version}: its first version starts {first}"
+                    f"{self.version}: its first version starts {first}",
+                    citation,
                 ) from None
             cached = InForce(terms_file, version, self.version)
             self._cache[citation] = cached

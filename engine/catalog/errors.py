@@ -30,5 +30,9 @@ class CatalogInvalid(Exception):
 class NotInForce(LookupError):
     """No version of a clause or parameter is in force at the date asked for.
 
-    A missing value is an error, never a silent zero.
+    A missing value is an error, never a silent zero. ``citation`` names what is missing.
     """
+
+    def __init__(self, message: str, citation: str | None = None):
+        super().__init__(message)
+        self.citation = citation

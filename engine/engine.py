@@ -1,0 +1,307 @@
+"""The engine: applies the terms in force at each event's instant and records the result.
+
+Python API::
+
+    engine = Engine()                      # $DATABASE_URL or var/billing.sqlite
+    engine.handle({"id": "e1", "type": "credit.topped_up", "account": "a1",
+                   "at": "2026-11-02T09:00:00+01:00", "amount": "20.00"})
+    engine.quote(event)                    # the effects, nothing stored
+    engine.advance(until)                  # fire due deadlines of every account
+
+Each event yields ``{"id", "status": "applied" | "duplicate" | "rejected", "effects"}``; a
+rejection also has ``reason`` and ``clause``. The same id twice is applied once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.accounts import add_user, open_account, remove_user
+from engine.calls import free_seconds_left, rate_call
+from engine.catalog import Catalog, NotInForce, Terms, load_catalog
+from engine.clock import run_clock
+from engine.credit import after_booking, receive_payment, top_up
+from engine.effects import Booking, Rejected
+from engine.events import Event, EventInvalid, parse_event
+from engine.ledger.store import Store, Unit
+from engine.money import format_amount, from_cents
+from engine.rules import CompiledRuleset, Decider, compile_ruleset
+from engine.state import AccountState, Deadline
+
+HANDLERS: dict[str, Callable[[Booking], None]] = {
+    "account.opened": open_account,
+    "user.added": add_user,
+    "user.removed": remove_user,
+    "call": rate_call,
+    "credit.topped_up": top_up,
+    "payment.received": receive_payment,
+}
+
+
+class BatchInvalid(EventInvalid):
+    """An event of a batch is invalid; ``index`` says which. Nothing of the batch is applied."""
+
+    def __init__(self, index: int, error: EventInvalid):
+        super().__init__(error.field, error.message)
+        self.index = index
+
+
+@dataclass
+class _Batch:
+    """What a batch of events will write, collected in event order."""
+
+    event_rows: list[dict] = field(default_factory=list)
+    ledger_rows: list[dict] = field(default_factory=list)
+    changed: dict[str, AccountState] = field(default_factory=dict)
+    new_deadlines: list[Deadline] = field(default_factory=list)
+    settled: dict[int, tuple[Deadline, str, str]] = field(default_factory=dict)
+
+    def write(self, unit: Unit) -> None:
+        created = {id(d) for d in self.new_deadlines}
+        unit.write(
+            self.event_rows,
+            self.ledger_rows,
+            self.changed.values(),
+            [
+                (d, *self.settled[id(d)][1:]) if id(d) in self.settled else (d, "pending", None)
+                for d in self.new_deadlines
+            ],
+            [
+                (d.id, status, by)
+                for key, (d, status, by) in self.settled.items()
+                if key not in created
+            ],
+        )
+
+
+class Engine:
+    """Applies account events to the ledger under the terms in force at each event."""
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        catalog: Catalog | None = None,
+        decider: Decider | None = None,
+    ):
+        self.catalog = catalog or load_catalog()
+        self.store = Store(database_url)
+        self.decider = decider or Decider()
+        self._rulesets: dict[str, CompiledRuleset] = {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- the Python API -----------------------------------------------------------------------
+
+    def handle(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply one event (decoded JSON). EventInvalid names the field of a malformed event."""
+        return self.handle_events([parse_event(raw)])[0]
+
+    def handle_many(self, raws: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Apply events in order in one transaction; if any is malformed, none is applied."""
+        parsed = []
+        for index, raw in enumerate(raws):
+            try:
+                parsed.append(parse_event(raw))
+            except EventInvalid as exc:
+                raise BatchInvalid(index, exc) from None
+        return self.handle_events(parsed)
+
+    def handle_events(self, events: list[Event]) -> list[dict[str, Any]]:
+        """Apply validated events in order in one transaction."""
+        with self.store.unit() as unit:
+            results, batch = self._apply_all(unit, events)
+            batch.write(unit)
+        return results
+
+    def quote(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The result the event would have now, without storing anything."""
+        event = parse_event(raw)
+        with self.store.unit(commit=False) as unit:
+            results, _ = self._apply_all(unit, [event])
+        return results[0]
+
+    def advance(self, until: datetime, account: str | None = None) -> list[dict[str, Any]]:
+        """Fire every deadline due up to ``until`` (one account, or all) by clock events."""
+        if until.tzinfo is None:
+            raise ValueError("until needs a UTC offset")
+        day = self.catalog.local_date(until)
+        with self.store.unit(commit=False) as unit:
+            due = unit.accounts_with_due_deadlines(day, account)
+        instant = until.isoformat()
+        return self.handle_many(
+            {"id": f"clock:{name}:{instant}", "type": "clock", "account": name, "at": instant}
+            for name in due
+        )
+
+    def account(self, account_id: str, at: datetime | None = None) -> dict[str, Any] | None:
+        """An account as ``billing account show`` prints it; free minutes for ``at``'s month
+        (by default the month of the account's latest applied event)."""
+        with self.store.unit(commit=False) as unit:
+            state = unit.account(account_id)
+            if state is None:
+                return None
+            when = at or datetime.fromisoformat(unit.last_event_at(account_id) or state.opened_at)
+            deadlines = unit.deadlines_of(account_id)
+        terms = self.catalog.at(when)
+        plan = terms.plan(state.plan)
+        probe = Booking(
+            event=Event("show", "clock", account_id, when, {}, {}),
+            terms=terms,
+            ruleset=self.ruleset(terms),
+            decider=self.decider,
+            account=state.copy(),
+            pending=[],
+        )
+        free_left = free_seconds_left(probe.account, probe, plan)
+        return {
+            "id": state.id,
+            "plan": state.plan,
+            "customer_type": state.customer_type,
+            "billing_method": state.billing_method,
+            "country": state.country,
+            "area_code": state.area_code,
+            "status": state.status,
+            "opened_at": state.opened_at,
+            "balance": format_amount(from_cents(state.balance_cents)),
+            "users": state.users,
+            "free_minutes_left": {
+                "month": probe.local_date.strftime("%Y-%m"),
+                "minutes": free_left // 60,
+                "seconds": free_left,
+            },
+            "autoprepay": None
+            if state.autoprepay_threshold_cents is None
+            else {
+                "threshold": format_amount(from_cents(state.autoprepay_threshold_cents)),
+                "amount": format_amount(from_cents(state.autoprepay_amount_cents or 0)),
+                "topup_pending": state.topup_pending,
+            },
+            "deadlines": [d for d in deadlines if d["status"] == "pending"],
+        }
+
+    def ledger(self, account_id: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        with self.store.unit(commit=False) as unit:
+            rows = unit.ledger_of(account_id, after, limit)
+        return [
+            {
+                "id": row.id,
+                "event": row.event_id,
+                "kind": row.kind,
+                "amount": format_amount(from_cents(row.amount_cents)),
+                "clause": row.clause,
+                "terms_version": row.terms_version,
+                "at": row.booked_at,
+                "detail": json.loads(row.detail),
+            }
+            for row in rows
+        ]
+
+    def ruleset(self, terms: Terms) -> CompiledRuleset:
+        """The compiled rules of a terms version (compiled once per process)."""
+        ruleset = self._rulesets.get(terms.version)
+        if ruleset is None:
+            ruleset = self._rulesets.setdefault(terms.version, compile_ruleset(terms))
+        return ruleset
+
+    # -- applying events ----------------------------------------------------------------------
+
+    def _apply_all(self, unit: Unit, events: list[Event]) -> tuple[list[dict], _Batch]:
+        names = {e.account for e in events}
+        known = unit.existing_event_ids({e.id for e in events})
+        states = unit.load_accounts(names)
+        pending = unit.load_pending(names)
+        batch = _Batch()
+        results = []
+        for event in events:
+            if event.id in known:
+                results.append({"id": event.id, "status": "duplicate", "effects": []})
+                continue
+            known.add(event.id)
+            result, booking = self._apply(
+                event, states.get(event.account), pending.get(event.account, [])
+            )
+            results.append(result)
+            batch.event_rows.append(_event_row(event, result))
+            if booking is None:
+                continue
+            if booking.account is not None:
+                states[event.account] = booking.account
+                batch.changed[event.account] = booking.account
+            settled = {id(d) for d, _ in booking.settled}
+            pending[event.account] = [
+                d for d in booking.pending + booking.new_deadlines if id(d) not in settled
+            ]
+            batch.new_deadlines.extend(booking.new_deadlines)
+            for deadline, status in booking.settled:
+                batch.settled[id(deadline)] = (deadline, status, event.id)
+            batch.ledger_rows.extend(
+                {
+                    "account": event.account,
+                    "event_id": event.id,
+                    "kind": entry.kind,
+                    "amount_cents": entry.amount_cents,
+                    "clause": entry.clause,
+                    "terms_version": entry.terms_version,
+                    "booked_at": event.raw["at"],
+                    "detail": json.dumps(entry.detail, sort_keys=True),
+                }
+                for entry in booking.entries
+            )
+        return results, batch
+
+    def _apply(
+        self, event: Event, state: AccountState | None, pending: list[Deadline]
+    ) -> tuple[dict[str, Any], Booking | None]:
+        terms: Terms | None = None
+        try:
+            terms = self.catalog.at(event.at)
+            booking = Booking(
+                event=event,
+                terms=terms,
+                ruleset=self.ruleset(terms),
+                decider=self.decider,
+                account=state.copy() if state else None,
+                pending=list(pending),
+            )
+            if event.type == "clock":
+                run_clock(booking, self.catalog)
+            else:
+                HANDLERS[event.type](booking)
+            after_booking(booking)
+        except Rejected as rejection:
+            version = terms.version if terms else None
+            return _rejected(event, rejection.reason, rejection.clause, version), None
+        except NotInForce as missing:
+            version = terms.version if terms else None
+            return _rejected(event, str(missing), missing.citation or "AGB 3.4", version), None
+        return {"id": event.id, "status": "applied", "effects": booking.effects}, booking
+
+
+def _rejected(event: Event, reason: str, clause: str, terms_version: str | None) -> dict:
+    return {
+        "id": event.id,
+        "status": "rejected",
+        "reason": reason,
+        "clause": clause,
+        "effects": [
+            {"kind": "rejected", "clause": clause, "terms_version": terms_version, "reason": reason}
+        ],
+    }
+
+
+def _event_row(event: Event, result: dict) -> dict:
+    return {
+        "id": event.id,
+        "account": event.account,
+        "type": event.type,
+        "at": event.raw["at"],
+        "at_utc": event.at.astimezone(UTC).isoformat(),
+        "payload": event.canonical_json(),
+        "status": result["status"],
+        "result": json.dumps(result, sort_keys=True, ensure_ascii=False),
+    }

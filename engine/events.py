@@ -1,0 +1,85 @@
+"""Account events: validated against ``schemas/event.schema.json`` into plain data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from engine.catalog.loader import PROJECT_ROOT, schema_validator
+from engine.catalog.yaml_source import escape_pointer_token
+from engine.money import parse_amount
+
+EVENT_SCHEMA = "event.schema.json"
+
+
+class EventInvalid(ValueError):
+    """An event that does not fit the schema; ``field`` is the JSON pointer of the fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field or '/'}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Event:
+    """One account event; ``data`` holds the fields of its type, ``raw`` the JSON as received."""
+
+    id: str
+    type: str
+    account: str
+    at: datetime
+    data: Mapping[str, Any]
+    raw: Mapping[str, Any]
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@cache
+def event_validator(schema_dir: Path = PROJECT_ROOT / "schemas") -> Draft202012Validator:
+    return schema_validator(schema_dir, EVENT_SCHEMA)
+
+
+def parse_event(raw: Any) -> Event:
+    """Validate decoded JSON and return the :class:`Event`; EventInvalid names the field."""
+    if not isinstance(raw, dict):
+        raise EventInvalid("", f"an event is a JSON object, not {type(raw).__name__}")
+    errors = list(event_validator().iter_errors(raw))
+    # A field that fails its type's schema also counts as "unevaluated": report the real fault.
+    real = [e for e in errors if e.validator != "unevaluatedProperties"] or errors
+    if real:
+        raise _describe(best_match(real))
+    try:
+        at = datetime.fromisoformat(raw["at"])
+    except ValueError:
+        raise EventInvalid("/at", f"{raw['at']!r} is not a valid instant") from None
+    for field in ("amount",):
+        if field in raw and parse_amount(raw[field]) <= 0:
+            raise EventInvalid(f"/{field}", "must be more than 0.00")
+    data = {k: v for k, v in raw.items() if k not in ("id", "type", "account", "at")}
+    return Event(raw["id"], raw["type"], raw["account"], at, data, raw)
+
+
+def _describe(error) -> EventInvalid:
+    pointer = "".join("/" + escape_pointer_token(str(p)) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return EventInvalid(f"{pointer}/{missing[0]}", "is required")
+    if error.validator in ("unevaluatedProperties", "additionalProperties"):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in known) or sorted(error.instance)
+        return EventInvalid(
+            f"{pointer}/{extra[0]}", f"is not a field of this event ({error.message})"
+        )
+    description = error.schema.get("description")
+    message = error.message + (f" ({description})" if description else "")
+    return EventInvalid(pointer, message)

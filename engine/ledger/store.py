@@ -1,0 +1,311 @@
+"""Reading and writing the ledger database (SQLite by default, any SQLAlchemy URL).
+
+One :class:`Unit` is one transaction: an event, its effects, its ledger entries, the account
+state and the deadlines it touched commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.pool import StaticPool
+
+from engine.catalog import PROJECT_ROOT
+from engine.ledger.tables import accounts, deadlines, events, ledger_entries
+from engine.state import AccountState, Deadline
+
+_CHUNK = 500
+
+
+def default_database_url() -> str:
+    """``$DATABASE_URL``, else an SQLite file in ``var/`` of the project."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    path = PROJECT_ROOT / "var" / "billing.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def create_database_engine(url: str) -> SqlEngine:
+    """An SQLAlchemy engine; SQLite gets WAL mode and a busy timeout for concurrent writers."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        db = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(db, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return db
+
+
+def migrate(db: SqlEngine) -> None:
+    """Bring the database schema to the newest Alembic revision (``billing db upgrade``)."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    with db.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    """The database behind an :class:`~engine.engine.Engine`."""
+
+    def __init__(self, url: str | None = None, *, upgrade: bool = True):
+        self.url = url or default_database_url()
+        self.db = create_database_engine(self.url)
+        if upgrade:
+            migrate(self.db)
+
+    @contextmanager
+    def unit(self, *, commit: bool = True) -> Iterator[Unit]:
+        """A transaction; with ``commit=False`` everything is rolled back (quotes, reads)."""
+        with self.db.connect() as connection:
+            transaction = connection.begin()
+            try:
+                yield Unit(connection)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if commit:
+                transaction.commit()
+            else:
+                transaction.rollback()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+class Unit:
+    """Queries and writes inside one transaction."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    # -- reading --------------------------------------------------------------------------
+
+    def existing_event_ids(self, ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(ids)):
+            rows = self.connection.execute(select(events.c.id).where(events.c.id.in_(chunk)))
+            found.update(row.id for row in rows)
+        return found
+
+    def load_accounts(self, ids: Iterable[str]) -> dict[str, AccountState]:
+        states: dict[str, AccountState] = {}
+        for chunk in _chunks(list(ids)):
+            for row in self.connection.execute(select(accounts).where(accounts.c.id.in_(chunk))):
+                states[row.id] = _account_from_row(row)
+        return states
+
+    def load_pending(self, ids: Iterable[str]) -> dict[str, list[Deadline]]:
+        pending: dict[str, list[Deadline]] = {}
+        for chunk in _chunks(list(ids)):
+            query = (
+                select(deadlines)
+                .where(deadlines.c.account.in_(chunk), deadlines.c.status == "pending")
+                .order_by(deadlines.c.due, deadlines.c.id)
+            )
+            for row in self.connection.execute(query):
+                pending.setdefault(row.account, []).append(_deadline_from_row(row))
+        return pending
+
+    def accounts_with_due_deadlines(self, until: date, account: str | None = None) -> list[str]:
+        query = select(deadlines.c.account).where(
+            deadlines.c.status == "pending", deadlines.c.due <= until.isoformat()
+        )
+        if account is not None:
+            query = query.where(deadlines.c.account == account)
+        return sorted({row.account for row in self.connection.execute(query.distinct())})
+
+    def account(self, account_id: str) -> AccountState | None:
+        return self.load_accounts([account_id]).get(account_id)
+
+    def deadlines_of(self, account_id: str) -> list[dict]:
+        query = select(deadlines).where(deadlines.c.account == account_id).order_by(deadlines.c.id)
+        return [
+            {
+                "kind": row.kind,
+                "date": row.due,
+                "status": row.status,
+                "clause": row.clause,
+                "terms_version": row.terms_version,
+                "created_by": row.created_by,
+                "settled_by": row.settled_by,
+            }
+            for row in self.connection.execute(query)
+        ]
+
+    def ledger_of(self, account_id: str, after: int = 0, limit: int = 100) -> list:
+        query = (
+            select(ledger_entries)
+            .where(ledger_entries.c.account == account_id, ledger_entries.c.id > after)
+            .order_by(ledger_entries.c.id)
+            .limit(limit)
+        )
+        return list(self.connection.execute(query))
+
+    def ledger_sum(self, account_id: str) -> int:
+        query = select(func.coalesce(func.sum(ledger_entries.c.amount_cents), 0)).where(
+            ledger_entries.c.account == account_id
+        )
+        return int(self.connection.execute(query).scalar_one())
+
+    def last_event_at(self, account_id: str) -> str | None:
+        query = (
+            select(events.c.at)
+            .where(events.c.account == account_id, events.c.status == "applied")
+            .order_by(events.c.seq.desc())
+            .limit(1)
+        )
+        return self.connection.execute(query).scalar_one_or_none()
+
+    def event_result(self, event_id: str) -> dict | None:
+        query = select(events.c.result).where(events.c.id == event_id)
+        result = self.connection.execute(query).scalar_one_or_none()
+        return json.loads(result) if result is not None else None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write(
+        self,
+        event_rows: list[dict],
+        ledger_rows: list[dict],
+        states: Iterable[AccountState],
+        new_deadlines: list[tuple[Deadline, str, str | None]],
+        settled: list[tuple[int, str, str]],
+    ) -> None:
+        """Write one batch: events, ledger entries, account states, deadlines."""
+        if event_rows:
+            self.connection.execute(insert(events), event_rows)
+        if ledger_rows:
+            self.connection.execute(insert(ledger_entries), ledger_rows)
+        self._upsert_accounts(list(states))
+        if new_deadlines:
+            self.connection.execute(
+                insert(deadlines),
+                [
+                    {**_deadline_row(d), "status": status, "settled_by": settled_by}
+                    for d, status, settled_by in new_deadlines
+                ],
+            )
+        for deadline_id, status, settled_by in settled:
+            self.connection.execute(
+                update(deadlines)
+                .where(deadlines.c.id == deadline_id, deadlines.c.status == "pending")
+                .values(status=status, settled_by=settled_by)
+            )
+
+    def _upsert_accounts(self, states: list[AccountState]) -> None:
+        if not states:
+            return
+        rows = [_account_row(state) for state in states]
+        dialect = self.connection.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            statement = dialect_insert(accounts)
+            statement = statement.on_conflict_do_update(
+                index_elements=[accounts.c.id],
+                set_={c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"},
+            )
+            self.connection.execute(statement, rows)
+            return
+        for row in rows:
+            updated = self.connection.execute(
+                update(accounts).where(accounts.c.id == row["id"]).values(**row)
+            )
+            if updated.rowcount == 0:
+                self.connection.execute(insert(accounts), [row])
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _account_row(state: AccountState) -> dict:
+    return {
+        "id": state.id,
+        "plan": state.plan,
+        "customer_type": state.customer_type,
+        "billing_method": state.billing_method,
+        "country": state.country,
+        "area_code": state.area_code,
+        "status": state.status,
+        "opened_at": state.opened_at,
+        "balance_cents": state.balance_cents,
+        "autoprepay_threshold_cents": state.autoprepay_threshold_cents,
+        "autoprepay_amount_cents": state.autoprepay_amount_cents,
+        "topup_pending": state.topup_pending,
+        "free_month": state.free_month,
+        "free_seconds_used": state.free_seconds_used,
+        "users": json.dumps(state.users),
+        "evn": json.dumps(state.evn, sort_keys=True),
+    }
+
+
+def _account_from_row(row) -> AccountState:
+    return AccountState(
+        id=row.id,
+        plan=row.plan,
+        customer_type=row.customer_type,
+        billing_method=row.billing_method,
+        country=row.country,
+        area_code=row.area_code,
+        status=row.status,
+        opened_at=row.opened_at,
+        balance_cents=row.balance_cents,
+        autoprepay_threshold_cents=row.autoprepay_threshold_cents,
+        autoprepay_amount_cents=row.autoprepay_amount_cents,
+        topup_pending=bool(row.topup_pending),
+        free_month=row.free_month,
+        free_seconds_used=row.free_seconds_used,
+        users=json.loads(row.users),
+        evn=json.loads(row.evn),
+    )
+
+
+def _deadline_row(deadline: Deadline) -> dict:
+    return {
+        "account": deadline.account,
+        "kind": deadline.kind,
+        "due": deadline.due.isoformat(),
+        "clause": deadline.clause,
+        "terms_version": deadline.terms_version,
+        "created_by": deadline.created_by,
+        "payload": json.dumps(deadline.payload, sort_keys=True),
+    }
+
+
+def _deadline_from_row(row) -> Deadline:
+    return Deadline(
+        id=row.id,
+        account=row.account,
+        kind=row.kind,
+        due=date.fromisoformat(row.due),
+        clause=row.clause,
+        terms_version=row.terms_version,
+        created_by=row.created_by,
+        payload=json.loads(row.payload),
+    )

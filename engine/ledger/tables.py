@@ -1,0 +1,91 @@
+"""The database tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Money is stored as integer cents (exact on every database); instants as the RFC 3339 text the
+event carried plus a UTC copy for ordering; dates as ISO text.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _ID, primary_key=True, autoincrement=True),
+    Column("id", String(128), nullable=False, unique=True),
+    Column("account", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("at_utc", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result", Text, nullable=False),
+)
+Index("ix_events_account_seq", events.c.account, events.c.seq)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("plan", String(32), nullable=False),
+    Column("customer_type", String(16), nullable=False),
+    Column("billing_method", String(16), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("area_code", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", String(40), nullable=False),
+    Column("balance_cents", BigInteger, nullable=False),
+    Column("autoprepay_threshold_cents", BigInteger, nullable=True),
+    Column("autoprepay_amount_cents", BigInteger, nullable=True),
+    Column("topup_pending", Boolean, nullable=False),
+    Column("free_month", String(7), nullable=True),
+    Column("free_seconds_used", Integer, nullable=False),
+    Column("users", Text, nullable=False),
+    Column("evn", Text, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("clause", String(64), nullable=False),
+    Column("terms_version", String(10), nullable=False),
+    Column("booked_at", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+Index("ix_ledger_entries_account_id", ledger_entries.c.account, ledger_entries.c.id)
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("due", String(10), nullable=False),
+    Column("clause", String(64), nullable=False),
+    Column("terms_version", String(10), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("settled_by", String(128), nullable=True),
+    Column("payload", Text, nullable=False),
+)
+Index("ix_deadlines_status_due", deadlines.c.status, deadlines.c.due)
+Index("ix_deadlines_account_status", deadlines.c.account, deadlines.c.status)
