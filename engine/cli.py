@@ -7,13 +7,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from engine.catalog import PROJECT_ROOT, Catalog, CatalogInvalid, NotInForce, load_catalog
 from engine.catalog.coverage import coverage, load_not_encoded, numbered_clauses, render_markdown
 from engine.catalog.loader import load_files
 from engine.catalog.values import Period, format_value
+from engine.engine import Engine
 
 
 def catalog_root(value: str | None) -> Path:
@@ -88,6 +89,38 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--check", metavar="FILE", help="fail if FILE is not up to date")
     clauses.add_argument("--catalog", help="catalog folder")
     clauses.set_defaults(handler=cmd_clauses)
+
+    replay = commands.add_parser("replay", help="apply the events of a JSON Lines file in order")
+    replay.add_argument("file", help="one event per line (- for standard input)")
+    replay.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
+    replay.add_argument("--batch", type=int, default=2000, help="events per transaction")
+    replay.set_defaults(handler=cmd_replay)
+
+    account = commands.add_parser("account", help="show an account")
+    account_commands = account.add_subparsers(dest="account_command", required=True)
+    show_account = account_commands.add_parser(
+        "show", help="plan, balance, free minutes, deadlines"
+    )
+    show_account.add_argument("id")
+    show_account.add_argument("--json", action="store_true", help="print JSON")
+    show_account.add_argument(
+        "--at", type=parse_instant, help="month for the free minutes (default: latest event)"
+    )
+    show_account.add_argument("--db", help="database URL")
+    show_account.set_defaults(handler=cmd_account_show)
+
+    demo = commands.add_parser("demo", help="write a generated month of events as JSON Lines")
+    demo.add_argument("--month", default="2026-11", help="YYYY-MM")
+    demo.add_argument("--accounts", type=int, default=100)
+    demo.add_argument("--calls", type=int, default=10_000)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(handler=cmd_demo)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
+    upgrade.add_argument("--db", help="database URL")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
     return parser
 
 
@@ -217,3 +250,60 @@ def cmd_clauses(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from engine.replay import replay
+
+    engine = Engine(args.db)
+    try:
+        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+        with stream:
+            summary = replay(engine, stream, sys.stdout, batch_size=args.batch)
+    finally:
+        engine.close()
+    print(summary.describe(), file=sys.stderr)
+    return 1 if summary.invalid else 0
+
+
+def cmd_account_show(args: argparse.Namespace) -> int:
+    engine = Engine(args.db)
+    try:
+        at = args.at if isinstance(args.at, datetime) or args.at is None else None
+        if args.at is not None and at is None:
+            at = datetime.combine(args.at, datetime.min.time()).replace(tzinfo=UTC)
+        account = engine.account(args.id, at)
+    finally:
+        engine.close()
+    if account is None:
+        print(f"error: no account {args.id!r}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(account, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{account['id']}: {account['plan']}, {account['customer_type']}, {account['status']}")
+    print(f"  billing method  {account['billing_method']}")
+    print(f"  balance         {account['balance']} EUR")
+    free = account["free_minutes_left"]
+    print(f"  free minutes    {free['minutes']} left in {free['month']}")
+    print(f"  users           {', '.join(account['users']) or '-'}")
+    for deadline in account["deadlines"]:
+        print(f"  due {deadline['date']}  {deadline['kind']} ({deadline['clause']})")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    print(f"database at the newest schema: {store.url}")
+    store.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from engine.demo import month_of_events
+
+    for event in month_of_events(args.month, args.accounts, args.calls, args.seed):
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    return 0

@@ -1,0 +1,85 @@
+"""Replaying a JSON Lines file of events: one result per line, in the file's order.
+
+The file is streamed (never loaded whole) and applied in batches, one transaction each. A line
+that is not JSON or not a valid event gets an ``invalid`` result naming the line and field, and
+is not applied; the other lines are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import IO
+
+from tqdm import tqdm
+
+from engine.engine import Engine
+from engine.events import EventInvalid, parse_event
+
+
+@dataclass
+class ReplaySummary:
+    lines: int = 0
+    applied: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    invalid: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.lines} lines: {self.applied} applied, {self.duplicate} duplicate, "
+            f"{self.rejected} rejected, {self.invalid} invalid"
+        )
+
+
+def replay(
+    engine: Engine, source: IO[str], out: IO[str], *, batch_size: int = 2000
+) -> ReplaySummary:
+    """Apply every event of ``source`` in order, writing one JSON result per line to ``out``."""
+    summary = ReplaySummary()
+    slots: list[dict | None] = []
+    batch = []
+    size = _size_of(source)
+    with tqdm(total=size, unit="B", unit_scale=True, disable=None, leave=False) as progress:
+        for number, line in enumerate(source, start=1):
+            progress.update(len(line.encode("utf-8")))
+            if not line.strip():
+                continue
+            summary.lines += 1
+            try:
+                event = parse_event(json.loads(line))
+            except json.JSONDecodeError as exc:
+                slots.append(_invalid(number, "", f"not JSON: {exc.msg}"))
+                continue
+            except EventInvalid as exc:
+                slots.append(_invalid(number, exc.field, exc.message))
+                continue
+            slots.append(None)
+            batch.append(event)
+            if len(batch) >= batch_size:
+                _flush(engine, batch, slots, out, summary)
+        _flush(engine, batch, slots, out, summary)
+    return summary
+
+
+def _flush(engine, batch, slots, out, summary) -> None:
+    results = iter(engine.handle_events(batch) if batch else ())
+    for slot in slots:
+        result = next(results) if slot is None else slot
+        status = result["status"]
+        setattr(summary, status, getattr(summary, status) + 1)
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    batch.clear()
+    slots.clear()
+
+
+def _invalid(line: int, field: str, message: str) -> dict:
+    return {"line": line, "status": "invalid", "error": {"field": field, "message": message}}
+
+
+def _size_of(source: IO[str]) -> int | None:
+    try:
+        return os.fstat(source.fileno()).st_size or None
+    except (OSError, ValueError):
+        return None
