@@ -8,6 +8,8 @@ conditions are evaluated in plain Python by :func:`evaluate`, the differential o
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,8 +114,12 @@ def compile_ruleset(terms: Terms) -> CompiledRuleset:
                 breakpoints.setdefault(rule.subject, {}).setdefault(comparison.fact, set()).update(
                     values
                 )
+    body = CompiledRuleset("", terms.version, tuple(rules), {}).durable_definition()[""]
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     return CompiledRuleset(
-        name=f"billing@{terms.version}",
+        # The content's digest is part of the name: durable-rules cannot replace a registered
+        # ruleset, and two catalogs with the same terms version may hold different rules.
+        name=f"billing@{terms.version}#{digest}",
         terms_version=terms.version,
         rules=tuple(rules),
         breakpoints={

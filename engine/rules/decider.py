@@ -100,3 +100,10 @@ def oracle_decide(
         for rule in ruleset.rules
         if rule.subject == subject and evaluate(rule.condition, facts)
     )
+
+
+class OracleDecider(Decider):
+    """Decides with the plain-Python evaluator only: the reference the tests compare against."""
+
+    def decide(self, ruleset, subject, facts):
+        return oracle_decide(ruleset, subject, facts)

@@ -1,0 +1,94 @@
+"""``billing replay`` and ``billing account show`` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+from engine.cli import main
+
+
+def write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+OPEN = {
+    "id": "o1",
+    "type": "account.opened",
+    "account": "acme",
+    "at": "2026-11-02T09:00:00+01:00",
+    "plan": "clinq",
+    "customer_type": "business",
+    "billing_method": "prepay",
+    "country": "DE",
+    "area_code": "0211",
+}
+USER = {
+    "id": "u1",
+    "type": "user.added",
+    "account": "acme",
+    "at": "2026-11-02T09:00:00+01:00",
+    "user": "anna",
+}
+CALL = {
+    "id": "c1",
+    "type": "call",
+    "account": "acme",
+    "at": "2026-11-03T10:00:00+01:00",
+    "user": "anna",
+    "to": "+4921112345678",
+    "duration_s": 600,
+}
+
+
+def test_replay_prints_one_result_per_line_in_order_and_reports_bad_lines(tmp_path, capsys):
+    events = tmp_path / "events.jsonl"
+    write_lines(
+        events,
+        [
+            json.dumps(OPEN),
+            json.dumps(USER),
+            "{not json",
+            json.dumps(dict(CALL, duration_s="10")),
+            json.dumps(CALL),
+            json.dumps(CALL),
+        ],
+    )
+    db = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    assert main(["replay", str(events), "--db", db, "--batch", "2"]) == 1
+    captured = capsys.readouterr()
+    results = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["status"] for r in results] == [
+        "applied",
+        "applied",
+        "invalid",
+        "invalid",
+        "applied",
+        "duplicate",
+    ]
+    assert results[2] == {
+        "line": 3,
+        "status": "invalid",
+        "error": {
+            "field": "",
+            "message": "not JSON: Expecting property name enclosed in double quotes",
+        },
+    }
+    assert results[3]["error"]["field"] == "/duration_s"
+    assert "6 lines: 3 applied, 1 duplicate, 0 rejected, 2 invalid" in captured.err
+
+
+def test_account_show_prints_plan_balance_free_minutes_and_deadlines(tmp_path, capsys):
+    events = tmp_path / "events.jsonl"
+    write_lines(events, [json.dumps(OPEN), json.dumps(USER), json.dumps(CALL)])
+    db = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    assert main(["replay", str(events), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["account", "show", "acme", "--json", "--db", db]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["plan"] == "clinq"
+    assert shown["balance"] == "0.00"
+    assert shown["free_minutes_left"] == {"month": "2026-11", "minutes": 50, "seconds": 3000}
+    assert shown["deadlines"][0]["kind"] == "recurring_fees"
+    assert main(["account", "show", "acme", "--at", "2026-12-05", "--db", db]) == 0
+    assert "free minutes    60 left in 2026-12" in capsys.readouterr().out
+    assert main(["account", "show", "nobody", "--db", db]) == 2
