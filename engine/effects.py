@@ -45,10 +45,10 @@ class Booking:
     new_deadlines: list[Deadline] = field(default_factory=list)
     settled: list[tuple[Deadline, str]] = field(default_factory=list)
     balance_changed: bool = False
+    local_date: date = field(init=False)
 
-    @property
-    def local_date(self) -> date:
-        return self.terms.calendar.local_date(self.event.at)
+    def __post_init__(self) -> None:
+        self.local_date = self.terms.calendar.local_date(self.event.at)
 
     def require_account(self) -> AccountState:
         """The account the event is for; an event for an account not opened is refused."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from engine.accounts import add_user, open_account, remove_user
 from engine.calls import free_seconds_left, rate_call
 from engine.catalog import Catalog, NotInForce, Terms, load_catalog
@@ -248,7 +250,7 @@ class Engine:
                     "clause": entry.clause,
                     "terms_version": entry.terms_version,
                     "booked_at": event.raw["at"],
-                    "detail": json.dumps(entry.detail, sort_keys=True),
+                    "detail": orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode(),
                 }
                 for entry in booking.entries
             )
@@ -303,5 +305,5 @@ def _event_row(event: Event, result: dict) -> dict:
         "at_utc": event.at.astimezone(UTC).isoformat(),
         "payload": event.canonical_json(),
         "status": result["status"],
-        "result": json.dumps(result, sort_keys=True, ensure_ascii=False),
+        "result": orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode(),
     }

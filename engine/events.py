@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
@@ -42,7 +43,8 @@ class Event:
     raw: Mapping[str, Any]
 
     def canonical_json(self) -> str:
-        return json.dumps(self.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """The event as stored: keys sorted, no spaces, UTF-8."""
+        return orjson.dumps(self.raw, option=orjson.OPT_SORT_KEYS).decode()
 
 
 @cache

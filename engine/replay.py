@@ -7,11 +7,11 @@ is not applied; the other lines are.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import IO
 
+import orjson
 from tqdm import tqdm
 
 from engine.engine import Engine
@@ -48,8 +48,8 @@ def replay(
                 continue
             summary.lines += 1
             try:
-                event = parse_event(json.loads(line))
-            except json.JSONDecodeError as exc:
+                event = parse_event(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
                 slots.append(_invalid(number, "", f"not JSON: {exc.msg}"))
                 continue
             except EventInvalid as exc:
@@ -69,7 +69,7 @@ def _flush(engine, batch, slots, out, summary) -> None:
         result = next(results) if slot is None else slot
         status = result["status"]
         setattr(summary, status, getattr(summary, status) + 1)
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(orjson.dumps(result).decode() + "\n")
     batch.clear()
     slots.clear()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -29,7 +30,11 @@ class AccountState:
     evn: dict[str, Any] = field(default_factory=dict)
 
     def copy(self) -> AccountState:
-        return replace(self, users=list(self.users), evn=dict(self.evn))
+        """A copy to work on; the original stays as it was if the event is rejected."""
+        twin = copy.copy(self)
+        twin.users = list(self.users)
+        twin.evn = dict(self.evn)
+        return twin
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def test_replay_prints_one_result_per_line_in_order_and_reports_bad_lines(tmp_pa
         "status": "invalid",
         "error": {
             "field": "",
-            "message": "not JSON: Expecting property name enclosed in double quotes",
+            "message": "not JSON: unexpected character, expected a string key",
         },
     }
     assert results[3]["error"]["field"] == "/duration_s"

@@ -188,6 +188,13 @@ class Catalog:
             sorted({v.effective_from for f in self._files for v in f.versions})
         )
         self._terms: dict[date, Terms] = {}
+        zones = {
+            v.values["time_zone"].value
+            for f in self._files
+            if f.citation == "Platform: calendar"
+            for v in f.versions
+        }
+        self._only_time_zone = zones.pop() if len(zones) == 1 else None
 
     @property
     def files(self) -> tuple[TermsFile, ...]:
@@ -219,8 +226,10 @@ class Catalog:
     def local_date(self, instant: datetime | date) -> date:
         """The calendar date of an instant in the platform's time zone."""
         if isinstance(instant, datetime):
-            calendar_file = self.file("Platform: calendar")
-            time_zone = calendar_file.value_at("time_zone", instant.astimezone(UTC).date())
+            time_zone = self._only_time_zone
+            if time_zone is None:
+                calendar_file = self.file("Platform: calendar")
+                time_zone = calendar_file.value_at("time_zone", instant.astimezone(UTC).date())
             return to_local_date(instant, time_zone)
         return instant
 
