@@ -8,6 +8,7 @@ pool per calendar month; everything else costs the rate table's per-minute rate.
 
 from __future__ import annotations
 
+from engine.catalog import InForce
 from engine.effects import Booking, Rejected
 from engine.money import to_cents
 from engine.rating import billed_seconds, price, split_free_seconds
@@ -54,15 +55,18 @@ def rate_call(booking: Booking) -> None:
     billed = billed_seconds(data["duration_s"], rates["first_increment"], rates["next_increment"])
     charged = billed
     if "free_minutes" in decisions and billed:
-        free, charged = split_free_seconds(billed, free_seconds_left(account, booking, plan))
+        month = booking.local_date.strftime("%Y-%m")
+        free, charged = split_free_seconds(billed, free_seconds_left(account, month, plan))
         if free:
+            if account.free_month != month:
+                account.free_month, account.free_seconds_used = month, 0
             account.free_seconds_used += free
             booking.effect(
                 "free_minutes_used",
                 decisions["free_minutes"].citation,
                 minutes=free // 60,
                 seconds=free,
-                left_seconds=free_seconds_left(account, booking, plan),
+                left_seconds=free_seconds_left(account, month, plan),
             )
     rate = rates[zone]
     amount = price(charged, rate, terms.money)
@@ -78,10 +82,7 @@ def rate_call(booking: Booking) -> None:
     )
 
 
-def free_seconds_left(account: AccountState, booking: Booking, plan) -> int:
-    """Free seconds left this calendar month (Europe/Berlin); the pool resets each month."""
-    month = booking.local_date.strftime("%Y-%m")
-    if account.free_month != month:
-        account.free_month = month
-        account.free_seconds_used = 0
-    return plan["free_minutes"] * 60 - account.free_seconds_used
+def free_seconds_left(account: AccountState, month: str, plan: InForce) -> int:
+    """Free seconds left in ``month`` (YYYY-MM, Europe/Berlin); the pool resets each month."""
+    used = account.free_seconds_used if account.free_month == month else 0
+    return plan["free_minutes"] * 60 - used

@@ -150,16 +150,8 @@ class Engine:
             when = at or datetime.fromisoformat(unit.last_event_at(account_id) or state.opened_at)
             deadlines = unit.deadlines_of(account_id)
         terms = self.catalog.at(when)
-        plan = terms.plan(state.plan)
-        probe = Booking(
-            event=Event("show", "clock", account_id, when, {}, {}),
-            terms=terms,
-            ruleset=self.ruleset(terms),
-            decider=self.decider,
-            account=state.copy(),
-            pending=[],
-        )
-        free_left = free_seconds_left(probe.account, probe, plan)
+        month = terms.calendar.local_date(when).strftime("%Y-%m")
+        free_left = free_seconds_left(state, month, terms.plan(state.plan))
         return {
             "id": state.id,
             "plan": state.plan,
@@ -172,7 +164,7 @@ class Engine:
             "balance": format_amount(from_cents(state.balance_cents)),
             "users": state.users,
             "free_minutes_left": {
-                "month": probe.local_date.strftime("%Y-%m"),
+                "month": month,
                 "minutes": free_left // 60,
                 "seconds": free_left,
             },

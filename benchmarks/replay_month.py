@@ -1,0 +1,134 @@
+"""Benchmark: replay a generated month into SQLite, against a plain-Python floor.
+
+    .venv/bin/python benchmarks/replay_month.py                      # 10,000 accounts, 1M calls
+    .venv/bin/python benchmarks/replay_month.py --accounts 1000 --calls 100000
+
+The month (both plans, all zones, top-ups, payments, clocks) is generated once into
+benchmarks/out/. The replay runs in a child process, so its peak RSS is its own; it streams the
+file exactly as ``billing replay`` does. The floor reads the same file in this process and does
+only what any rater must: decode each line, find the call's zone by longest prefix, and price
+it with Decimal. Both are measured in the same run; the ratio is end-to-end time over floor time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+
+
+def generate(path: Path, accounts: int, calls: int) -> None:
+    from engine.demo import month_of_events
+
+    started = time.perf_counter()
+    with path.open("wb") as out:
+        for event in month_of_events("2026-11", accounts, calls, seed=1):
+            out.write(orjson.dumps(event) + b"\n")
+    print(f"generated {path.name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+
+def floor(path: Path) -> tuple[int, float]:
+    """Decode, zone lookup and Decimal pricing only: what no rater can avoid."""
+    from engine.catalog import load_catalog
+    from engine.rating import billed_seconds, price
+
+    terms = load_catalog().at(date(2026, 11, 15))
+    zones, rates, money = terms.zones, terms.rates("sipgate-team"), terms.money
+    rate_of = {zone: rates[zone] for zone in terms.clause("Price list: zones").file.parameters}
+    first, following = rates["first_increment"], rates["next_increment"]
+    calls = 0
+    total = Decimal(0)
+    started = time.perf_counter()
+    with path.open("rb") as source:
+        for line in source:
+            event = orjson.loads(line)
+            if event["type"] != "call":
+                continue
+            zone = zones.zone_of(event["to"])
+            seconds = billed_seconds(event["duration_s"], first, following)
+            total += price(seconds, rate_of[zone], money)
+            calls += 1
+    return calls, time.perf_counter() - started
+
+
+def child(path: Path, database: Path, batch: int) -> None:
+    """Runs in the child process: the replay itself, timed without start-up."""
+    from engine.engine import Engine
+    from engine.replay import replay
+
+    engine = Engine(f"sqlite:///{database}")
+    started = time.perf_counter()
+    with path.open(encoding="utf-8") as source, open("/dev/null", "w") as sink:
+        summary = replay(engine, source, sink, batch_size=batch)
+    elapsed = time.perf_counter() - started
+    engine.close()
+    print(json.dumps({"seconds": elapsed, "lines": summary.lines, "summary": summary.describe()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    parser.add_argument("--child", nargs=2, metavar=("FILE", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]), args.batch)
+        return
+
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    month = out / f"month-{args.accounts}-{args.calls}.jsonl"
+    if not month.exists():
+        generate(month, args.accounts, args.calls)
+    database = out / "replay.sqlite"
+    for leftover in out.glob("replay.sqlite*"):
+        leftover.unlink()
+
+    calls, floor_seconds = floor(month)
+    process = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--batch",
+            str(args.batch),
+            "--child",
+            str(month),
+            str(database),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(process.stdout.strip().splitlines()[-1])
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    seconds = measured["seconds"]
+    report = {
+        "accounts": args.accounts,
+        "calls": calls,
+        "events": measured["lines"],
+        "replay": measured["summary"],
+        "end_to_end_seconds": round(seconds, 2),
+        "end_to_end_calls_per_second": round(calls / seconds),
+        "end_to_end_events_per_second": round(measured["lines"] / seconds),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "floor_seconds": round(floor_seconds, 2),
+        "floor_calls_per_second": round(calls / floor_seconds),
+        "ratio_to_floor": round(seconds / floor_seconds, 1),
+        "database_mb": round(database.stat().st_size / 2**20, 1),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
