@@ -5,10 +5,11 @@ from __future__ import annotations
 import calendar as _stdlib_calendar
 from datetime import date
 
+from engine.contract import record_use, require_usable, schedule_inactivity_check
 from engine.credit import schedule_recurring_fees
 from engine.effects import ACCOUNT_CLAUSE, Booking, Rejected
 from engine.money import parse_amount, to_cents
-from engine.state import AccountState
+from engine.state import AccountState, Contract
 
 
 def open_account(booking: Booking) -> None:
@@ -43,6 +44,12 @@ def open_account(booking: Booking) -> None:
         if autoprepay
         else None,
         evn=dict(data.get("evn", {})),
+        contract=Contract(
+            concluded_on=booking.local_date.isoformat(),
+            concluded_by="account.opened",
+            mandate=data["billing_method"] in ("autoprepay", "postpay"),
+            last_use=booking.local_date.isoformat(),
+        ),
     )
     plan = booking.terms.plan(data["plan"])
     booking.effect(
@@ -64,6 +71,7 @@ def open_account(booking: Booking) -> None:
             prorated_from=day,
         )
     schedule_recurring_fees(booking, day)
+    schedule_inactivity_check(booking, day)
 
 
 def add_user(booking: Booking) -> None:
@@ -73,7 +81,9 @@ def add_user(booking: Booking) -> None:
     plan = booking.terms.plan(account.plan)
     if user in account.users:
         raise Rejected(f"user {user} is already on account {account.id}", plan.citation)
+    require_usable(booking)
     account.users.append(user)
+    record_use(booking)
     booking.effect("user_added", plan.citation, user=user, users=len(account.users))
     if len(account.users) > plan["included_users"]:
         part = prorated(plan["additional_user_fee"], booking.local_date, booking)
@@ -96,6 +106,7 @@ def remove_user(booking: Booking) -> None:
     if user not in account.users:
         raise Rejected(f"user {user} is not on account {account.id}", plan.citation)
     account.users.remove(user)
+    record_use(booking)
     booking.effect("user_removed", plan.citation, user=user, users=len(account.users))
 
 

@@ -9,8 +9,10 @@ pool per calendar month; everything else costs the rate table's per-minute rate.
 from __future__ import annotations
 
 from engine.catalog import InForce
+from engine.contract import record_use, require_usable
 from engine.effects import Booking, Rejected
 from engine.money import to_cents
+from engine.payments import check_not_blocked
 from engine.rating import billed_seconds, price, split_free_seconds
 from engine.state import AccountState
 
@@ -30,6 +32,9 @@ def rate_call(booking: Booking) -> None:
     zone = terms.zones.zone_of(data["to"])
     if zone is None:
         raise Rejected(f"no destination zone covers {data['to']}", "Price list: zones")
+    require_usable(booking)
+    check_not_blocked(booking, zone)
+    record_use(booking)
     facts = {
         "plan": account.plan,
         "zone": zone,

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine import contract, invoicing, payments
 from engine.catalog import Catalog, Terms
 from engine.credit import NEGATIVE_CREDIT_INVOICE, RECURRING_FEES, schedule_recurring_fees
 from engine.effects import Booking
-from engine.money import from_cents, to_cents
+from engine.invoicing import issue_invoice
+from engine.money import to_cents
+from engine.payments import charge_interest_on_open_invoices
 from engine.state import Deadline
 
 
 def run_clock(booking: Booking, catalog: Catalog) -> None:
     """Fire the account's deadlines due on or before the clock's date, earliest first."""
-    booking.require_account()
+    if booking.account is None or booking.account.contract.status == "deleted":
+        return
     today = booking.local_date
     while due := booking.due_deadlines(today):
         deadline = due[0]
@@ -56,17 +60,16 @@ def charge_recurring_fees(booking: Booking, deadline: Deadline, terms: Terms) ->
 
 
 def issue_negative_credit_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> str:
-    """On the 20th, invoice the outstanding amount if the credit is still -10.00 EUR or less."""
+    """On the 20th, invoice the outstanding amount if the credit is still -10.00 EUR or less.
+
+    It is also an invoice run: open invoices in default are charged their interest so far.
+    """
     account = booking.require_account()
     threshold = terms.clause(deadline.clause)["invoice_threshold"]
+    charge_interest_on_open_invoices(booking, deadline.due)
     if account.balance_cents <= to_cents(threshold):
-        booking.effect(
-            "invoice_issued",
-            deadline.clause,
-            terms.version,
-            amount=from_cents(-account.balance_cents),
-            date=deadline.due,
-            reason="negative credit",
+        issue_invoice(
+            booking, "negative_credit", -account.balance_cents, deadline.clause, terms, deadline.due
         )
         return "done"
     booking.effect(
@@ -83,4 +86,16 @@ def issue_negative_credit_invoice(booking: Booking, deadline: Deadline, terms: T
 DEADLINE_HANDLERS: dict[str, Callable[[Booking, Deadline, Terms], str]] = {
     RECURRING_FEES: charge_recurring_fees,
     NEGATIVE_CREDIT_INVOICE: issue_negative_credit_invoice,
+    contract.DEEMED_ACCEPTANCE: contract.fire_deemed_acceptance,
+    contract.ORDER_BINDING: contract.fire_order_binding,
+    contract.CONTRACT_END: contract.fire_contract_end,
+    contract.INACTIVITY_CHECK: contract.fire_inactivity_check,
+    contract.INACTIVE_DELETION: contract.fire_inactive_deletion,
+    invoicing.INVOICE_APPROVAL: invoicing.fire_invoice_approval,
+    invoicing.TRAFFIC_DATA_DELETION: invoicing.fire_traffic_data_deletion,
+    invoicing.DIRECT_DEBIT: invoicing.fire_direct_debit,
+    payments.DEFAULT: payments.fire_default,
+    payments.BLOCKING: payments.fire_blocking,
+    payments.BLOCK_INCOMING: payments.fire_block_incoming,
+    payments.MISUSE_BLOCK: payments.fire_misuse_block,
 }

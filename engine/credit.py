@@ -20,9 +20,13 @@ NEGATIVE_CREDIT_INVOICE = "negative_credit_invoice"
 
 def top_up(booking: Booking) -> None:
     """credit.topped_up: credit paid in under prepay (AGB 4.1.1)."""
+    from engine.contract import record_use, require_usable
+
     account = booking.require_account()
+    require_usable(booking)
     booking.book("top_up", to_cents(parse_amount(booking.event.data["amount"])), "AGB 4.1.1")
     account.topup_pending = False
+    record_use(booking)
 
 
 def receive_payment(booking: Booking) -> None:
@@ -32,8 +36,12 @@ def receive_payment(booking: Booking) -> None:
     fields = {"method": data["method"]}
     if "reference" in data:
         fields["reference"] = data["reference"]
-    booking.book("payment", to_cents(parse_amount(data["amount"])), "AGB 4.2.1", **fields)
+    from engine.payments import allocate_payment
+
+    amount = to_cents(parse_amount(data["amount"]))
+    booking.book("payment", amount, "AGB 4.2.1", **fields)
     account.topup_pending = False
+    allocate_payment(booking, amount)
 
 
 def after_booking(booking: Booking) -> None:
@@ -49,7 +57,10 @@ def after_booking(booking: Booking) -> None:
         "autoprepay_headroom_cents": account.balance_cents - threshold
         if threshold is not None
         else 0,
+        "mandate": "valid" if account.contract.mandate else "none",
     }
+    if account.balance_cents >= 0:
+        account.contract.settlement_requested = False
     for rule in booking.decider.decide(booking.ruleset, "balance", facts):
         if rule.decide == "topup" and not account.topup_pending:
             account.topup_pending = True
@@ -69,6 +80,10 @@ def after_booking(booking: Booking) -> None:
                     last_day_of_month(due.year, due.month) + timedelta(1), credit["invoice_day"]
                 )
             booking.schedule(NEGATIVE_CREDIT_INVOICE, due, rule.citation)
+        elif rule.decide == "settlement_request":
+            from engine.payments import request_settlement
+
+            request_settlement(booking, rule.citation)
 
 
 def schedule_recurring_fees(booking: Booking, after: date) -> None:

@@ -7,16 +7,17 @@ returned with nothing else, so a rejected event leaves no trace in the ledger.
 
 from __future__ import annotations
 
+from copy import copy as dataclass_copy
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from engine.catalog import Terms
+from engine.catalog import Catalog, Terms
 from engine.events import Event
 from engine.money import format_amount, from_cents
 from engine.rules import CompiledRuleset, Decider
-from engine.state import AccountState, Deadline, LedgerEntry
+from engine.state import AccountState, Deadline, Invoice, LedgerEntry
 
 ACCOUNT_CLAUSE = "CLINQ SD 1.2"
 
@@ -30,6 +31,32 @@ class Rejected(Exception):
         self.clause = clause
 
 
+class InvoiceNumbers:
+    """Invoice numbers, sequential without gaps per year (``2026-000001``).
+
+    A batch draws numbers as its events are applied; the numbers a rejected event drew are
+    given back (:meth:`restore`), so a number is only used by an invoice that exists.
+    """
+
+    def __init__(self, last: dict[int, int]):
+        self.last = dict(last)
+        self.changed: set[int] = set()
+
+    def next(self, year: int) -> str:
+        self.last[year] = self.last.get(year, 0) + 1
+        self.changed.add(year)
+        return f"{year}-{self.last[year]:06d}"
+
+    def snapshot(self) -> dict[int, int]:
+        return dict(self.last)
+
+    def restore(self, snapshot: dict[int, int]) -> None:
+        self.last = dict(snapshot)
+
+    def to_write(self) -> dict[int, int]:
+        return {year: self.last[year] for year in self.changed if year in self.last}
+
+
 @dataclass
 class Booking:
     """The working set of one event: terms, rules, account copy, and what it produced."""
@@ -40,6 +67,11 @@ class Booking:
     decider: Decider
     account: AccountState | None
     pending: list[Deadline]
+    catalog: Catalog | None = None
+    invoices: list[Invoice] = field(default_factory=list)
+    numbers: InvoiceNumbers | None = None
+    new_invoices: list[Invoice] = field(default_factory=list)
+    changed_invoices: dict[str, Invoice] = field(default_factory=dict)
     effects: list[dict[str, Any]] = field(default_factory=list)
     entries: list[LedgerEntry] = field(default_factory=list)
     new_deadlines: list[Deadline] = field(default_factory=list)
@@ -104,6 +136,67 @@ class Booking:
         self.new_deadlines.append(deadline)
         self.effect("deadline_set", clause, deadline=kind, date=due)
         return deadline
+
+    def terms_on(self, day: date) -> Terms:
+        """The terms in force on another day (a deadline fires under the terms of its day)."""
+        assert self.catalog is not None
+        return self.catalog.at(day)
+
+    def issue_invoice(
+        self,
+        kind: str,
+        amount_cents: int,
+        clause: str,
+        terms: Terms | None = None,
+        day: date | None = None,
+        **fields,
+    ) -> Invoice:
+        """A new invoice, numbered, issued and received on ``day`` (by e-mail, AGB 4.3.1) and
+        due on receipt (AGB 4.4.1)."""
+        assert self.numbers is not None
+        day = day or self.local_date
+        invoice = Invoice(
+            number=self.numbers.next(day.year),
+            account=self.event.account,
+            kind=kind,
+            issued_on=day.isoformat(),
+            due_on=day.isoformat(),
+            amount_cents=amount_cents,
+            open_cents=amount_cents,
+            clause=clause,
+            terms_version=(terms or self.terms).version,
+        )
+        self.new_invoices.append(invoice)
+        self.effect(
+            "invoice_issued",
+            clause,
+            invoice.terms_version,
+            invoice=invoice.number,
+            amount=from_cents(amount_cents),
+            date=day,
+            due=day,
+            **fields,
+        )
+        return invoice
+
+    def invoice(self, number: str) -> Invoice | None:
+        """An invoice of the account by number; changes to it are written with the booking."""
+        for invoice in self.new_invoices:
+            if invoice.number == number:
+                return invoice
+        if number in self.changed_invoices:
+            return self.changed_invoices[number]
+        for invoice in self.invoices:
+            if invoice.number == number:
+                twin = dataclass_copy(invoice)
+                self.changed_invoices[number] = twin
+                return twin
+        return None
+
+    def all_invoices(self) -> list[Invoice]:
+        """Every invoice of the account as this booking sees it, oldest first."""
+        current = [self.changed_invoices.get(i.number, i) for i in self.invoices]
+        return current + self.new_invoices
 
     def settle(self, deadline: Deadline, status: str) -> None:
         """Mark a deadline as fired (``done``) or no longer needed (``lapsed``)."""

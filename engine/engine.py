@@ -22,17 +22,20 @@ from typing import Any
 
 import orjson
 
+from engine import contract, payments
 from engine.accounts import add_user, open_account, remove_user
+from engine.availability import record_outage
 from engine.calls import free_seconds_left, rate_call
 from engine.catalog import Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
 from engine.credit import after_booking, receive_payment, top_up
-from engine.effects import Booking, Rejected
+from engine.effects import Booking, InvoiceNumbers, Rejected
 from engine.events import Event, EventInvalid, parse_event
+from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
-from engine.state import AccountState, Deadline
+from engine.state import AccountState, Deadline, Invoice
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
     "account.opened": open_account,
@@ -41,6 +44,20 @@ HANDLERS: dict[str, Callable[[Booking], None]] = {
     "call": rate_call,
     "credit.topped_up": top_up,
     "payment.received": receive_payment,
+    "order.received": contract.receive_order,
+    "order.confirmed": contract.confirm_order,
+    "account.activated": contract.activate,
+    "termination.received": contract.receive_termination,
+    "withdrawal.received": contract.receive_withdrawal,
+    "refund.requested": contract.request_refund,
+    "data_deletion.requested": contract.request_data_deletion,
+    "activity": contract.record_activity,
+    "objection.received": receive_objection,
+    "direct_debit.returned": payments.return_direct_debit,
+    "mandate.revoked": payments.revoke_mandate,
+    "mandate.granted": payments.grant_mandate,
+    "misuse.detected": payments.detect_misuse,
+    "outage": record_outage,
 }
 
 
@@ -61,6 +78,9 @@ class _Batch:
     changed: dict[str, AccountState] = field(default_factory=dict)
     new_deadlines: list[Deadline] = field(default_factory=list)
     settled: dict[int, tuple[Deadline, str, str]] = field(default_factory=dict)
+    new_invoices: dict[str, Invoice] = field(default_factory=dict)
+    changed_invoices: dict[str, Invoice] = field(default_factory=dict)
+    numbers: InvoiceNumbers | None = None
 
     def write(self, unit: Unit) -> None:
         created = {id(d) for d in self.new_deadlines}
@@ -77,6 +97,9 @@ class _Batch:
                 for key, (d, status, by) in self.settled.items()
                 if key not in created
             ],
+            self.new_invoices.values(),
+            [i for n, i in self.changed_invoices.items() if n not in self.new_invoices],
+            self.numbers.to_write() if self.numbers else {},
         )
 
 
@@ -209,16 +232,24 @@ class Engine:
         known = unit.existing_event_ids({e.id for e in events})
         states = unit.load_accounts(names)
         pending = unit.load_pending(names)
-        batch = _Batch()
+        invoices = unit.load_invoices(names)
+        batch = _Batch(numbers=InvoiceNumbers(unit.last_invoice_numbers()))
         results = []
         for event in events:
             if event.id in known:
                 results.append({"id": event.id, "status": "duplicate", "effects": []})
                 continue
             known.add(event.id)
+            snapshot = batch.numbers.snapshot()
             result, booking = self._apply(
-                event, states.get(event.account), pending.get(event.account, [])
+                event,
+                states.get(event.account),
+                pending.get(event.account, []),
+                invoices.get(event.account, []),
+                batch.numbers,
             )
+            if booking is None:
+                batch.numbers.restore(snapshot)
             results.append(result)
             batch.event_rows.append(_event_row(event, result))
             if booking is None:
@@ -231,6 +262,14 @@ class Engine:
                 d for d in booking.pending + booking.new_deadlines if id(d) not in settled
             ]
             batch.new_deadlines.extend(booking.new_deadlines)
+            for invoice in booking.new_invoices:
+                batch.new_invoices[invoice.number] = invoice
+            for number, invoice in booking.changed_invoices.items():
+                if number in batch.new_invoices:
+                    batch.new_invoices[number] = invoice
+                else:
+                    batch.changed_invoices[number] = invoice
+            invoices[event.account] = booking.all_invoices()
             for deadline, status in booking.settled:
                 batch.settled[id(deadline)] = (deadline, status, event.id)
             batch.ledger_rows.extend(
@@ -249,7 +288,12 @@ class Engine:
         return results, batch
 
     def _apply(
-        self, event: Event, state: AccountState | None, pending: list[Deadline]
+        self,
+        event: Event,
+        state: AccountState | None,
+        pending: list[Deadline],
+        invoices: list[Invoice],
+        numbers: InvoiceNumbers,
     ) -> tuple[dict[str, Any], Booking | None]:
         terms: Terms | None = None
         try:
@@ -261,6 +305,9 @@ class Engine:
                 decider=self.decider,
                 account=state.copy() if state else None,
                 pending=list(pending),
+                catalog=self.catalog,
+                invoices=list(invoices),
+                numbers=numbers,
             )
             if event.type == "clock":
                 run_clock(booking, self.catalog)

@@ -9,6 +9,52 @@ from typing import Any
 
 
 @dataclass
+class Contract:
+    """The contract's lifecycle (AGB 1, 4, 9; CLINQ SD 1.1, 1.4). Dates are ISO strings.
+
+    ``account.opened`` books the plan and counts as conclusion unless an ``order.received``
+    follows: then the order confirmation or the deemed acceptance concludes the contract.
+    """
+
+    status: str = "concluded"  # ordered, concluded, ending, ended, withdrawn, lapsed, deleted
+    concluded_on: str | None = None
+    concluded_by: str | None = None
+    ordered_on: str | None = None
+    activated_on: str | None = None
+    ends_on: str | None = None
+    ended_on: str | None = None
+    mandate: bool = False
+    last_use: str | None = None
+    blocked: str | None = None  # "outgoing" or "all" while blocked
+    block_reason: str | None = None
+    returned_debits: int = 0
+    settlement_requested: bool = False
+    deletion_notice_on: str | None = None
+    misuse_since: str | None = None
+
+
+@dataclass
+class Invoice:
+    """An invoice: its number is gapless per year; ``open_cents`` is what is still owed."""
+
+    number: str
+    account: str
+    kind: str
+    issued_on: str
+    due_on: str
+    amount_cents: int
+    open_cents: int
+    clause: str
+    terms_version: str
+    status: str = "open"  # open, paid
+    approved: bool = False
+    objection: str | None = None  # pending, justified
+    traffic_data_deleted_on: str | None = None
+    default_on: str | None = None
+    interest_until: str | None = None
+
+
+@dataclass
 class AccountState:
     """What the engine knows of an account between events (CLINQ SD 1.2, 1.3)."""
 
@@ -28,12 +74,14 @@ class AccountState:
     free_seconds_used: int = 0
     users: list[str] = field(default_factory=list)
     evn: dict[str, Any] = field(default_factory=dict)
+    contract: Contract = field(default_factory=Contract)
 
     def copy(self) -> AccountState:
         """A copy to work on; the original stays as it was if the event is rejected."""
         twin = copy.copy(self)
         twin.users = list(self.users)
         twin.evn = dict(self.evn)
+        twin.contract = copy.copy(self.contract)
         return twin
 
 

@@ -160,7 +160,7 @@ def test_a_plan_naming_an_unknown_zone_is_refused(catalog_copy):
         "free_minutes_zones: [de_landline, de_mobil]",
     )
     assert errors_of(catalog_copy) == [
-        f"{plan}:67:41: free_minutes_zones: 'de_mobil' is not a known zone (de_directory, "
+        f"{plan}:72:41: free_minutes_zones: 'de_mobil' is not a known zone (de_directory, "
         "de_freephone, de_landline, de_mobile, de_premium_rate, emergency, eu_landline, "
         "eu_mobile, world) (at /versions/0/values/free_minutes_zones/1)"
     ]

@@ -62,6 +62,10 @@ VALUES = {
     "country": ["DE", "US", "GU", "CU", "FR", "PR", "KP"],
     "customer_type": ["consumer", "business"],
     "billing_method": ["prepay", "autoprepay", "postpay"],
+    "mandate": ["valid", "none"],
+    "by": ["customer", "provider"],
+    "channel": ["email", "letter", "fax", "phone", "web"],
+    "ground": ["none", "misuse", "insolvency", "false_identity", "returned_debits", "other"],
 }
 
 

@@ -30,13 +30,27 @@ FACTS: dict[str, dict[str, type]] = {
         "balance_cents": int,
         # balance minus the customer's autoprepay threshold; 0 without autoprepay
         "autoprepay_headroom_cents": int,
+        # "valid" while a direct debit or card mandate is on file, else "none" (AGB 4.1.4)
+        "mandate": str,
     },
+    "termination": {
+        "plan": str,
+        "by": str,
+        "channel": str,
+        # the ground of an extraordinary termination, "none" for an ordinary one
+        "ground": str,
+    },
+    "withdrawal": {"customer_type": str, "channel": str},
+    "objection": {"channel": str},
 }
 # What a rule may decide about each subject.
 DECISIONS: dict[str, tuple[str, ...]] = {
     "call": ("reject", "free_of_charge", "flat_rate", "free_minutes"),
     "account.opened": ("reject",),
-    "balance": ("topup", "negative_credit_invoice"),
+    "balance": ("topup", "negative_credit_invoice", "settlement_request"),
+    "termination": ("reject",),
+    "withdrawal": ("reject",),
+    "objection": ("reject",),
 }
 SCALAR_OPERATORS = ("equals", "not_equals")
 SET_OPERATORS = ("in", "not_in")

@@ -6,6 +6,7 @@ state and the deadlines it touched commit together or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -20,8 +21,15 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
 from engine.catalog import PROJECT_ROOT
-from engine.ledger.tables import accounts, deadlines, events, ledger_entries
-from engine.state import AccountState, Deadline
+from engine.ledger.tables import (
+    accounts,
+    deadlines,
+    events,
+    invoice_counters,
+    invoices,
+    ledger_entries,
+)
+from engine.state import AccountState, Contract, Deadline, Invoice
 
 _CHUNK = 500
 
@@ -128,6 +136,32 @@ class Unit:
                 pending.setdefault(row.account, []).append(_deadline_from_row(row))
         return pending
 
+    def load_invoices(self, ids: Iterable[str]) -> dict[str, list[Invoice]]:
+        """The invoices of these accounts, oldest first."""
+        found: dict[str, list[Invoice]] = {}
+        for chunk in _chunks(list(ids)):
+            query = (
+                select(invoices).where(invoices.c.account.in_(chunk)).order_by(invoices.c.number)
+            )
+            for row in self.connection.execute(query):
+                found.setdefault(row.account, []).append(_invoice_from_row(row))
+        return found
+
+    def last_invoice_numbers(self) -> dict[int, int]:
+        return {row.year: row.last for row in self.connection.execute(select(invoice_counters))}
+
+    def invoice(self, number: str) -> Invoice | None:
+        row = self.connection.execute(
+            select(invoices).where(invoices.c.number == number)
+        ).one_or_none()
+        return _invoice_from_row(row) if row else None
+
+    def outage_payloads(self) -> list[dict]:
+        query = select(events.c.payload).where(
+            events.c.type == "outage", events.c.status == "applied"
+        )
+        return [json.loads(row.payload) for row in self.connection.execute(query)]
+
     def accounts_with_due_deadlines(self, until: date, account: str | None = None) -> list[str]:
         query = select(deadlines.c.account).where(
             deadlines.c.status == "pending", deadlines.c.due <= until.isoformat()
@@ -192,8 +226,11 @@ class Unit:
         states: Iterable[AccountState],
         new_deadlines: list[tuple[Deadline, str, str | None]],
         settled: list[tuple[int, str, str]],
+        new_invoices: Iterable[Invoice] = (),
+        changed_invoices: Iterable[Invoice] = (),
+        invoice_numbers: dict[int, int] | None = None,
     ) -> None:
-        """Write one batch: events, ledger entries, account states, deadlines."""
+        """Write one batch: events, ledger entries, account states, deadlines, invoices."""
         if event_rows:
             self.connection.execute(insert(events), event_rows)
         if ledger_rows:
@@ -213,6 +250,20 @@ class Unit:
                 .where(deadlines.c.id == deadline_id, deadlines.c.status == "pending")
                 .values(status=status, settled_by=settled_by)
             )
+        created = [_invoice_row(invoice) for invoice in new_invoices]
+        if created:
+            self.connection.execute(insert(invoices), created)
+        for invoice in changed_invoices:
+            row = _invoice_row(invoice)
+            self.connection.execute(
+                update(invoices).where(invoices.c.number == invoice.number).values(**row)
+            )
+        for year, last in (invoice_numbers or {}).items():
+            updated = self.connection.execute(
+                update(invoice_counters).where(invoice_counters.c.year == year).values(last=last)
+            )
+            if updated.rowcount == 0:
+                self.connection.execute(insert(invoice_counters), [{"year": year, "last": last}])
 
     def _upsert_accounts(self, states: list[AccountState]) -> None:
         if not states:
@@ -262,6 +313,7 @@ def _account_row(state: AccountState) -> dict:
         "free_seconds_used": state.free_seconds_used,
         "users": json.dumps(state.users),
         "evn": json.dumps(state.evn, sort_keys=True),
+        "contract": json.dumps(dataclasses.asdict(state.contract), sort_keys=True),
     }
 
 
@@ -283,6 +335,7 @@ def _account_from_row(row) -> AccountState:
         free_seconds_used=row.free_seconds_used,
         users=json.loads(row.users),
         evn=json.loads(row.evn),
+        contract=Contract(**json.loads(row.contract)),
     )
 
 
@@ -308,4 +361,31 @@ def _deadline_from_row(row) -> Deadline:
         terms_version=row.terms_version,
         created_by=row.created_by,
         payload=json.loads(row.payload),
+    )
+
+
+_INVOICE_COLUMNS = (
+    "number",
+    "account",
+    "kind",
+    "issued_on",
+    "due_on",
+    "amount_cents",
+    "open_cents",
+    "clause",
+    "terms_version",
+    "status",
+)
+
+
+def _invoice_row(invoice: Invoice) -> dict:
+    fields = dataclasses.asdict(invoice)
+    row = {name: fields.pop(name) for name in _INVOICE_COLUMNS}
+    row["state"] = json.dumps(fields, sort_keys=True)
+    return row
+
+
+def _invoice_from_row(row) -> Invoice:
+    return Invoice(
+        **{name: getattr(row, name) for name in _INVOICE_COLUMNS}, **json.loads(row.state)
     )

@@ -56,6 +56,7 @@ accounts = Table(
     Column("free_seconds_used", Integer, nullable=False),
     Column("users", Text, nullable=False),
     Column("evn", Text, nullable=False),
+    Column("contract", Text, nullable=False, server_default="{}"),
 )
 
 ledger_entries = Table(
@@ -89,3 +90,27 @@ deadlines = Table(
 )
 Index("ix_deadlines_status_due", deadlines.c.status, deadlines.c.due)
 Index("ix_deadlines_account_status", deadlines.c.account, deadlines.c.status)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("issued_on", String(10), nullable=False),
+    Column("due_on", String(10), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("open_cents", BigInteger, nullable=False),
+    Column("clause", String(64), nullable=False),
+    Column("terms_version", String(10), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("state", Text, nullable=False),
+)
+Index("ix_invoices_account", invoices.c.account)
+
+invoice_counters = Table(
+    "invoice_counters",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last", Integer, nullable=False),
+)

@@ -1,0 +1,183 @@
+"""Invoices and what follows from them: due date, direct debit, objections, approval, data.
+
+AGB 4.2.2, 4.4.1, 4.4.5, 4.5.1-4.5.4, 5.7. An invoice is issued and received the same day
+(it is sent by e-mail, AGB 4.3.1) and due on receipt (AGB 4.4.1).
+"""
+
+from __future__ import annotations
+
+import calendar as _stdlib_calendar
+from datetime import date, timedelta
+
+from engine.catalog import Terms
+from engine.effects import Booking, Rejected
+from engine.money import from_cents, parse_amount, to_cents
+from engine.payments import schedule_default, unblock_if_settled
+from engine.state import Deadline, Invoice
+
+INVOICE_APPROVAL = "invoice_approval"
+TRAFFIC_DATA_DELETION = "traffic_data_deletion"
+DIRECT_DEBIT = "direct_debit"
+
+
+def issue_invoice(
+    booking: Booking, kind: str, amount_cents: int, clause: str, terms: Terms, day: date
+) -> Invoice:
+    """Issue an invoice on ``day`` and schedule what follows from it."""
+    invoice = booking.issue_invoice(kind, amount_cents, clause, terms, day)
+    received = date.fromisoformat(invoice.issued_on)
+    objection = terms.clause("AGB 4.5.1")
+    window_end = objection.deadline("objection_period", received, terms.calendar)
+    booking.schedule(
+        INVOICE_APPROVAL, window_end + timedelta(days=1), "AGB 4.5.3", invoice=invoice.number
+    )
+    retention = terms.clause("AGB 4.4.5").deadline(
+        "retention_after_invoice", received, terms.calendar
+    )
+    booking.schedule(
+        TRAFFIC_DATA_DELETION, retention + timedelta(days=1), "AGB 4.4.5", invoice=invoice.number
+    )
+    schedule_default(booking, invoice)
+    account = booking.require_account()
+    if account.contract.mandate and account.billing_method in ("autoprepay", "postpay"):
+        earliest = terms.clause("AGB 4.2.2").deadline(
+            "earliest_debit_after_invoice", received, terms.calendar
+        )
+        booking.schedule(DIRECT_DEBIT, earliest, "AGB 4.2.2", invoice=invoice.number)
+    return invoice
+
+
+def fire_direct_debit(booking: Booking, deadline: Deadline, terms: Terms) -> str:
+    """Six working days after receipt, the open amount may be collected (AGB 4.2.2)."""
+    invoice = booking.invoice(deadline.payload["invoice"])
+    contract = booking.require_account().contract
+    if invoice is None or invoice.open_cents == 0 or not contract.mandate:
+        return "lapsed"
+    booking.effect(
+        "direct_debit_requested",
+        "AGB 4.2.2",
+        terms.version,
+        invoice=invoice.number,
+        amount=from_cents(invoice.open_cents),
+        date=deadline.due,
+    )
+    return "done"
+
+
+def fire_invoice_approval(booking: Booking, deadline: Deadline, terms: Terms) -> str:
+    """Without a timely objection the invoice counts as approved (AGB 4.5.3)."""
+    invoice = booking.invoice(deadline.payload["invoice"])
+    if invoice is None or invoice.objection == "pending":
+        return "lapsed"
+    invoice.approved = True
+    booking.effect(
+        "invoice_approved", "AGB 4.5.3", terms.version, invoice=invoice.number, date=deadline.due
+    )
+    return "done"
+
+
+def fire_traffic_data_deletion(booking: Booking, deadline: Deadline, terms: Terms) -> str:
+    """Eight weeks after receipt the invoice's traffic data are deleted (AGB 4.4.5), unless an
+    objection is open: then they are kept until it is settled (AGB 5.7)."""
+    invoice = booking.invoice(deadline.payload["invoice"])
+    if invoice is None or invoice.traffic_data_deleted_on:
+        return "lapsed"
+    if (
+        invoice.objection == "pending"
+        and terms.clause("AGB 5.7")["keep_traffic_data_while_objection_open"]
+    ):
+        booking.effect(
+            "deadline_lapsed",
+            "AGB 5.7",
+            terms.version,
+            deadline=deadline.kind,
+            date=deadline.due,
+            invoice=invoice.number,
+            reason="kept while the objection is open",
+        )
+        return "lapsed"
+    delete_traffic_data(booking, invoice.number, deadline.due, terms)
+    return "done"
+
+
+def delete_traffic_data(booking: Booking, number: str, day: date, terms: Terms) -> None:
+    invoice = booking.invoice(number)
+    assert invoice is not None
+    if invoice.objection == "pending":
+        return
+    invoice.traffic_data_deleted_on = day.isoformat()
+    booking.effect("traffic_data_deleted", "AGB 4.4.5", terms.version, invoice=number, date=day)
+
+
+def receive_objection(booking: Booking) -> None:
+    """objection.received: in writing, within eight weeks of receipt (AGB 4.5.1, 4.5.2)."""
+    from engine.contract import reject_by_rules
+
+    booking.require_account()
+    data = booking.event.data
+    reject_by_rules(booking, "objection", {"channel": data["channel"]})
+    terms, day = booking.terms, booking.local_date
+    clause = terms.clause("AGB 4.5.1")
+    if "month" in data:
+        year, month = map(int, data["month"].split("-"))
+        month_end = date(year, month, _stdlib_calendar.monthrange(year, month)[1])
+        last_day = clause.deadline("credit_offset_objection_period", month_end, terms.calendar)
+        if day > last_day:
+            raise Rejected(
+                f"objections to the charges of {data['month']} were due by {last_day}", "AGB 4.5.1"
+            )
+        booking.effect("objection_recorded", "AGB 4.5.1", month=data["month"], until=last_day)
+        if "justified_amount" in data:
+            amount = to_cents(parse_amount(data["justified_amount"]))
+            booking.book("credit_note", amount, "AGB 4.5.4", month=data["month"])
+        return
+    invoice = booking.invoice(data["invoice"])
+    if invoice is None:
+        raise Rejected(f"there is no invoice {data['invoice']} on this account", "AGB 4.5.1")
+    if invoice.traffic_data_deleted_on:
+        raise Rejected(
+            f"the traffic data of invoice {invoice.number} were deleted on "
+            f"{invoice.traffic_data_deleted_on}",
+            "AGB 4.5.2",
+        )
+    last_day = clause.deadline(
+        "objection_period", date.fromisoformat(invoice.issued_on), terms.calendar
+    )
+    if day > last_day:
+        raise Rejected(
+            f"objections to invoice {invoice.number} were due by {last_day} "
+            "(eight weeks after receipt)",
+            "AGB 4.5.1",
+        )
+    if invoice.objection is None:
+        invoice.objection = "pending"
+        booking.effect("objection_recorded", "AGB 4.5.1", invoice=invoice.number, until=last_day)
+    if "justified_amount" in data:
+        settle_justified_objection(
+            booking, invoice, to_cents(parse_amount(data["justified_amount"]))
+        )
+
+
+def settle_justified_objection(booking: Booking, invoice: Invoice, amount: int) -> None:
+    """A justified objection first offsets open claims; the rest is a credit note (AGB 4.5.4)."""
+    invoice.objection = "justified"
+    booking.book("objection_credit", amount, "AGB 4.5.4", invoice=invoice.number)
+    left = amount
+    offsets = []
+    for candidate in [invoice] + [i for i in booking.all_invoices() if i.number != invoice.number]:
+        target = booking.invoice(candidate.number)
+        if left == 0 or target is None or target.open_cents == 0:
+            continue
+        used = min(left, target.open_cents)
+        target.open_cents -= used
+        target.status = "paid" if target.open_cents == 0 else target.status
+        left -= used
+        offsets.append({"invoice": target.number, "amount": f"{from_cents(used)}"})
+    booking.effect(
+        "objection_settled",
+        "AGB 4.5.4",
+        invoice=invoice.number,
+        offset=offsets,
+        credit_note=from_cents(left),
+    )
+    unblock_if_settled(booking)
