@@ -116,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(handler=cmd_demo)
 
+    liability = commands.add_parser("liability", help="cap the claims of one damaging event")
+    liability.add_argument("claims", help="CSV file: customer,claim (EUR, e.g. 20000.00)")
+    liability.add_argument("--at", required=True, type=parse_instant, help="date of the event")
+    liability.add_argument(
+        "--intent", action="store_true", help="the damage was caused intentionally"
+    )
+    liability.set_defaults(handler=cmd_liability)
+
+    availability = commands.add_parser("availability", help="yearly availability from outages")
+    availability.add_argument("--year", type=int, required=True)
+    availability.add_argument("--db", help="database URL")
+    availability.set_defaults(handler=cmd_availability)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -307,3 +320,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for event in month_of_events(args.month, args.accounts, args.calls, args.seed):
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
     return 0
+
+
+def cmd_liability(args: argparse.Namespace) -> int:
+    """AGB 6.1: 12,500 EUR per customer, 10 million EUR per event, proportional reduction."""
+    import csv
+
+    from engine.liability import cap_claims
+    from engine.money import format_amount, parse_amount
+
+    claims = {}
+    with open(args.claims, encoding="utf-8", newline="") as source:
+        for number, row in enumerate(csv.reader(source), start=1):
+            if not row or row[0].strip().lower() == "customer":
+                continue
+            try:
+                claims[row[0].strip()] = parse_amount(row[1].strip())
+            except (IndexError, ValueError) as exc:
+                print(f"error: {args.claims}:{number}: {exc}", file=sys.stderr)
+                return 1
+    catalog = load_catalog()
+    paid = cap_claims(claims, catalog.at(args.at), intentional=args.intent)
+    print("customer,claim,paid")
+    for name, claim in claims.items():
+        print(f"{name},{format_amount(claim)},{format_amount(paid[name])}")
+    total = sum(paid.values())
+    print(f"total,{format_amount(sum(claims.values()))},{format_amount(total)}", file=sys.stderr)
+    return 0
+
+
+def cmd_availability(args: argparse.Namespace) -> int:
+    """CLINQ SD 2.3: the year's average availability, maintenance excluded, against 99 %."""
+    from engine.availability import availability
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    with store.unit(commit=False) as unit:
+        outages = unit.outage_payloads()
+    store.close()
+    report = availability(outages, args.year, load_catalog())
+    print(report.describe())
+    return 0 if report.met else 1

@@ -270,7 +270,7 @@ def record_activity(booking: Booking) -> None:
     """activity: a login, any use, or an objection to the deletion of an inactive account."""
     booking.require_account()
     record_use(booking)
-    booking.effect("activity_recorded", "AGB 1.5", kind=booking.event.data.get("kind", "use"))
+    booking.effect("activity_recorded", "AGB 1.5", activity=booking.event.data.get("kind", "use"))
 
 
 def schedule_inactivity_check(booking: Booking, last_use: date) -> None:
