@@ -7,10 +7,17 @@ replay gives the same result whenever it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from engine import contract, invoicing, payments
 from engine.catalog import Catalog, Terms
-from engine.credit import NEGATIVE_CREDIT_INVOICE, RECURRING_FEES, schedule_recurring_fees
+from engine.credit import (
+    NEGATIVE_CREDIT_INVOICE,
+    RECURRING_FEES,
+    next_day_of_month,
+    schedule_recurring_fees,
+)
+from engine.deadlines import last_day_of_month
 from engine.effects import Booking
 from engine.invoicing import issue_invoice
 from engine.money import to_cents
@@ -62,14 +69,26 @@ def charge_recurring_fees(booking: Booking, deadline: Deadline, terms: Terms) ->
 def issue_negative_credit_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> str:
     """On the 20th, invoice the outstanding amount if the credit is still -10.00 EUR or less.
 
-    It is also an invoice run: open invoices in default are charged their interest so far.
+    Only what no open invoice covers yet is invoiced, and the run comes again on the next 20th
+    while the credit stays that low. Each run also charges the interest so far on invoices in
+    default (AGB 4.4.4).
     """
     account = booking.require_account()
-    threshold = terms.clause(deadline.clause)["invoice_threshold"]
+    credit = terms.clause(deadline.clause)
+    threshold = credit["invoice_threshold"]
     charge_interest_on_open_invoices(booking, deadline.due)
     if account.balance_cents <= to_cents(threshold):
-        issue_invoice(
-            booking, "negative_credit", -account.balance_cents, deadline.clause, terms, deadline.due
+        invoiced = sum(i.open_cents for i in booking.all_invoices())
+        outstanding = -account.balance_cents - invoiced
+        if outstanding > 0:
+            issue_invoice(
+                booking, "negative_credit", outstanding, deadline.clause, terms, deadline.due
+            )
+        following = last_day_of_month(deadline.due.year, deadline.due.month) + timedelta(days=1)
+        booking.schedule(
+            NEGATIVE_CREDIT_INVOICE,
+            next_day_of_month(following, credit["invoice_day"]),
+            deadline.clause,
         )
         return "done"
     booking.effect(

@@ -80,9 +80,9 @@ def fast_validators(schema_dir: Path = PROJECT_ROOT / "schemas") -> dict[str, Ca
             "required": schema["required"] + fields.get("required", []),
             "additionalProperties": False,
         }
-        for keyword in ("if", "then"):
-            if keyword in fields:
-                flat[keyword] = fields[keyword]
+        for keyword, value in fields.items():
+            if keyword not in ("properties", "required"):
+                flat[keyword] = value
         validators[type_name] = fastjsonschema.compile(flat)
     return validators
 
@@ -91,7 +91,7 @@ def _inline(node: Any, defs: dict) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:
             return _inline(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
-        return {k: _inline(v, defs) for k, v in node.items() if k != "description"}
+        return {k: _inline(v, defs) for k, v in node.items()}
     if isinstance(node, list):
         return [_inline(item, defs) for item in node]
     return node

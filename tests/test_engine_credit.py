@@ -93,7 +93,12 @@ def test_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(engine):
             "due": "2026-12-20",
         }
     ]
-    assert "negative_credit_invoice" not in [d["kind"] for d in engine.account("acme")["deadlines"]]
+    # The credit is still below -10.00 EUR: the run comes again on the next 20th.
+    assert [
+        d["date"]
+        for d in engine.account("acme")["deadlines"]
+        if d["kind"] == "negative_credit_invoice"
+    ] == ["2027-01-20"]
 
 
 def test_the_invoice_lapses_when_the_credit_recovered_before_the_20th(engine):
