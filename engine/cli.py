@@ -11,7 +11,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from engine.catalog import PROJECT_ROOT, Catalog, CatalogInvalid, NotInForce, load_catalog
-from engine.catalog.coverage import coverage, load_not_encoded, numbered_clauses, render_markdown
+from engine.catalog.coverage import (
+    clause_tests,
+    coverage,
+    load_not_encoded,
+    numbered_clauses,
+    render_markdown,
+)
 from engine.catalog.loader import load_files
 from engine.catalog.values import Period, format_value
 from engine.engine import Engine
@@ -241,6 +247,7 @@ def cmd_clauses(args: argparse.Namespace) -> int:
         catalog,
         numbered_clauses(root / "docs" / "source-documents"),
         load_not_encoded(root),
+        clause_tests(root / "tests"),
     )
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from engine.catalog import PROJECT_ROOT, CatalogInvalid
-from engine.catalog.coverage import coverage, load_not_encoded, numbered_clauses, render_markdown
+from engine.catalog.coverage import (
+    clause_tests,
+    coverage,
+    load_not_encoded,
+    numbered_clauses,
+    render_markdown,
+)
 from engine.cli import main
 
 DOCS = PROJECT_ROOT / "docs"
@@ -68,11 +74,56 @@ def test_a_malformed_reason_list_is_located(catalog_copy):
     ]
 
 
+def test_every_clause_of_the_lifecycle_issue_points_to_its_file_and_a_test(catalog):
+    rows, problems = coverage(
+        catalog,
+        numbered_clauses(DOCS / "source-documents"),
+        load_not_encoded(PROJECT_ROOT),
+        clause_tests(PROJECT_ROOT / "tests"),
+    )
+    assert problems == []
+    by_clause = {row.clause.citation: row for row in rows}
+    for citation in (
+        "AGB 1.1.1",
+        "CLINQ SD 1.1",
+        "CLINQ SD 1.4",
+        "AGB 1.2.1",
+        "AGB 1.2.2",
+        "AGB 1.3.1",
+        "AGB 9.1",
+        "AGB 1.4.1",
+        "AGB 1.4.3",
+        "AGB 1.5",
+        "AGB 4.1.4",
+        "AGB 4.2.3",
+        "AGB 4.2.2",
+        "AGB 4.2.4",
+        "AGB 4.4.1",
+        "AGB 4.4.2",
+        "AGB 4.4.4",
+        "AGB 4.4.3",
+        "AGB 2.11",
+        "AGB 4.5.1",
+        "AGB 4.5.2",
+        "AGB 4.5.3",
+        "AGB 4.5.4",
+        "AGB 4.4.5",
+        "AGB 5.5",
+        "AGB 6.1",
+        "AGB 12.4",
+        "AGB 12.5",
+        "CLINQ SD 2.3",
+    ):
+        row = by_clause[citation]
+        assert row.status == "encoded" and row.tests, citation
+
+
 def test_docs_clauses_md_is_up_to_date(catalog, capsys):
     rows, _ = coverage(
         catalog,
         numbered_clauses(DOCS / "source-documents"),
         load_not_encoded(PROJECT_ROOT),
+        clause_tests(PROJECT_ROOT / "tests"),
     )
     assert (DOCS / "clauses.md").read_text(encoding="utf-8") == render_markdown(rows, catalog)
     assert main(["clauses", "--check", str(DOCS / "clauses.md")]) == 0

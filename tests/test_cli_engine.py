@@ -92,3 +92,42 @@ def test_account_show_prints_plan_balance_free_minutes_and_deadlines(tmp_path, c
     assert main(["account", "show", "acme", "--at", "2026-12-05", "--db", db]) == 0
     assert "free minutes    60 left in 2026-12" in capsys.readouterr().out
     assert main(["account", "show", "nobody", "--db", db]) == 2
+
+
+def test_liability_caps_each_claim_and_the_total(tmp_path, capsys):
+    claims = tmp_path / "claims.csv"
+    claims.write_text("customer,claim\nacme,20000.00\nbeta,800.00\n")
+    assert main(["liability", str(claims), "--at", "2026-11-21"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "customer,claim,paid",
+        "acme,20000.00,12500.00",
+        "beta,800.00,800.00",
+    ]
+    assert "total,20800.00,13300.00" in captured.err
+    assert main(["liability", str(claims), "--at", "2026-11-21", "--intent"]) == 0
+    assert "acme,20000.00,20000.00" in capsys.readouterr().out
+    claims.write_text("acme,12.345\n")
+    assert main(["liability", str(claims), "--at", "2026-11-21"]) == 1
+
+
+def test_availability_reports_the_year_against_99_percent(tmp_path, capsys):
+    events = tmp_path / "outages.jsonl"
+    outage = {
+        "id": "o1",
+        "type": "outage",
+        "account": "platform",
+        "at": "2026-03-02T12:00:00Z",
+        "start": "2026-03-01T00:00:00Z",
+        "end": "2026-03-02T12:00:00Z",
+        "maintenance": False,
+    }
+    write_lines(events, [json.dumps(outage)])
+    db = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    assert main(["replay", str(events), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["availability", "--year", "2026", "--db", db]) == 0
+    assert capsys.readouterr().out == (
+        "2026: availability 99.589 % (minimum 99.00 %, met); downtime 36.00 h, "
+        "maintenance excluded 0.00 h (CLINQ SD 2.3)\n"
+    )

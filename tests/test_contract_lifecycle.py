@@ -193,6 +193,18 @@ def test_agb_1_3_1_the_grounds_are_the_providers_and_one_returned_debit_is_not_e
 # -- withdrawal --------------------------------------------------------------------------------
 
 
+def test_agb_9_3_after_a_withdrawal_the_credit_is_refunded_within_30_days(engine):
+    anna = Customer(engine, "anna")
+    anna.open(at="2026-03-02T12:00:00+01:00", customer_type="consumer")
+    anna.send("credit.topped_up", "2026-03-02T12:05:00+01:00", amount="10.00")
+    withdrawn = anna.send("withdrawal.received", "2026-03-05T09:00:00+01:00", channel="fax")
+    # 30 days end Saturday 2026-04-04; § 193 skips the weekend and Easter Monday: 2026-04-07.
+    assert effects_of(withdrawn, "refund_approved")[0]["date"] == "2026-04-07"
+    assert [(e["item"], e["amount"]) for e in effects_of(withdrawn, "charge")] == [
+        ("withdrawal_refund", "10.00")
+    ]
+
+
 def test_agb_9_1_a_consumer_may_withdraw_within_two_weeks_extended_past_a_sunday(engine):
     # Concluded Sunday 2026-03-01; two weeks end Sunday 2026-03-15, so Monday 2026-03-16 counts.
     anna = Customer(engine, "anna")

@@ -11,7 +11,7 @@ from tests.conftest import Customer, effects_of
 US = "+12125550100"
 
 
-def test_prepaid_credit_pays_for_calls_and_never_expires(engine):
+def test_agb_4_1_1_prepaid_credit_pays_for_calls_and_never_expires(engine):
     acme = Customer(engine)
     acme.open()
     topped_up = acme.send("credit.topped_up", "2026-11-02T09:05:00+01:00", amount="20.00")
@@ -28,7 +28,7 @@ def test_prepaid_credit_pays_for_calls_and_never_expires(engine):
     assert acme.balance == "16.81"
 
 
-def test_autoprepay_requests_a_top_up_when_the_credit_falls_below_the_threshold(engine):
+def test_agb_4_1_2_autoprepay_requests_a_top_up_when_the_credit_falls_below_the_threshold(engine):
     # AGB 4.1.2: the credit is topped up automatically below the customer's minimum.
     acme = Customer(engine)
     acme.open(billing_method="autoprepay", autoprepay={"threshold": "5.00", "amount": "25.00"})
@@ -57,7 +57,7 @@ def test_autoprepay_requests_a_top_up_when_the_credit_falls_below_the_threshold(
     assert acme.engine.account("acme")["autoprepay"]["topup_pending"] is False
 
 
-def test_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(engine):
+def test_clinq_sd_1_3_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(engine):
     # CLINQ SD 1.3: from a negative credit of -10 EUR an invoice on the 20th of the month.
     acme = Customer(engine)
     acme.open()
@@ -101,7 +101,7 @@ def test_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(engine):
     ] == ["2027-01-20"]
 
 
-def test_the_invoice_lapses_when_the_credit_recovered_before_the_20th(engine):
+def test_clinq_sd_1_3_the_invoice_lapses_when_the_credit_recovered_before_the_20th(engine):
     acme = Customer(engine)
     acme.open()
     acme.call("2026-11-03T10:00:00+01:00", US, 40 * 60)  # -11.60, due 2026-11-20
@@ -192,17 +192,6 @@ def test_events_for_an_account_never_opened_are_refused(engine):
     result = stranger.send("credit.topped_up", "2026-11-03T10:00:00+01:00", amount="5.00")
     assert (result["status"], result["clause"]) == ("rejected", "CLINQ SD 1.2")
     assert engine.account("nobody") is None
-
-
-def test_accounts_in_excluded_territories_are_refused(engine):
-    # AGB 12.4: no use in the territory of the USA; AGB 12.5: nor where it is not permitted.
-    usa = Customer(engine, "usa").open(country="US")
-    assert (usa["status"], usa["clause"]) == ("rejected", "AGB 12.4")
-    guam = Customer(engine, "guam").open(country="GU")
-    assert guam["clause"] == "AGB 12.4"
-    cuba = Customer(engine, "cuba").open(country="CU")
-    assert (cuba["status"], cuba["clause"]) == ("rejected", "AGB 12.5")
-    assert Customer(engine, "paris").open(country="FR")["status"] == "applied"
 
 
 def test_an_account_is_opened_once(engine):

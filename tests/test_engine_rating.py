@@ -10,7 +10,7 @@ MOBILE = "+4917612345678"
 US = "+12125550100"
 
 
-def test_clinq_free_minutes_are_one_pool_for_all_users(engine):
+def test_clinq_sd_2_1_free_minutes_are_one_pool_for_all_users(engine):
     # CLINQ SD 2.1: 60 free minutes per month to German landline and mobile, used by all users.
     acme = Customer(engine)
     acme.open(users=("anna", "ben"))
@@ -25,7 +25,7 @@ def test_clinq_free_minutes_are_one_pool_for_all_users(engine):
     assert acme.engine.account("acme")["free_minutes_left"]["minutes"] == 0
 
 
-def test_a_call_longer_than_the_free_minutes_left_is_split(engine):
+def test_clinq_sd_2_1_a_call_longer_than_the_free_minutes_left_is_split(engine):
     acme = Customer(engine)
     acme.open()
     acme.call("2026-11-03T10:00:00+01:00", LANDLINE, 50 * 60)
@@ -39,7 +39,7 @@ def test_a_call_longer_than_the_free_minutes_left_is_split(engine):
     assert acme.balance == "-0.35"
 
 
-def test_unused_free_minutes_do_not_carry_over_to_the_next_month(engine):
+def test_clinq_sd_2_1_unused_free_minutes_do_not_carry_over_to_the_next_month(engine):
     acme = Customer(engine)
     acme.open()
     acme.call("2026-11-30T23:00:00+01:00", LANDLINE, 10 * 60)
@@ -65,7 +65,7 @@ def test_free_minutes_do_not_cover_calls_abroad(engine):
     assert effects_of(result, "charge")[0]["amount"] == "0.58"  # 2 started minutes x 0.29
 
 
-def test_premium_calls_to_eu_networks_are_flat_rate(engine):
+def test_clinq_sd_2_2_premium_calls_to_eu_networks_are_flat_rate(engine):
     # CLINQ SD 2.2: the EU all-net flat rate; flat-rate calls are not on the itemised bill.
     acme = Customer(engine)
     acme.open(plan="clinq-premium")
@@ -80,7 +80,7 @@ def test_premium_calls_to_eu_networks_are_flat_rate(engine):
     assert (world["amount"], "flat_rate" in world) == ("2.90", False)
 
 
-def test_emergency_calls_are_free_from_germany_with_a_german_account(engine):
+def test_clinq_sd_3_1_emergency_calls_are_free_from_germany_with_a_german_account(engine):
     acme = Customer(engine)
     acme.open()
     result = acme.call("2026-11-03T10:00:00+01:00", "112", 300)
@@ -99,7 +99,9 @@ def test_emergency_calls_are_free_from_germany_with_a_german_account(engine):
     }
 
 
-def test_emergency_calls_are_impossible_from_abroad_or_without_a_german_account(engine):
+def test_clinq_sd_3_1_emergency_calls_are_impossible_from_abroad_or_without_a_german_account(
+    engine,
+):
     acme = Customer(engine)
     acme.open()
     abroad = acme.call("2026-11-03T10:00:00+01:00", "110", 60, caller_country="FR")
@@ -111,7 +113,7 @@ def test_emergency_calls_are_impossible_from_abroad_or_without_a_german_account(
     assert (refused["status"], refused["clause"]) == ("rejected", "CLINQ SD 3.1")
 
 
-def test_a_call_is_priced_with_the_tariff_in_force_at_its_start(catalog_copy, decider):
+def test_agb_3_4_a_call_is_priced_with_the_tariff_in_force_at_its_start(catalog_copy, decider):
     # AGB 3.4: a new price list starting during a call does not change that call's price.
     rates = catalog_copy / "tariffs/rates/sipgate-team.yaml"
     text = rates.read_text()

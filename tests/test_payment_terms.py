@@ -205,6 +205,18 @@ def test_agb_4_4_4_a_consumer_pays_5_points_over_the_base_rate_for_each_day_of_d
     )
 
 
+def test_agb_4_4_2_default_starts_30_days_after_due_date_and_receipt(engine):
+    # BGB § 286 (3): received and due 2026-11-20; 30 days end 2026-12-20; default from 12-21.
+    acme, _invoice = invoiced(engine)
+    assert effects_of(acme.send("clock", "2026-12-20T23:59:00+01:00"), "default_started") == []
+    (started,) = effects_of(acme.send("clock", "2026-12-21T00:00:00+01:00"), "default_started")
+    assert (started["clause"], started["statute"], started["amount"]) == (
+        "AGB 4.4.2",
+        "BGB § 286",
+        "290.00",
+    )
+
+
 def test_agb_4_4_4_a_business_pays_8_points(engine):
     # 290 x 25 x 9.27 / 36500 = 1.841 -> 1.84
     acme, invoice = invoiced(engine, customer_type="business")

@@ -36,6 +36,21 @@ class CoverageRow:
     clause: NumberedClause
     status: str  # "encoded", "heading" or "not encoded"
     detail: str
+    tests: tuple[str, ...] = ()
+
+
+_TEST_NAME = re.compile(r"^def (test_(agb|clinq_sd)_((?:\d+_)*\d+)_[a-z]\w*)\(", re.MULTILINE)
+
+
+def clause_tests(tests_dir: Path) -> dict[str, list[str]]:
+    """Scenario tests named after a clause (``test_agb_4_2_3_...``), by citation."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(tests_dir.glob("test_*.py")):
+        for name, document, number in _TEST_NAME.findall(path.read_text(encoding="utf-8")):
+            prefix = "AGB" if document == "agb" else "CLINQ SD"
+            citation = f"{prefix} {number.replace('_', '.')}"
+            found.setdefault(citation, []).append(f"{path.name}::{name}")
+    return found
 
 
 def numbered_clauses(documents_dir: Path) -> list[NumberedClause]:
@@ -64,7 +79,10 @@ def load_not_encoded(root: Path) -> dict[str, dict[str, str]]:
 
 
 def coverage(
-    catalog: Catalog, clauses: list[NumberedClause], not_encoded: dict[str, dict[str, str]]
+    catalog: Catalog,
+    clauses: list[NumberedClause],
+    not_encoded: dict[str, dict[str, str]],
+    tests: dict[str, list[str]] | None = None,
 ) -> tuple[list[CoverageRow], list[str]]:
     """One row per numbered clause, and every inconsistency found (empty when complete)."""
     encoded = {f.citation: f for f in catalog.files}
@@ -76,7 +94,8 @@ def coverage(
         reason = not_encoded.get(clause.citation)
         has_children = any(other.citation.startswith(clause.citation + ".") for other in clauses)
         if terms_file is not None:
-            rows.append(CoverageRow(clause, "encoded", f"`{terms_file.path}`"))
+            named = tuple((tests or {}).get(clause.citation, ()))
+            rows.append(CoverageRow(clause, "encoded", f"`{terms_file.path}`", named))
             if reason is not None:
                 problems.append(f"{clause.citation} is encoded and also listed as not encoded")
         elif reason is not None:
@@ -94,6 +113,9 @@ def coverage(
     for citation in not_encoded:
         if citation not in cited:
             problems.append(f"docs/not-encoded.yaml lists {citation}, which no document numbers")
+    for citation in tests or {}:
+        if citation not in encoded:
+            problems.append(f"tests are named after {citation}, which no catalog file encodes")
     return rows, problems
 
 
@@ -112,13 +134,17 @@ def render_markdown(rows: list[CoverageRow], catalog: Catalog) -> str:
         f"{len(rows)} numbered clauses: {counts['encoded']} encoded, {counts['heading']} section",
         f"headings, {len(rows) - counts['encoded'] - counts['heading']} not machine-applicable.",
         "",
-        "| Clause | Opening words | Status | Encoded in / reason |",
-        "| --- | --- | --- | --- |",
+        "Scenario tests are named after their clause (`test_agb_4_2_3_...`); the last column",
+        "lists them.",
+        "",
+        "| Clause | Opening words | Status | Encoded in / reason | Tests |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         opening = row.clause.opening.replace("|", "\\|")
         detail = row.detail.replace("|", "\\|")
-        lines.append(f"| {row.clause.citation} | {opening} | {row.status} | {detail} |")
+        tests = "<br>".join(f"`{t}`" for t in row.tests)
+        lines.append(f"| {row.clause.citation} | {opening} | {row.status} | {detail} | {tests} |")
     lines += [
         "",
         "## Files that encode no numbered clause",
