@@ -38,12 +38,16 @@ class InvoiceNumbers:
     given back (:meth:`restore`), so a number is only used by an invoice that exists.
     """
 
-    def __init__(self, last: dict[int, int]):
-        self.last = dict(last)
+    def __init__(self, load_last):
+        self.load_last = load_last  # locks the year's counter until the transaction ends
+        self.base: dict[int, int] = {}
+        self.last: dict[int, int] = {}
         self.changed: set[int] = set()
 
     def next(self, year: int) -> str:
-        self.last[year] = self.last.get(year, 0) + 1
+        if year not in self.last:
+            self.base[year] = self.last[year] = self.load_last(year)
+        self.last[year] += 1
         self.changed.add(year)
         return f"{year}-{self.last[year]:06d}"
 
@@ -51,7 +55,8 @@ class InvoiceNumbers:
         return dict(self.last)
 
     def restore(self, snapshot: dict[int, int]) -> None:
-        self.last = dict(snapshot)
+        for year in self.last:
+            self.last[year] = snapshot.get(year, self.base[year])
 
     def to_write(self) -> dict[int, int]:
         return {year: self.last[year] for year in self.changed if year in self.last}

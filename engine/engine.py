@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine import contract, payments
 from engine.accounts import add_user, open_account, remove_user
@@ -59,6 +60,9 @@ HANDLERS: dict[str, Callable[[Booking], None]] = {
     "misuse.detected": payments.detect_misuse,
     "outage": record_outage,
 }
+
+
+RETRIES = 3
 
 
 class BatchInvalid(EventInvalid):
@@ -137,11 +141,23 @@ class Engine:
         return self.handle_events(parsed)
 
     def handle_events(self, events: list[Event]) -> list[dict[str, Any]]:
-        """Apply validated events in order in one transaction."""
-        with self.store.unit() as unit:
-            results, batch = self._apply_all(unit, events)
-            batch.write(unit)
-        return results
+        """Apply validated events in order in one transaction.
+
+        Writers are serialised per account, so concurrent clients never lose or duplicate an
+        entry; a transaction that still collides (the same new event id sent for two accounts
+        at once) is rolled back and tried again.
+        """
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with self.store.unit() as unit:
+                    unit.lock_accounts(e.account for e in events)
+                    results, batch = self._apply_all(unit, events)
+                    batch.write(unit)
+                return results
+            except (IntegrityError, OperationalError):
+                if attempt == RETRIES:
+                    raise
+        raise AssertionError("unreachable")
 
     def quote(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The result the event would have now, without storing anything."""
@@ -233,7 +249,7 @@ class Engine:
         states = unit.load_accounts(names)
         pending = unit.load_pending(names)
         invoices = unit.load_invoices(names)
-        batch = _Batch(numbers=InvoiceNumbers(unit.last_invoice_numbers()))
+        batch = _Batch(numbers=InvoiceNumbers(unit.lock_invoice_counter))
         results = []
         for event in events:
             if event.id in known:

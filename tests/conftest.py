@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 from pathlib import Path
 
@@ -38,11 +40,54 @@ def decider():
     return Decider()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session and a migrated template database.
+
+    Tests marked ``postgresql`` skip where PostgreSQL is not installed, unless
+    REQUIRE_POSTGRESQL=1 (CI sets it): then a missing server fails the run.
+    """
+    from sqlalchemy import create_engine, text
+
+    from engine.ledger.store import Store
+    from tests.postgres_server import PostgresServer, binaries
+
+    if binaries() is None:
+        if os.environ.get("REQUIRE_POSTGRESQL") == "1":
+            pytest.fail("PostgreSQL is required (REQUIRE_POSTGRESQL=1) but not installed")
+        pytest.skip("PostgreSQL is not installed")
+    server = PostgresServer()
+    admin_url = server.start()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("CREATE DATABASE billing_template"))
+    Store(admin_url.rsplit("/", 1)[0] + "/billing_template").close()
+    databases = itertools.count(1)
+
+    def fresh_database() -> str:
+        name = f"billing_{next(databases)}"
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name} TEMPLATE billing_template"))
+        return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    yield fresh_database
+    admin.dispose()
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(request, tmp_path):
+    """Each engine test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    return request.getfixturevalue("postgres")()
+
+
 @pytest.fixture
-def engine(tmp_path, catalog, decider):
+def engine(database_url, catalog, decider):
     from engine.engine import Engine
 
-    engine = Engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}", catalog=catalog, decider=decider)
+    engine = Engine(database_url, catalog=catalog, decider=decider)
     yield engine
     engine.close()
 

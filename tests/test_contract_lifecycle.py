@@ -252,8 +252,8 @@ def test_agb_9_1_business_customers_cannot_withdraw(engine):
 # -- refund of credit --------------------------------------------------------------------------
 
 
-def ended_customer(engine, credit: str) -> Customer:
-    acme = Customer(engine)
+def ended_customer(engine, credit: str, name: str = "acme") -> Customer:
+    acme = Customer(engine, name)
     acme.open(at="2026-06-01T09:00:00+02:00")
     acme.send("credit.topped_up", "2026-06-01T09:05:00+02:00", amount=credit)
     acme.send("termination.received", "2026-08-27T16:00:00+02:00", by="customer", channel="email")
@@ -288,14 +288,11 @@ def test_agb_1_4_1_the_request_needs_every_document_and_an_ended_contract(engine
     acme.send("credit.topped_up", "2026-11-03T10:00:00+01:00", amount="50.00")
     running = acme.send("refund.requested", "2026-11-04T10:00:00+01:00", documents=ALL_DOCUMENTS)
     assert (running["status"], running["clause"]) == ("rejected", "AGB 1.4.1")
-    ended = ended_customer(
-        Engine(engine.store.url.replace("ledger", "other"), engine.catalog, engine.decider), "50.00"
-    )
+    ended = ended_customer(engine, "50.00", name="ended")
     lacking = ended.send(
         "refund.requested", "2026-09-10T10:00:00+02:00", documents=["customer_number"]
     )
     assert lacking["reason"] == "the request lacks: bank_or_card_account, identity_card_copy"
-    ended.engine.close()
 
 
 def test_agb_1_4_3_the_claim_expires_three_years_after_the_termination_took_effect(engine):

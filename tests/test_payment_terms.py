@@ -16,11 +16,16 @@ TODAY = date(2026, 11, 21)
 
 
 def invoiced(
-    engine, minutes: int = 1000, customer_type: str = "consumer", year: int = 2026, **opened
+    engine,
+    minutes: int = 1000,
+    customer_type: str = "consumer",
+    year: int = 2026,
+    name: str = "acme",
+    **opened,
 ):
     """A prepay customer whose calls of ``minutes`` to the US (0.29 EUR/min) are invoiced on
     20 November (CLINQ SD 1.3): 1,000 minutes make an invoice of 290.00 EUR."""
-    acme = Customer(engine)
+    acme = Customer(engine, name)
     acme.open(at=f"{year}-11-02T09:00:00+01:00", customer_type=customer_type, **opened)
     acme.call(f"{year}-11-03T10:00:00+01:00", US, minutes * 60)
     issued = acme.send("clock", f"{year}-11-20T08:00:00+01:00")
@@ -357,9 +362,7 @@ def test_agb_4_5_1_an_objection_is_due_in_writing_within_eight_weeks(engine):
         channel="email",
     )
     assert effects_of(in_time, "objection_recorded")[0]["until"] == "2027-01-15"
-    other, late_invoice = invoiced(
-        Engine(engine.store.url.replace("ledger", "late"), engine.catalog, engine.decider)
-    )
+    other, late_invoice = invoiced(engine, name="other")
     late = other.send(
         "objection.received",
         "2027-01-16T10:00:00+01:00",
@@ -367,7 +370,6 @@ def test_agb_4_5_1_an_objection_is_due_in_writing_within_eight_weeks(engine):
         channel="letter",
     )
     assert (late["status"], late["clause"]) == ("rejected", "AGB 4.5.1")
-    other.engine.close()
 
 
 def test_agb_4_5_1_objections_to_offsetting_with_credit_run_from_the_month_end(engine):

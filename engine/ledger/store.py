@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
@@ -61,6 +61,15 @@ def create_database_engine(url: str) -> SqlEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # SQLAlchemy issues BEGIN itself (below), so that writers can take the lock at once.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(db, "begin")
+    def _begin(connection) -> None:
+        # A writing unit takes SQLite's single write lock when it begins: two writers can then
+        # never both read an event id as new (the busy timeout makes the second one wait).
+        writing = connection.get_execution_options().get("billing_writes", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return db
 
@@ -87,6 +96,7 @@ class Store:
     def unit(self, *, commit: bool = True) -> Iterator[Unit]:
         """A transaction; with ``commit=False`` everything is rolled back (quotes, reads)."""
         with self.db.connect() as connection:
+            connection.execution_options(billing_writes=commit)
             transaction = connection.begin()
             try:
                 yield Unit(connection)
@@ -147,8 +157,25 @@ class Unit:
                 found.setdefault(row.account, []).append(_invoice_from_row(row))
         return found
 
-    def last_invoice_numbers(self) -> dict[int, int]:
-        return {row.year: row.last for row in self.connection.execute(select(invoice_counters))}
+    def lock_accounts(self, ids: Iterable[str]) -> None:
+        """Serialise writers per account (PostgreSQL advisory locks, in a fixed order)."""
+        if self.connection.dialect.name != "postgresql":
+            return  # SQLite: BEGIN IMMEDIATE already serialises every writer
+        for account in sorted(set(ids)):
+            self.connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:account, 0))"),
+                {"account": account},
+            )
+
+    def lock_invoice_counter(self, year: int) -> int:
+        """The last invoice number of ``year``, locked until the transaction ends."""
+        row = self.connection.execute(
+            select(invoice_counters.c.last).where(invoice_counters.c.year == year).with_for_update()
+        ).one_or_none()
+        if row is None:
+            self.connection.execute(insert(invoice_counters), [{"year": year, "last": 0}])
+            return 0
+        return int(row.last)
 
     def invoice(self, number: str) -> Invoice | None:
         row = self.connection.execute(
@@ -259,11 +286,9 @@ class Unit:
                 update(invoices).where(invoices.c.number == invoice.number).values(**row)
             )
         for year, last in (invoice_numbers or {}).items():
-            updated = self.connection.execute(
+            self.connection.execute(
                 update(invoice_counters).where(invoice_counters.c.year == year).values(last=last)
             )
-            if updated.rowcount == 0:
-                self.connection.execute(insert(invoice_counters), [{"year": year, "last": last}])
 
     def _upsert_accounts(self, states: list[AccountState]) -> None:
         if not states:
