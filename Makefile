@@ -16,11 +16,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/billing validate
-	$(BIN)/billing terms list --at "$$(date +%F)"
-	mkdir -p var
-	$(BIN)/billing demo --accounts 20 --calls 2000 > var/demo-month.jsonl
-	$(BIN)/billing replay var/demo-month.jsonl > var/demo-results.jsonl
-	$(BIN)/billing account show acct-000000
+	$(BIN)/billing serve
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,7 +19,7 @@ from engine.catalog.coverage import (
     render_markdown,
 )
 from engine.catalog.loader import load_files
-from engine.catalog.values import Period, format_value
+from engine.catalog.values import format_value, value_to_json
 from engine.engine import Engine
 
 
@@ -135,6 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     availability.add_argument("--db", help="database URL")
     availability.set_defaults(handler=cmd_availability)
 
+    serve = commands.add_parser(
+        "serve", help="run the API with gunicorn (demo data on first start)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
+    serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    serve.set_defaults(handler=cmd_serve)
+
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token and print it once")
+    create.add_argument("name")
+    create.add_argument("--role", required=True, help="billing-service or reader")
+    create.add_argument("--db", help="database URL")
+    create.set_defaults(handler=cmd_token_create)
+    revoke = token_commands.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+    revoke.add_argument("--db", help="database URL")
+    revoke.set_defaults(handler=cmd_token_revoke)
+    tokens = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    tokens.add_argument("--db", help="database URL")
+    tokens.set_defaults(handler=cmd_token_list)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -158,16 +183,6 @@ def _resolve(catalog: Catalog, name: str) -> str:
     return catalog.plan_citation(name) if name in catalog.plans else name
 
 
-def _jsonable(value):
-    if isinstance(value, Period):
-        return value.to_yaml()
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
 def cmd_terms_show(args: argparse.Namespace) -> int:
     catalog = load_catalog(catalog_root(args.catalog))
     terms = catalog.at(args.at)
@@ -183,7 +198,7 @@ def cmd_terms_show(args: argparse.Namespace) -> int:
             "parameters": {
                 name: {
                     "type": spec.type,
-                    "value": _jsonable(in_force[name]),
+                    "value": value_to_json(spec.type, in_force[name]),
                     "source": in_force.source(name),
                     "disadvantage": spec.disadvantage,
                     "description": spec.description,
@@ -368,3 +383,55 @@ def cmd_availability(args: argparse.Namespace) -> int:
     report = availability(outages, args.year, load_catalog())
     print(report.describe())
     return 0 if report.met else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.serve import serve
+
+    serve(args.host, args.port, args.workers, args.db, demo=not args.no_demo)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from api.tokens import TokenError, create_token
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    try:
+        secret = create_token(store, args.name, args.role)
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(secret)
+    print(f"token {args.name!r} ({args.role}) created; it is shown only now", file=sys.stderr)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from api.tokens import TokenError, revoke_token
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    try:
+        revoke_token(store, args.name)
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"token {args.name!r} revoked")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from api.tokens import list_tokens
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    for token in list_tokens(store):
+        state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "active"
+        print(f"{token['name']}\t{token['role']}\tcreated {token['created_at']}\t{state}")
+    store.close()
+    return 0

@@ -14,6 +14,7 @@ rejection also has ``reason`` and ``clause``. The same id twice is applied once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -214,6 +215,7 @@ class Engine:
                 "amount": format_amount(from_cents(state.autoprepay_amount_cents or 0)),
                 "topup_pending": state.topup_pending,
             },
+            "contract": dataclasses.asdict(state.contract),
             "deadlines": [d for d in deadlines if d["status"] == "pending"],
         }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -55,22 +55,31 @@ def event_validator(schema_dir: Path = PROJECT_ROOT / "schemas") -> Draft202012V
 
 @cache
 def fast_validators(schema_dir: Path = PROJECT_ROOT / "schemas") -> dict[str, Callable]:
-    """One compiled validator per event type, derived from the same event schema.
+    """One compiled validator per event type (fastjsonschema) of :func:`flat_event_schemas`.
 
     The schema's ``allOf``/``if``/``unevaluatedProperties`` form is precise but slow to
-    interpret (about 1.6 ms an event). Each type's branch is flattened into a closed object
-    schema (envelope and fields, ``$ref`` inlined) and compiled by fastjsonschema. It decides
-    acceptance only; a refusal is explained by :func:`event_validator`. A test holds both to
-    the same decisions.
+    interpret (about 1.6 ms an event). The compiled validators decide acceptance only; a
+    refusal is explained by :func:`event_validator`. A test holds both to the same decisions.
     """
+    return {
+        type_name: fastjsonschema.compile(
+            {"$schema": "http://json-schema.org/draft-07/schema#", **flat}
+        )
+        for type_name, flat in flat_event_schemas(schema_dir).items()
+    }
+
+
+@cache
+def flat_event_schemas(schema_dir: Path = PROJECT_ROOT / "schemas") -> dict[str, dict]:
+    """Each event type as one closed object schema (envelope and fields, ``$ref`` inlined),
+    derived from ``schemas/event.schema.json``; the OpenAPI document uses these too."""
     schema = json.loads((schema_dir / EVENT_SCHEMA).read_text(encoding="utf-8"))
     defs = schema["$defs"]
-    validators = {}
+    flats = {}
     for branch in schema["allOf"]:
         type_name = branch["if"]["properties"]["type"]["const"]
         fields = _inline(defs[branch["then"]["$ref"].rsplit("/", 1)[-1]], defs)
         flat = {
-            "$schema": "http://json-schema.org/draft-07/schema#",
             "type": "object",
             "properties": {
                 **_inline(schema["properties"], defs),
@@ -83,8 +92,8 @@ def fast_validators(schema_dir: Path = PROJECT_ROOT / "schemas") -> dict[str, Ca
         for keyword, value in fields.items():
             if keyword not in ("properties", "required"):
                 flat[keyword] = value
-        validators[type_name] = fastjsonschema.compile(flat)
-    return validators
+        flats[type_name] = flat
+    return flats
 
 
 def _inline(node: Any, defs: dict) -> Any:
@@ -123,15 +132,27 @@ def parse_event(raw: Any) -> Event:
     if not _accepted_fast(raw):
         error = schema_errors(raw) or EventInvalid("", "does not match the event schema")
         raise error
-    try:
-        at = datetime.fromisoformat(raw["at"])
-    except ValueError:
-        raise EventInvalid("/at", f"{raw['at']!r} is not a valid instant") from None
+    at = _instant(raw, "at")
+    for field in ("start", "end"):
+        if field in raw:
+            _instant(raw, field)
+    if "sent_on" in raw:
+        try:
+            date.fromisoformat(raw["sent_on"])
+        except ValueError:
+            raise EventInvalid("/sent_on", f"{raw['sent_on']!r} is not a calendar date") from None
     for field in ("amount",):
         if field in raw and parse_amount(raw[field]) <= 0:
             raise EventInvalid(f"/{field}", "must be more than 0.00")
     data = {k: v for k, v in raw.items() if k not in ("id", "type", "account", "at")}
     return Event(raw["id"], raw["type"], raw["account"], at, data, raw)
+
+
+def _instant(raw: dict, field: str) -> datetime:
+    try:
+        return datetime.fromisoformat(raw[field])
+    except ValueError:
+        raise EventInvalid(f"/{field}", f"{raw[field]!r} is not a valid instant") from None
 
 
 def _describe(error) -> EventInvalid:

@@ -147,3 +147,14 @@ def format_value(type_: str, value: Any) -> str:
     if type_ == "boolean":
         return "true" if value else "false"
     return str(value)
+
+
+def value_to_json(type_: str, value: Any) -> Any:
+    """The value as JSON carries it: decimals as strings, periods as ``{unit: count}``."""
+    if isinstance(value, Period):
+        return value.to_yaml()
+    if isinstance(value, tuple):
+        return list(value)
+    if type_ in ("money", "rate", "percent"):
+        return f"{value}"
+    return value

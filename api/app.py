@@ -1,0 +1,346 @@
+"""The Flask application: the billing-service API under /api/v1, and /health.
+
+Every error is JSON a person can act on (``{"error": {"message", "field", "index"}}``); no
+stack trace reaches a client. The engine (and so durable-rules' host) is created on the first
+request in each process, after a server forks its workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from api.openapi import openapi_document
+from api.tokens import authenticate
+from engine.catalog import NotInForce
+from engine.catalog.values import value_to_json
+from engine.engine import BatchInvalid, Engine
+from engine.events import EventInvalid, parse_event
+
+log = logging.getLogger("billing.api")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BATCH = 10_000
+MAX_DEPTH = 16
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, field: str | None = None, index: int | None = None
+    ):
+        super().__init__(message)
+        self.status, self.message, self.field, self.index = status, message, field, index
+
+
+def create_app(database_url: str | None = None, engine: Engine | None = None) -> Flask:
+    """The application; ``engine`` may be given (tests), else one is made per process."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["BILLING_DATABASE_URL"] = database_url or os.environ.get("DATABASE_URL")
+    app.extensions["billing.engine"] = engine
+    app.extensions["billing.lock"] = threading.Lock()
+    _register_errors(app)
+    _register_routes(app)
+    return app
+
+
+def get_engine() -> Engine:
+    engine = current_app.extensions.get("billing.engine")
+    if engine is None:
+        with current_app.extensions["billing.lock"]:
+            engine = current_app.extensions.get("billing.engine")
+            if engine is None:
+                engine = Engine(current_app.config["BILLING_DATABASE_URL"])
+                current_app.extensions["billing.engine"] = engine
+    return engine
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status=status, mimetype="application/json")
+
+
+def _error_response(error: ApiError) -> Response:
+    body = {"error": {"message": error.message, "field": error.field, "index": error.index}}
+    response = json_response(body, error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
+    return response
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return _error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        messages = {
+            404: "There is nothing at this address; the API is under /api/v1 "
+            "(see /api/v1/openapi.json).",
+            405: f"{request.method} is not allowed here.",
+            413: f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; "
+            "send smaller batches.",
+        }
+        message = messages.get(error.code or 500, error.description or error.name)
+        response = _error_response(ApiError(error.code or 500, message))
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s", reference)
+        return _error_response(
+            ApiError(500, f"An unexpected error occurred; quote {reference} to the operators.")
+        )
+
+
+def _authorise(capability: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "Send a token: Authorization: Bearer <token> (billing token create).")
+    token = authenticate(get_engine().store, secret.strip())
+    if token is None:
+        raise ApiError(401, "The token is unknown or revoked.")
+    if not token.may(capability):
+        raise ApiError(403, f"A {token.role} token may not do this ({capability}).")
+    g.token = token
+
+
+def _depth(document: Any) -> int:
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _json_body() -> Any:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise ApiError(415, "Send the body as JSON with Content-Type: application/json.")
+    try:
+        document = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"The body is not valid JSON: {exc.msg}.") from None
+    if _depth(document) > MAX_DEPTH:
+        raise ApiError(400, f"The JSON is nested more than {MAX_DEPTH} levels deep.")
+    return document
+
+
+def _instant(text_value: str | None, field: str) -> date | datetime:
+    if not text_value:
+        raise ApiError(
+            400, f"{field} is required: a date (YYYY-MM-DD) or an instant with offset.", field
+        )
+    try:
+        if len(text_value) == 10:
+            return date.fromisoformat(text_value)
+        instant = datetime.fromisoformat(text_value)
+    except ValueError:
+        raise ApiError(
+            400, f"{text_value!r} is not a date or an instant with offset.", field
+        ) from None
+    if instant.tzinfo is None:
+        raise ApiError(400, f"{text_value!r} needs a UTC offset, e.g. +01:00 or Z.", field)
+    return instant
+
+
+def _register_routes(app: Flask) -> None:
+    @app.get("/health")
+    def health():
+        try:
+            with get_engine().store.db.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not healthy"
+            log.exception("health check failed")
+            raise ApiError(503, "The database is not reachable.") from None
+        return json_response({"status": "ok", "database": "ok"})
+
+    @app.get("/api/v1/openapi.json")
+    def openapi():
+        _authorise("terms:read")
+        return json_response(openapi_document())
+
+    @app.post("/api/v1/events")
+    def post_events():
+        _authorise("events:write")
+        document = _json_body()
+        engine = get_engine()
+        if isinstance(document, dict) and "events" in document and "type" not in document:
+            events = document["events"]
+            if set(document) != {"events"}:
+                raise ApiError(400, 'A batch is {"events": [...]} and nothing else.', "")
+            if not isinstance(events, list) or not events:
+                raise ApiError(400, "events must be a non-empty list of events.", "/events")
+            if len(events) > MAX_BATCH:
+                raise ApiError(
+                    400, f"At most {MAX_BATCH} events per batch, not {len(events)}.", "/events"
+                )
+            try:
+                return json_response({"results": engine.handle_many(events)})
+            except BatchInvalid as exc:
+                raise ApiError(
+                    400,
+                    f"Event {exc.index}: {exc.message}; nothing was applied.",
+                    f"/events/{exc.index}{exc.field}",
+                    exc.index,
+                ) from None
+        try:
+            return json_response(engine.handle(document))
+        except EventInvalid as exc:
+            raise ApiError(400, exc.message, exc.field) from None
+
+    @app.post("/api/v1/quote")
+    def quote():
+        _authorise("events:write")
+        try:
+            return json_response(get_engine().quote(_json_body()))
+        except EventInvalid as exc:
+            raise ApiError(400, exc.message, exc.field) from None
+
+    @app.post("/api/v1/clock")
+    def clock():
+        _authorise("events:write")
+        document = _json_body()
+        if not isinstance(document, dict):
+            raise ApiError(400, 'Send {"until": "<instant>"} and optionally "account".', "")
+        unknown = set(document) - {"until", "account"}
+        if unknown:
+            raise ApiError(400, f"Unknown field {sorted(unknown)[0]!r}.", f"/{sorted(unknown)[0]}")
+        until = document.get("until")
+        if not isinstance(until, str):
+            raise ApiError(400, "until is required: an instant with offset.", "/until")
+        instant = _instant(until, "/until")
+        if not isinstance(instant, datetime):
+            raise ApiError(400, "until must be an instant with offset, not a date.", "/until")
+        account = document.get("account")
+        if "account" in document and not isinstance(account, str):
+            raise ApiError(400, "account must be a string.", "/account")
+        try:
+            parse_event(
+                {
+                    "id": "x",
+                    "type": "clock",
+                    "account": "x" if account is None else account,
+                    "at": until,
+                }
+            )
+        except EventInvalid as exc:
+            field = "/until" if exc.field == "/at" else exc.field
+            raise ApiError(400, exc.message, field) from None
+        return json_response({"results": get_engine().advance(instant, account)})
+
+    @app.get("/api/v1/accounts/<account>")
+    def account(account: str):
+        _authorise("accounts:read")
+        found = get_engine().account(account)
+        if found is None:
+            raise ApiError(404, f"There is no account {account!r}.")
+        return json_response(found)
+
+    @app.get("/api/v1/accounts/<account>/ledger")
+    def ledger(account: str):
+        _authorise("accounts:read")
+        after = _int_arg("after", 0, 0, 2**62)
+        limit = _int_arg("limit", 100, 1, 1000)
+        engine = get_engine()
+        if engine.account(account) is None:
+            raise ApiError(404, f"There is no account {account!r}.")
+        entries = engine.ledger(account, after, limit)
+        next_after = entries[-1]["id"] if len(entries) == limit else None
+        return json_response({"entries": entries, "next_after": next_after})
+
+    @app.get("/api/v1/accounts/<account>/deadlines")
+    def deadlines(account: str):
+        _authorise("accounts:read")
+        engine = get_engine()
+        if engine.account(account) is None:
+            raise ApiError(404, f"There is no account {account!r}.")
+        with engine.store.unit(commit=False) as unit:
+            return json_response({"deadlines": unit.deadlines_of(account)})
+
+    @app.get("/api/v1/terms")
+    def terms():
+        _authorise("terms:read")
+        at = _instant(request.args.get("at"), "at")
+        catalog = get_engine().catalog
+        try:
+            in_force = catalog.at(at)
+        except NotInForce as exc:
+            raise ApiError(404, str(exc)) from None
+        return json_response(
+            {
+                "terms_version": in_force.version,
+                "date": catalog.local_date(at).isoformat(),
+                "clauses": [
+                    {
+                        "clause": item.citation,
+                        "title": item.file.title,
+                        "file": item.file.path,
+                        "effective_from": item.effective_from.isoformat(),
+                        "parameters": {
+                            name: value_to_json(spec.type, item[name])
+                            for name, spec in item.file.parameters.items()
+                        },
+                    }
+                    for item in in_force.in_force()
+                ],
+            }
+        )
+
+    @app.get("/api/v1/terms/<path:clause>")
+    def clause_history(clause: str):
+        _authorise("terms:read")
+        catalog = get_engine().catalog
+        citation = catalog.plan_citation(clause) if clause in catalog.plans else clause
+        try:
+            terms_file = catalog.file(citation)
+        except NotInForce:
+            raise ApiError(404, f"There is no clause {clause!r} (cite like 'AGB 4.2.3').") from None
+        return json_response(
+            {
+                "clause": terms_file.citation,
+                "title": terms_file.title,
+                "file": terms_file.path,
+                "versions": [
+                    {
+                        "effective_from": version.effective_from.isoformat(),
+                        "note": version.note,
+                        "values": {
+                            name: {
+                                "value": value_to_json(terms_file.parameters[name].type, pv.value),
+                                "source": pv.source,
+                            }
+                            for name, pv in version.values.items()
+                        },
+                    }
+                    for version in terms_file.versions
+                ],
+            }
+        )
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}.", name)
+    return int(raw)

@@ -1,0 +1,402 @@
+"""The OpenAPI 3.1 document of the API, generated from ``schemas/event.schema.json``.
+
+The request bodies are the schema the engine validates with, in the flattened form
+``engine.events.flat_event_schemas`` derives from it (one closed object per event type, the
+form the engine's compiled validators use; a test holds it to the original). Nothing is copied
+by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+from engine.catalog import PROJECT_ROOT
+from engine.events import flat_event_schemas
+
+EVENT_PREFIX = "event."
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema_ref: str, description: str = "OK") -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+COMMON_ERRORS = {
+    "401": _error("No valid bearer token."),
+    "403": _error("The token's role does not allow this."),
+    "405": _error("Method not allowed."),
+    "500": _error("Unexpected error; the message carries an id to look up in the log."),
+}
+BODY_ERRORS = {
+    "400": _error("Not JSON, too deep, or not a valid event; `field` and `index` say where."),
+    "413": _error("The request body is too large."),
+    "415": _error("The body must be application/json."),
+}
+ACCOUNT_PARAMETER = {
+    "name": "account",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    definitions = json.loads(
+        (PROJECT_ROOT / "schemas/event.schema.json").read_text(encoding="utf-8")
+    )["$defs"]
+    schemas: dict[str, Any] = {"event.instant": copy.deepcopy(definitions["instant"])}
+    for type_name, flat in flat_event_schemas().items():
+        schemas[EVENT_PREFIX + type_name] = copy.deepcopy(flat)
+    schemas["Event"] = {
+        "description": "One account event: the envelope (id, type, account, at) and the fields "
+        "of its type. Generated from schemas/event.schema.json.",
+        "oneOf": [
+            {"$ref": f"#/components/schemas/{EVENT_PREFIX}{t}"} for t in flat_event_schemas()
+        ],
+    }
+    schemas.update(copy.deepcopy(RESPONSE_SCHEMAS))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CLINQ billing API",
+            "version": "1.0.0",
+            "description": (
+                "Billing services send account events; the engine applies the terms in force at "
+                "each event's instant. Every effect names its clause and terms version. Amounts "
+                "are decimal strings in EUR. The same event id twice is applied once."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+        },
+        "paths": PATHS,
+    }
+
+
+RESPONSE_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "field": {
+                        "type": ["string", "null"],
+                        "description": "JSON pointer of the fault",
+                    },
+                    "index": {"type": ["integer", "null"], "description": "Position in a batch"},
+                },
+            }
+        },
+    },
+    "Effect": {
+        "type": "object",
+        "required": ["kind", "clause", "terms_version"],
+        "properties": {
+            "kind": {"type": "string"},
+            "clause": {"type": "string"},
+            "terms_version": {"type": ["string", "null"]},
+            "amount": {"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$"},
+            "date": {"type": "string"},
+        },
+    },
+    "Result": {
+        "type": "object",
+        "required": ["id", "status", "effects"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"enum": ["applied", "duplicate", "rejected"]},
+            "reason": {"type": "string"},
+            "clause": {"type": "string"},
+            "effects": {"type": "array", "items": {"$ref": "#/components/schemas/Effect"}},
+        },
+    },
+    "Results": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}
+        },
+    },
+    "EventBatch": {
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": False,
+        "properties": {
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 10000,
+                "items": {"$ref": "#/components/schemas/Event"},
+            }
+        },
+    },
+    "ClockRequest": {
+        "type": "object",
+        "required": ["until"],
+        "additionalProperties": False,
+        "properties": {
+            "until": {"$ref": "#/components/schemas/event.instant"},
+            "account": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+        },
+    },
+    "Account": {
+        "type": "object",
+        "required": ["id", "plan", "balance", "status", "free_minutes_left", "deadlines"],
+        "properties": {
+            "id": {"type": "string"},
+            "plan": {"type": "string"},
+            "customer_type": {"type": "string"},
+            "billing_method": {"type": "string"},
+            "status": {"type": "string"},
+            "balance": {"type": "string"},
+            "users": {"type": "array", "items": {"type": "string"}},
+            "free_minutes_left": {"type": "object"},
+            "contract": {"type": "object"},
+            "deadlines": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "LedgerPage": {
+        "type": "object",
+        "required": ["entries", "next_after"],
+        "properties": {
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "event", "kind", "amount", "clause", "terms_version"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "event": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "amount": {"type": "string"},
+                        "clause": {"type": "string"},
+                        "terms_version": {"type": "string"},
+                        "at": {"type": "string"},
+                        "detail": {"type": "object"},
+                    },
+                },
+            },
+            "next_after": {
+                "type": ["integer", "null"],
+                "description": "Pass as `after` for the next page",
+            },
+        },
+    },
+    "Deadlines": {
+        "type": "object",
+        "required": ["deadlines"],
+        "properties": {"deadlines": {"type": "array", "items": {"type": "object"}}},
+    },
+    "Terms": {
+        "type": "object",
+        "required": ["terms_version", "date", "clauses"],
+        "properties": {
+            "terms_version": {"type": "string"},
+            "date": {"type": "string"},
+            "clauses": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "ClauseHistory": {
+        "type": "object",
+        "required": ["clause", "title", "file", "versions"],
+        "properties": {
+            "clause": {"type": "string"},
+            "title": {"type": "string"},
+            "file": {"type": "string"},
+            "versions": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"enum": ["ok"]}, "database": {"type": "string"}},
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/health": {
+        "get": {
+            "summary": "For load balancers: the process answers and the database is reachable",
+            "security": [],
+            "responses": {
+                "200": _json("Health"),
+                "405": _error("Method not allowed."),
+                "503": _error("The database is not reachable."),
+            },
+        }
+    },
+    "/api/v1/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/events": {
+        "post": {
+            "summary": "Apply one event, or a batch of up to 10,000 in order "
+            "(all or nothing if one is malformed)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/Event"},
+                                {"$ref": "#/components/schemas/EventBatch"},
+                            ]
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "The result of the event, or `results` of the batch in order",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": "#/components/schemas/Result"},
+                                    {"$ref": "#/components/schemas/Results"},
+                                ]
+                            }
+                        }
+                    },
+                },
+                **BODY_ERRORS,
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/quote": {
+        "post": {
+            "summary": "The result an event would have now; nothing is stored",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}},
+            },
+            "responses": {"200": _json("Result"), **BODY_ERRORS, **COMMON_ERRORS},
+        }
+    },
+    "/api/v1/clock": {
+        "post": {
+            "summary": "Fire the deadlines due up to `until` (all accounts, or one)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ClockRequest"}}
+                },
+            },
+            "responses": {"200": _json("Results"), **BODY_ERRORS, **COMMON_ERRORS},
+        }
+    },
+    "/api/v1/accounts/{account}": {
+        "get": {
+            "summary": "An account: plan, balance, free minutes left, contract, pending deadlines",
+            "parameters": [ACCOUNT_PARAMETER],
+            "responses": {
+                "200": _json("Account"),
+                "404": _error("No such account."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/accounts/{account}/ledger": {
+        "get": {
+            "summary": "The account's ledger entries, oldest first, a page at a time",
+            "parameters": [
+                ACCOUNT_PARAMETER,
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            ],
+            "responses": {
+                "200": _json("LedgerPage"),
+                "400": _error("A bad query parameter."),
+                "404": _error("No such account."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/accounts/{account}/deadlines": {
+        "get": {
+            "summary": "Every deadline of the account, pending and settled",
+            "parameters": [ACCOUNT_PARAMETER],
+            "responses": {
+                "200": _json("Deadlines"),
+                "404": _error("No such account."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/terms": {
+        "get": {
+            "summary": "The terms in force at an instant or date",
+            "parameters": [
+                {
+                    "name": "at",
+                    "in": "query",
+                    "required": True,
+                    "description": "A date (Europe/Berlin) or an RFC 3339 instant with offset",
+                    "schema": {
+                        "anyOf": [
+                            {
+                                "type": "string",
+                                "format": "date",
+                                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                            },
+                            {"$ref": "#/components/schemas/event.instant"},
+                        ]
+                    },
+                }
+            ],
+            "responses": {
+                "200": _json("Terms"),
+                "400": _error("A missing or bad `at`."),
+                "404": _error("No terms in force then."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/terms/{clause}": {
+        "get": {
+            "summary": "One clause's history, e.g. `AGB 4.2.3` (URL-encoded) or a plan id",
+            "parameters": [
+                {"name": "clause", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": _json("ClauseHistory"),
+                "404": _error("No such clause."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+}

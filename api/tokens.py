@@ -1,0 +1,97 @@
+"""API tokens: created and revoked on the command line, stored as SHA-256 hashes, scoped.
+
+A token is 32 random bytes; only its hash is stored, so a leaked database reveals no token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.ledger.store import Store
+from engine.ledger.tables import api_tokens
+
+# What each role may do. Changing terms is the admin UI's (people with a login), not a token's.
+ROLES: dict[str, frozenset[str]] = {
+    "billing-service": frozenset({"events:write", "accounts:read", "terms:read"}),
+    "reader": frozenset({"accounts:read", "terms:read"}),
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class TokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    role: str
+
+    def may(self, capability: str) -> bool:
+        return capability in ROLES[self.role]
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(store: Store, name: str, role: str) -> str:
+    """Create a token and return its secret (shown once, never stored)."""
+    if not _NAME.match(name):
+        raise TokenError(f"a token name is letters, digits, dot, dash or underscore, not {name!r}")
+    if role not in ROLES:
+        raise TokenError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    secret = "bt_" + secrets.token_urlsafe(32)
+    row = {
+        "name": name,
+        "role": role,
+        "token_sha256": _hash(secret),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "revoked_at": None,
+    }
+    try:
+        with store.db.begin() as connection:
+            connection.execute(insert(api_tokens), [row])
+    except IntegrityError:
+        raise TokenError(
+            f"a token named {name!r} exists; revoke it or choose another name"
+        ) from None
+    return secret
+
+
+def revoke_token(store: Store, name: str) -> None:
+    with store.db.begin() as connection:
+        result = connection.execute(
+            update(api_tokens)
+            .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        )
+    if result.rowcount == 0:
+        raise TokenError(f"no active token named {name!r}")
+
+
+def list_tokens(store: Store) -> list[dict]:
+    with store.db.connect() as connection:
+        rows = connection.execute(select(api_tokens).order_by(api_tokens.c.name)).all()
+    return [
+        {"name": r.name, "role": r.role, "created_at": r.created_at, "revoked_at": r.revoked_at}
+        for r in rows
+    ]
+
+
+def authenticate(store: Store, secret: str) -> Token | None:
+    """The active token with this secret, or None."""
+    with store.db.connect() as connection:
+        row = connection.execute(
+            select(api_tokens.c.name, api_tokens.c.role).where(
+                api_tokens.c.token_sha256 == _hash(secret), api_tokens.c.revoked_at.is_(None)
+            )
+        ).one_or_none()
+    return Token(row.name, row.role) if row else None

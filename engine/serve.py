@@ -1,0 +1,95 @@
+"""``billing serve``: the API (and later the admin UI) under gunicorn, with demo data.
+
+The database is created and migrated on start. When it holds no events yet and ``--no-demo``
+is not given, a generated demo month is loaded and a demo token created and printed once, so
+a newcomer can call the API at once. Workers create their engine after the fork (durable-rules'
+host does not survive ``fork()``); requests of one account are serialised by the database.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gunicorn.app.base import BaseApplication
+from sqlalchemy import func, select
+
+from engine.ledger.store import Store, default_database_url
+from engine.ledger.tables import api_tokens, events
+
+
+class _Server(BaseApplication):
+    def __init__(self, options: dict, database_url: str):
+        self.options = options
+        self.database_url = database_url
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from api import create_app
+
+        return create_app(self.database_url)
+
+
+def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str | None:
+    """Replay a demo month into an empty database and create a demo token; its secret or None."""
+    from api.tokens import create_token
+    from engine.demo import month_of_events
+    from engine.engine import Engine
+
+    store = Store(database_url)
+    with store.db.connect() as connection:
+        has_events = connection.execute(select(func.count()).select_from(events)).scalar_one()
+        has_tokens = connection.execute(select(func.count()).select_from(api_tokens)).scalar_one()
+    store.close()
+    secret = None
+    if not has_events:
+        engine = Engine(database_url)
+        batch: list = []
+        for event in month_of_events("2026-11", accounts, calls, seed=1):
+            batch.append(event)
+            if len(batch) == 1000:
+                engine.handle_many(batch)
+                batch.clear()
+        if batch:
+            engine.handle_many(batch)
+        if not has_tokens:
+            secret = create_token(engine.store, "demo", "billing-service")
+        engine.close()
+    return secret
+
+
+def serve(host: str, port: int, workers: int, database_url: str | None, demo: bool) -> None:
+    url = database_url or default_database_url()
+    Store(url).close()  # create and migrate
+    secret = load_demo(url) if demo else None
+    base = f"http://{host}:{port}"
+    print(f"billing: database {url}", file=sys.stderr)
+    print(
+        f"billing: API {base}/api/v1 (OpenAPI at {base}/api/v1/openapi.json), health {base}/health",
+        file=sys.stderr,
+    )
+    if secret:
+        print(f"billing: demo data loaded; a token for it (shown once): {secret}", file=sys.stderr)
+        print(
+            f"billing: try  curl -H 'Authorization: Bearer {secret}' "
+            f"{base}/api/v1/accounts/acct-000000",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            "billing: create a token with  billing token create NAME --role billing-service",
+            file=sys.stderr,
+        )
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "preload_app": False,
+        "accesslog": "-",
+        "timeout": 120,
+    }
+    _Server(options, url).run()
