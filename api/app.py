@@ -93,7 +93,7 @@ def _register_errors(app: Flask) -> None:
         message = messages.get(error.code or 500, error.description or error.name)
         response = _error_response(ApiError(error.code or 500, message))
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
         return response
 
     @app.errorhandler(Exception)
@@ -162,7 +162,24 @@ def _instant(text_value: str | None, field: str) -> date | datetime:
     return instant
 
 
+QUERY_PARAMETERS = {"ledger": {"after", "limit"}, "terms": {"at"}}
+
+
 def _register_routes(app: Flask) -> None:
+    @app.before_request
+    def refuse_unknown_query_parameters():
+        if request.routing_exception is not None:
+            return  # 404 or 405: routing says what is wrong
+        allowed = QUERY_PARAMETERS.get(request.endpoint or "", set())
+        unknown = sorted(set(request.args) - allowed)
+        if unknown:
+            raise ApiError(
+                400,
+                f"Unknown query parameter {unknown[0]!r}"
+                + (f"; this address takes {', '.join(sorted(allowed))}." if allowed else "."),
+                unknown[0],
+            )
+
     @app.get("/health")
     def health():
         try:

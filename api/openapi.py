@@ -34,6 +34,7 @@ def _json(schema_ref: str, description: str = "OK") -> dict:
 
 
 COMMON_ERRORS = {
+    "400": _error("A bad or unknown query parameter, or a bad body; `field` says which."),
     "401": _error("No valid bearer token."),
     "403": _error("The token's role does not allow this."),
     "405": _error("Method not allowed."),
@@ -240,6 +241,7 @@ PATHS: dict[str, Any] = {
             "security": [],
             "responses": {
                 "200": _json("Health"),
+                "400": _error("An unknown query parameter."),
                 "405": _error("Method not allowed."),
                 "503": _error("The database is not reachable."),
             },
@@ -331,7 +333,11 @@ PATHS: dict[str, Any] = {
             "summary": "The account's ledger entries, oldest first, a page at a time",
             "parameters": [
                 ACCOUNT_PARAMETER,
-                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
+                },
                 {
                     "name": "limit",
                     "in": "query",

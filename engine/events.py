@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -150,9 +150,13 @@ def parse_event(raw: Any) -> Event:
 
 def _instant(raw: dict, field: str) -> datetime:
     try:
-        return datetime.fromisoformat(raw[field])
+        instant = datetime.fromisoformat(raw[field])
+        instant.astimezone(UTC)
     except ValueError:
         raise EventInvalid(f"/{field}", f"{raw[field]!r} is not a valid instant") from None
+    except OverflowError:
+        raise EventInvalid(f"/{field}", f"{raw[field]!r} is out of range") from None
+    return instant
 
 
 def _describe(error) -> EventInvalid:

@@ -43,6 +43,6 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=HEA
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_document(case):
     case.call_and_validate(headers=HEADERS)
