@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,6 +77,7 @@ def revoke_token(store: Store, name: str) -> None:
         )
     if result.rowcount == 0:
         raise TokenError(f"no active token named {name!r}")
+    forget_cached_tokens()
 
 
 def list_tokens(store: Store) -> list[dict]:
@@ -86,8 +89,37 @@ def list_tokens(store: Store) -> list[dict]:
     ]
 
 
+CACHE_SECONDS = 5.0
+_cache: dict[tuple[int, str], tuple[float, Token | None]] = {}
+_cache_lock = threading.Lock()
+
+
 def authenticate(store: Store, secret: str) -> Token | None:
-    """The active token with this secret, or None."""
+    """The active token with this secret, or None.
+
+    Answers are remembered for CACHE_SECONDS per process, so a revocation takes effect in every
+    server process within that time.
+    """
+    key = (id(store), _hash(secret))
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    token = _lookup(store, secret)
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[key] = (now, token)
+    return token
+
+
+def forget_cached_tokens() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _lookup(store: Store, secret: str) -> Token | None:
     with store.db.connect() as connection:
         row = connection.execute(
             select(api_tokens.c.name, api_tokens.c.role).where(

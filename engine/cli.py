@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--accounts", type=int, default=100)
     demo.add_argument("--calls", type=int, default=10_000)
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--format",
+        choices=("jsonl", "batch"),
+        default="jsonl",
+        help="jsonl: one event a line (billing replay); "
+        'batch: {"events": [...]} for POST /api/v1/events',
+    )
     demo.set_defaults(handler=cmd_demo)
 
     liability = commands.add_parser("liability", help="cap the claims of one damaging event")
@@ -339,7 +346,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from engine.demo import month_of_events
 
-    for event in month_of_events(args.month, args.accounts, args.calls, args.seed):
+    events = month_of_events(args.month, args.accounts, args.calls, args.seed)
+    if args.format == "batch":
+        batch = list(events)
+        if len(batch) > 10_000:
+            print(f"error: {len(batch)} events; a batch holds at most 10,000", file=sys.stderr)
+            return 2
+        sys.stdout.write(json.dumps({"events": batch}, separators=(",", ":")) + "\n")
+        return 0
+    for event in events:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
     return 0
 
