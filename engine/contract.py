@@ -135,6 +135,9 @@ def receive_termination(booking: Booking) -> None:
         end, clause = day, "AGB 1.3.1"
     elif contract.status == "ending":
         raise Rejected(f"the contract already ends on {contract.ends_on}", "CLINQ SD 1.4")
+    elif _within_special_window(contract, day):
+        right = contract.special_termination
+        end, clause = date.fromisoformat(right["effective_on"]), right["clause"]
     else:
         clause = termination_clause(booking)
         end = _period_deadline(booking, clause, "notice_period", day)
@@ -155,6 +158,44 @@ def receive_termination(booking: Booking) -> None:
         end_contract(booking, day, clause)
     else:
         booking.schedule(CONTRACT_END, end, clause)
+
+
+def _within_special_window(contract, day: date) -> bool:
+    right = contract.special_termination
+    if not right:
+        return False
+    return day.isoformat() <= right["until"] and day.isoformat() < right["effective_on"]
+
+
+def receive_terms_notice(booking: Booking) -> None:
+    """terms.notified: a change of the terms was announced to this customer (AGB 8).
+
+    A consumer may then terminate within four weeks of receipt, effective on the day the change
+    takes effect (AGB 8.2 for prices, 8.6 for the AGB and the service description).
+    """
+    account = booking.require_account()
+    data = booking.event.data
+    day = booking.local_date
+    until = None
+    termination = data.get("termination_clause")
+    if termination and account.customer_type == "consumer":
+        until = _period_deadline(booking, termination, "termination_window", day)
+        account.contract.special_termination = {
+            "publication": data["publication"],
+            "clause": termination,
+            "until": until.isoformat(),
+            "effective_on": data["effective_on"],
+        }
+    booking.effect(
+        "notice_sent",
+        data["clause"],
+        template="terms_change",
+        channel="email",
+        recipient=account.id,
+        publication=data["publication"],
+        effective_on=data["effective_on"],
+        termination_until=until,
+    )
 
 
 def termination_clause(booking: Booking) -> str:

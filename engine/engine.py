@@ -28,7 +28,7 @@ from engine import contract, payments
 from engine.accounts import add_user, open_account, remove_user
 from engine.availability import record_outage
 from engine.calls import free_seconds_left, rate_call
-from engine.catalog import Catalog, NotInForce, Terms, load_catalog
+from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
 from engine.credit import after_booking, receive_payment, top_up
 from engine.effects import Booking, InvoiceNumbers, Rejected
@@ -36,6 +36,7 @@ from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
+from engine.publishing import publication_count, published_texts
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 from engine.state import AccountState, Deadline, Invoice
 
@@ -60,6 +61,7 @@ HANDLERS: dict[str, Callable[[Booking], None]] = {
     "mandate.granted": payments.grant_mandate,
     "misuse.detected": payments.detect_misuse,
     "outage": record_outage,
+    "terms.notified": contract.receive_terms_notice,
 }
 
 
@@ -118,9 +120,25 @@ class Engine:
         decider: Decider | None = None,
     ):
         self.catalog = catalog or load_catalog()
+        self._base_root = self.catalog.root or PROJECT_ROOT
+        self._publications = 0
         self.store = Store(database_url)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
+        with self.store.unit(commit=False) as unit:
+            self.refresh_catalog(unit)
+
+    def refresh_catalog(self, unit: Unit) -> None:
+        """Take up versions published in the admin UI since the catalog was loaded.
+
+        Every transaction looks (one small query), so a publication takes effect in running
+        servers without a restart.
+        """
+        count = publication_count(unit.connection)
+        if count != self._publications:
+            self.catalog = load_catalog(self._base_root, appended=published_texts(unit.connection))
+            self._rulesets = {}
+            self._publications = count
 
     def close(self) -> None:
         self.store.close()
@@ -151,6 +169,7 @@ class Engine:
         for attempt in range(1, RETRIES + 1):
             try:
                 with self.store.unit() as unit:
+                    self.refresh_catalog(unit)
                     unit.lock_accounts(e.account for e in events)
                     results, batch = self._apply_all(unit, events)
                     batch.write(unit)
@@ -164,6 +183,7 @@ class Engine:
         """The result the event would have now, without storing anything."""
         event = parse_event(raw)
         with self.store.unit(commit=False) as unit:
+            self.refresh_catalog(unit)
             results, _ = self._apply_all(unit, [event])
         return results[0]
 

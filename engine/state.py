@@ -31,6 +31,7 @@ class Contract:
     settlement_requested: bool = False
     deletion_notice_on: str | None = None
     misuse_since: str | None = None
+    special_termination: dict[str, Any] | None = None  # AGB 8.2, 8.6: window after a notice
 
 
 @dataclass

@@ -20,6 +20,16 @@ SAMPLES = [
     {"id": "act", "type": "activity", "account": "a", "at": AT, "kind": "login"},
     {"id": "top", "type": "credit.topped_up", "account": "a", "at": AT, "amount": "20"},
     {"id": "rm", "type": "user.removed", "account": "a", "at": AT, "user": "u1"},
+    {
+        "id": "tn",
+        "type": "terms.notified",
+        "account": "a",
+        "at": AT,
+        "publication": 1,
+        "clause": "AGB 8.1",
+        "effective_on": "2027-01-04",
+        "termination_clause": "AGB 8.2",
+    },
     {"id": "o", "type": "order.received", "account": "a", "at": "2026-11-02T09:00:00+01:00"},
     {
         "id": "t",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from engine.calendar import Calendar, to_local_date
@@ -180,7 +181,8 @@ def _reading_order(terms_file: TermsFile) -> tuple:
 class Catalog:
     """All terms files, immutable once loaded; ask it for the terms in force at an instant."""
 
-    def __init__(self, files: Iterable[TermsFile]):
+    def __init__(self, files: Iterable[TermsFile], root: Path | None = None):
+        self.root = root
         self._files: tuple[TermsFile, ...] = tuple(sorted(files, key=_reading_order))
         self._by_citation = {f.citation: f for f in self._files}
         self._plans = {f.name: f.citation for f in self._files if f.kind == "plan"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -99,8 +99,14 @@ class LoadResult:
     file_count: int = 0
 
 
-def load_files(root: Path, schema_dir: Path | None = None) -> LoadResult:
-    """Read and check every catalog file below ``root``; collect all errors."""
+def load_files(
+    root: Path, schema_dir: Path | None = None, appended: Mapping[str, str] | None = None
+) -> LoadResult:
+    """Read and check every catalog file below ``root``; collect all errors.
+
+    ``appended`` maps a file's relative path to YAML text added at its end: the versions legal
+    published in the admin UI, or a draft being checked. They are validated like the file.
+    """
     root = root.resolve()
     validators = schema_validators((schema_dir or root / "schemas").resolve())
     result = LoadResult()
@@ -108,7 +114,10 @@ def load_files(root: Path, schema_dir: Path | None = None) -> LoadResult:
     claimed: set[str] = set()
     for path, kind in _discover(root, result):
         relative = path.relative_to(root).as_posix()
-        document = read_yaml(path.read_text(encoding="utf-8"), relative)
+        text = path.read_text(encoding="utf-8")
+        if appended and relative in appended:
+            text = text.rstrip("\n") + "\n" + appended[relative]
+        document = read_yaml(text, relative)
         result.file_count += 1
         result.errors.extend(document.errors)
         claimed.update(_claimed_citation(document.data, kind, relative))
@@ -125,14 +134,19 @@ def load_files(root: Path, schema_dir: Path | None = None) -> LoadResult:
     return result
 
 
-def load_catalog(root: Path | None = None, schema_dir: Path | None = None):
+def load_catalog(
+    root: Path | None = None,
+    schema_dir: Path | None = None,
+    appended: Mapping[str, str] | None = None,
+):
     """Load the catalog below ``root`` (the project by default); raise CatalogInvalid on faults."""
     from engine.catalog.catalog import Catalog
 
-    result = load_files(root or PROJECT_ROOT, schema_dir)
+    root = root or PROJECT_ROOT
+    result = load_files(root, schema_dir, appended)
     if result.errors:
         raise CatalogInvalid(result.errors)
-    return Catalog(result.files)
+    return Catalog(result.files, root)
 
 
 def _claimed_citation(data, kind: str, relative: str) -> Iterator[str]:

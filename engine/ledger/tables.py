@@ -124,3 +124,65 @@ api_tokens = Table(
     Column("created_at", String(40), nullable=False),
     Column("revoked_at", String(40), nullable=True),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("file", String(200), nullable=False),
+    Column("author", String(254), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("file", String(200), nullable=False),
+    Column("citation", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("effective_from", String(10), nullable=False),
+    Column("notified_on", String(10), nullable=False),
+    Column("published_by", String(254), nullable=False),
+    Column("published_at", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ground", String(48), nullable=True),
+    Column("summary", Text, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("publication", BigInteger, nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+Index("ix_outbox_publication", outbox.c.publication)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(254), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("previous_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)

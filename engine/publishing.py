@@ -1,0 +1,355 @@
+"""Publishing a new version of the terms (AGB 8.1-8.6).
+
+A draft is one new version of one catalog file, written as YAML the way the file writes a
+version (``effective_from``, ``values``, optionally ``rules``). It is checked by the same loader
+as the shipped files, compared parameter by parameter with the version before it (each
+parameter declares which direction hurts the customer), and published only if the notice rules
+allow its effective date. Publishing stores the version (immutable), writes one notification per
+affected customer to the outbox, records the audit entry, and returns a ``terms.notified`` event
+per customer for the engine, which gives consumers their special termination window.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from engine import audit
+from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_files
+from engine.catalog.values import Period, format_value
+from engine.deadlines import period_end
+from engine.ledger.tables import accounts, publications
+
+PRICE_TYPES = ("money", "rate")
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    name: str
+    description: str
+    before: str
+    after: str
+    effect: str  # "disadvantage", "advantage" or "unchanged"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a draft changes and which notice rules of AGB 8 it falls under."""
+
+    file: str
+    citation: str
+    effective_from: date
+    changes: tuple[ParameterChange, ...]
+    rules_changed: bool
+    notice_clause: str | None  # AGB 8.1 (prices), 8.4 (AGB), 8.5 (service description) or None
+    termination_clause: str | None  # AGB 8.2 or 8.6: consumers' special termination right
+    price_increase: bool
+    vat_change: bool
+
+    @property
+    def disadvantage(self) -> bool:
+        return self.rules_changed or any(c.effect == "disadvantage" for c in self.changes)
+
+
+@dataclass
+class DraftCheck:
+    """A draft's faults, located at the draft's own lines, and its assessment if it has none."""
+
+    errors: list[dict] = field(default_factory=list)
+    assessment: Assessment | None = None
+
+
+def indent_version(text: str) -> str:
+    """A version as the editor shows it, made into the next item of the file's ``versions``."""
+    lines = text.strip("\n").splitlines()
+    return "\n".join(("  - " if i == 0 else "    ") + line for i, line in enumerate(lines)) + "\n"
+
+
+def check_draft(root: Path, published: dict[str, str], file: str, text: str) -> DraftCheck:
+    """Validate a draft as if it were appended to its file, with everything already published."""
+    appended = dict(published)
+    original = (
+        (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n" + published.get(file, "")
+    )
+    offset = len(original.rstrip("\n").splitlines())
+    appended[file] = published.get(file, "") + indent_version(text)
+    result = load_files(root, appended=appended)
+    check = DraftCheck()
+    for error in result.errors:
+        if error.path != file:
+            continue
+        line = error.line - offset if error.line > offset else None
+        check.errors.append(_located(error, line))
+    if check.errors:
+        return check
+    terms_file = next(f for f in result.files if f.path == file)
+    check.assessment = assess(terms_file, terms_file.versions[-2], terms_file.versions[-1])
+    return check
+
+
+def _located(error: CatalogError, line: int | None) -> dict:
+    column = max(error.column - 4, 1) if line else error.column
+    return {"line": line, "column": column, "message": error.message, "pointer": error.pointer}
+
+
+def assess(terms_file: TermsFile, before: Version, after: Version) -> Assessment:
+    changes = tuple(
+        _compare(name, spec, before.values[name].value, after.values[name].value)
+        for name, spec in terms_file.parameters.items()
+    )
+    rules_changed = before.rules != after.rules
+    disadvantage = rules_changed or any(c.effect == "disadvantage" for c in changes)
+    price_increase = any(
+        c.effect == "disadvantage" and terms_file.parameters[c.name].type in PRICE_TYPES
+        for c in changes
+    )
+    vat_change = terms_file.citation.startswith("UStG") and any(
+        c.effect != "unchanged" for c in changes
+    )
+    if terms_file.document in ("bgb", "tkg"):
+        notice, termination = None, None  # the law changes by itself
+    elif vat_change:
+        notice, termination = "AGB 8.1", None  # AGB 8.2: no termination right for VAT
+    elif price_increase:
+        notice, termination = "AGB 8.1", "AGB 8.2"
+    elif disadvantage and terms_file.document in ("agb", "platform"):
+        notice, termination = "AGB 8.4", "AGB 8.6"
+    elif disadvantage:
+        notice, termination = "AGB 8.5", "AGB 8.6"
+    else:
+        notice, termination = None, None
+    return Assessment(
+        file=terms_file.path,
+        citation=terms_file.citation,
+        effective_from=after.effective_from,
+        changes=changes,
+        rules_changed=rules_changed,
+        notice_clause=notice,
+        termination_clause=termination,
+        price_increase=price_increase,
+        vat_change=vat_change,
+    )
+
+
+def _compare(name: str, spec, before: Any, after: Any) -> ParameterChange:
+    shown = (format_value(spec.type, before), format_value(spec.type, after))
+    if before == after:
+        return ParameterChange(name, spec.description, *shown, "unchanged")
+    worse = _is_worse(spec.type, spec.disadvantage, before, after)
+    return ParameterChange(name, spec.description, *shown, "disadvantage" if worse else "advantage")
+
+
+def _is_worse(type_: str, direction: str, before: Any, after: Any) -> bool:
+    """Whether a change hurts the customer, by the parameter's declared direction."""
+    if direction == "change":
+        return True
+    if type_ == "period":
+        if before.unit != after.unit:
+            return True  # not comparable: count it against the provider
+        before, after = before.count, after.count
+    if type_ in ("money", "rate", "percent", "integer", "period"):
+        return after > before if direction == "increase" else after < before
+    if type_ == "boolean":
+        before, after = {True} if before else set(), {True} if after else set()
+    added, removed = set(after) - set(before), set(before) - set(after)
+    return bool(added) if direction == "addition" else bool(removed)
+
+
+def earliest_effective(catalog: Catalog, notice_clause: str | None, notified_on: date) -> date:
+    """The first day a change may take effect: the day after the notice period ends."""
+    if notice_clause is None:
+        return notified_on
+    terms = catalog.at(notified_on)
+    period: Period = terms.clause(notice_clause)["notice_period"]
+    return period_end(notified_on, period, terms.calendar) + timedelta(days=1)
+
+
+GROUNDS_OF_8_1 = ("vat_change", "regulator_order", "supplier_price_increase")
+
+
+def refusals(
+    catalog: Catalog,
+    assessment: Assessment,
+    *,
+    notified_on: date,
+    reason: str,
+    ground: str | None,
+    consumers_affected: bool,
+) -> list[str]:
+    """Why the publication may not go ahead; empty when it may."""
+    problems = []
+    earliest = earliest_effective(catalog, assessment.notice_clause, notified_on)
+    if assessment.effective_from < earliest:
+        problems.append(
+            f"{assessment.notice_clause} needs the customers to be notified at least six weeks "
+            f"before the change takes effect: notified on {notified_on}, the earliest effective "
+            f"date is {earliest}, not {assessment.effective_from}."
+        )
+    if assessment.price_increase and not reason.strip():
+        problems.append("A price increase needs its reason (AGB 8.1): customers are told why.")
+    if assessment.price_increase and consumers_affected and ground not in GROUNDS_OF_8_1:
+        problems.append(
+            "For consumer contracts prices may only rise for a change of VAT, an order of a "
+            "regulator or a supplier's price increase (AGB 8.1): choose the ground."
+        )
+    return problems
+
+
+def affected_accounts(connection: Connection, catalog: Catalog, terms_file: TermsFile) -> list[Any]:
+    """The customers a change concerns: a plan's accounts, a rate table's, or everyone."""
+    rows = connection.execute(
+        select(accounts.c.id, accounts.c.plan, accounts.c.customer_type, accounts.c.contract)
+        .where(accounts.c.status == "open")
+        .order_by(accounts.c.id)
+    ).all()
+    live = [
+        r
+        for r in rows
+        if json.loads(r.contract).get("status") not in ("deleted", "withdrawn", "lapsed", "ended")
+    ]
+    if terms_file.kind == "plan":
+        return [r for r in live if r.plan == terms_file.name]
+    if terms_file.kind == "rates":
+        today = catalog.at(terms_file.versions[-1].effective_from)
+        plans = {p for p in catalog.plans if today.plan(p)["rate_table"] == terms_file.name}
+        return [r for r in live if r.plan in plans]
+    return live
+
+
+def notification_text(
+    assessment: Assessment, account, reason: str, window_end: date | None
+) -> tuple[str, str]:
+    """Subject and body of the customer's e-mail, in German (AGB 8.1, 8.2, 8.4-8.6)."""
+    subject = f"Änderung der Vertragsbedingungen ab dem {assessment.effective_from:%d.%m.%Y}"
+    changed = [c for c in assessment.changes if c.effect != "unchanged"]
+    lines = [
+        "Sehr geehrte Kundin, sehr geehrter Kunde,",
+        "",
+        f"zum {assessment.effective_from:%d.%m.%Y} ändern wir {assessment.citation}:",
+        *(f"- {c.description}: bisher {c.before}, künftig {c.after}" for c in changed),
+    ]
+    if assessment.rules_changed:
+        lines.append("- die Bedingungen, unter denen diese Regelung gilt")
+    if reason.strip():
+        lines += ["", f"Grund der Änderung: {reason.strip()}"]
+    if window_end and account.customer_type == "consumer" and assessment.termination_clause:
+        lines += [
+            "",
+            f"Sie können den Vertrag bis zum {window_end:%d.%m.%Y} (vier Wochen nach Zugang dieser "
+            f"Mitteilung) schriftlich oder per E-Mail zum {assessment.effective_from:%d.%m.%Y} "
+            "kündigen. Kündigen Sie nicht innerhalb dieser Frist, gilt die Änderung als genehmigt "
+            f"({assessment.termination_clause} unserer AGB).",
+        ]
+    elif assessment.vat_change:
+        lines += [
+            "",
+            "Die Anpassung an den geänderten Umsatzsteuersatz begründet kein "
+            "Kündigungsrecht (AGB 8.2).",
+        ]
+    lines += ["", "Mit freundlichen Grüßen", "siggate GmbH"]
+    return subject, "\n".join(lines)
+
+
+def published_texts(connection: Connection) -> dict[str, str]:
+    """The published versions per file, in publication order, as YAML to append."""
+    texts: dict[str, str] = {}
+    for row in connection.execute(
+        select(publications.c.file, publications.c.text).order_by(publications.c.id)
+    ):
+        texts[row.file] = texts.get(row.file, "") + row.text
+    return texts
+
+
+def publication_count(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(publications)).scalar_one())
+
+
+def publish(
+    connection: Connection,
+    catalog: Catalog,
+    assessment: Assessment,
+    terms_file: TermsFile,
+    text: str,
+    *,
+    notified_at: datetime,
+    actor: str,
+    reason: str,
+    ground: str | None,
+) -> tuple[int, list[dict]]:
+    """Store the version, fill the outbox, audit it; the ``terms.notified`` events to apply."""
+    from engine.ledger.tables import outbox
+
+    notified_on = catalog.local_date(notified_at)
+    published_at = datetime.now(UTC).isoformat(timespec="seconds")
+    summary = json.dumps(asdict(assessment), default=str, ensure_ascii=False)
+    publication_id = connection.execute(
+        insert(publications).returning(publications.c.id),
+        [
+            {
+                "file": assessment.file,
+                "citation": assessment.citation,
+                "text": indent_version(text),
+                "effective_from": assessment.effective_from.isoformat(),
+                "notified_on": notified_on.isoformat(),
+                "published_by": actor,
+                "published_at": published_at,
+                "reason": reason,
+                "ground": ground,
+                "summary": summary,
+            }
+        ],
+    ).scalar_one()
+    terms = catalog.at(notified_on)
+    window_end = None
+    if assessment.termination_clause:
+        window_end = terms.clause(assessment.termination_clause).deadline(
+            "termination_window", notified_on, terms.calendar
+        )
+    events, messages = [], []
+    for account in affected_accounts(connection, catalog, terms_file):
+        subject, body = notification_text(assessment, account, reason, window_end)
+        messages.append(
+            {
+                "publication": publication_id,
+                "account": account.id,
+                "channel": "email",
+                "subject": subject,
+                "body": body,
+                "status": "queued",
+                "created_at": published_at,
+            }
+        )
+        event = {
+            "id": f"terms-notice-{publication_id}-{account.id}",
+            "type": "terms.notified",
+            "account": account.id,
+            "at": notified_at.isoformat(timespec="seconds"),
+            "publication": publication_id,
+            "clause": assessment.notice_clause or "AGB 8.1",
+            "effective_on": assessment.effective_from.isoformat(),
+        }
+        if assessment.termination_clause:
+            event["termination_clause"] = assessment.termination_clause
+        events.append(event)
+    if messages:
+        connection.execute(insert(outbox), messages)
+    audit.record(
+        connection,
+        actor,
+        "publish",
+        publication=publication_id,
+        file=assessment.file,
+        citation=assessment.citation,
+        effective_from=assessment.effective_from,
+        notified_on=notified_on,
+        reason=reason,
+        ground=ground,
+        notice_clause=assessment.notice_clause,
+        customers=len(messages),
+    )
+    return publication_id, events
