@@ -50,6 +50,9 @@ def create_app(database_url: str | None = None, engine: Engine | None = None) ->
     app.extensions["billing.lock"] = threading.Lock()
     _register_errors(app)
     _register_routes(app)
+    from admin_ui import init_admin
+
+    init_admin(app)
     return app
 
 
@@ -168,8 +171,10 @@ QUERY_PARAMETERS = {"ledger": {"after", "limit"}, "terms": {"at"}}
 def _register_routes(app: Flask) -> None:
     @app.before_request
     def refuse_unknown_query_parameters():
-        if request.routing_exception is not None:
-            return  # 404 or 405: routing says what is wrong
+        if request.routing_exception is not None or not (
+            request.path.startswith("/api/") or request.path == "/health"
+        ):
+            return  # 404 or 405: routing says what is wrong; the admin UI has its own forms
         allowed = QUERY_PARAMETERS.get(request.endpoint or "", set())
         unknown = sorted(set(request.args) - allowed)
         if unknown:

@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--at", required=True, type=parse_instant, help="date or instant")
     listing.add_argument("--catalog", help="catalog folder")
     listing.set_defaults(handler=cmd_terms_list)
+    export = terms_commands.add_parser(
+        "export", help="write drafts (and publications) as catalog files for review in git"
+    )
+    export.add_argument("--out", default="exports", help="folder to write into (default: exports)")
+    export.add_argument("--db", help="database URL")
+    export.add_argument("--published", action="store_true", help="also the published versions")
+    export.set_defaults(handler=cmd_terms_export)
     history = terms_commands.add_parser("history", help="every version of one clause")
     history.add_argument("clause", help='a citation, e.g. "AGB 4.2.3"')
     history.add_argument("--catalog", help="catalog folder")
@@ -166,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = token_commands.add_parser("list", help="list tokens (never their secrets)")
     tokens.add_argument("--db", help="database URL")
     tokens.set_defaults(handler=cmd_token_list)
+
+    user = commands.add_parser("user", help="people who use the admin UI")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    create_user = user_commands.add_parser("create", help="create a person; password from stdin")
+    create_user.add_argument("email")
+    create_user.add_argument("--role", required=True, help="product, legal or viewer")
+    create_user.add_argument("--db", help="database URL")
+    create_user.set_defaults(handler=cmd_user_create)
+
+    audit_parser = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check the audit log's hash chain")
+    verify.add_argument("--db", help="database URL")
+    verify.set_defaults(handler=cmd_audit_verify)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -449,4 +470,73 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "active"
         print(f"{token['name']}\t{token['role']}\tcreated {token['created_at']}\t{state}")
     store.close()
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from admin_ui.people import PersonError, create_person
+    from engine.ledger.store import Store
+
+    password = sys.stdin.readline().rstrip("\n")
+    store = Store(args.db)
+    try:
+        with store.db.begin() as connection:
+            create_person(connection, args.email, args.role, password)
+    except PersonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"{args.email} ({args.role}) can log in at /admin/login")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from engine import audit
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    with store.db.connect() as connection:
+        problems = audit.verify(connection)
+        count = len(audit.entries(connection, limit=10**9))
+    store.close()
+    for problem in problems:
+        print(f"TAMPERED: {problem}")
+    if problems:
+        return 1
+    print(f"OK: {count} entries, the hash chain is intact")
+    return 0
+
+
+def cmd_terms_export(args: argparse.Namespace) -> int:
+    """Each file with its drafts (and publications) appended, as a catalog tree to diff in git."""
+    from sqlalchemy import select
+
+    from engine.ledger.store import Store
+    from engine.ledger.tables import drafts, publications
+    from engine.publishing import indent_version
+
+    store = Store(args.db)
+    appended: dict[str, str] = {}
+    with store.db.connect() as connection:
+        if args.published:
+            for row in connection.execute(select(publications).order_by(publications.c.id)):
+                appended[row.file] = appended.get(row.file, "") + row.text
+        rows = connection.execute(
+            select(drafts).where(drafts.c.status == "draft").order_by(drafts.c.id)
+        ).all()
+    store.close()
+    for row in rows:
+        appended[row.file] = appended.get(row.file, "") + (
+            f"  # draft {row.id} by {row.author}, {row.updated_at}\n" + indent_version(row.text)
+        )
+    out = Path(args.out)
+    for file, text in appended.items():
+        source = (catalog_root(None) / file).read_text(encoding="utf-8").rstrip("\n") + "\n"
+        target = out / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source + text, encoding="utf-8")
+        print(f"wrote {target}")
+    if not appended:
+        print("no drafts to export")
     return 0

@@ -243,7 +243,7 @@ def notification_text(
             f"Sie können den Vertrag bis zum {window_end:%d.%m.%Y} (vier Wochen nach Zugang dieser "
             f"Mitteilung) schriftlich oder per E-Mail zum {assessment.effective_from:%d.%m.%Y} "
             "kündigen. Kündigen Sie nicht innerhalb dieser Frist, gilt die Änderung als genehmigt "
-            f"({assessment.termination_clause} unserer AGB).",
+            f"(Ziffer {assessment.termination_clause.removeprefix('AGB ')} unserer AGB).",
         ]
     elif assessment.vat_change:
         lines += [

@@ -137,3 +137,10 @@ class Customer:
 
 def effects_of(result: dict, kind: str) -> list[dict]:
     return [e for e in result["effects"] if e["kind"] == kind]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report, so fixtures can tell whether the test failed."""
+    outcome = yield
+    setattr(item, f"report_{call.when}", outcome.get_result())

@@ -72,6 +72,27 @@ def numbered_clauses(documents_dir: Path) -> list[NumberedClause]:
     return clauses
 
 
+def source_text(documents_dir: Path, citation: str) -> str | None:
+    """The words of a numbered clause as the source document has them (for the admin UI)."""
+    for _document, prefix, file_name, body_start in SOURCE_DOCUMENTS:
+        if not citation.startswith(prefix + " "):
+            continue
+        number = citation.removeprefix(prefix + " ")
+        lines = (documents_dir / file_name).read_text(encoding="utf-8").splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(body_start))
+        collected: list[str] | None = None
+        for line in lines[start:]:
+            match = _NUMBERED.match(line)
+            if match and collected is not None:
+                break
+            if match and match.group(1) == number:
+                collected = [line.lstrip("# ")]
+            elif collected is not None and not line.startswith("# Allgemeine"):
+                collected.append(line)
+        return "\n".join(collected).strip() if collected else None
+    return None
+
+
 def load_not_encoded(root: Path) -> dict[str, dict[str, str]]:
     """``docs/not-encoded.yaml`` below ``root``, checked against its schema, by clause."""
     entries = read_checked(root / "docs" / "not-encoded.yaml", root, "not-encoded.schema.json")

@@ -221,6 +221,11 @@ def _describe(document: YamlDocument, error: ValidationError, pointer: str):
             child = f"{pointer}/{escape_pointer_token(key)}"
             yield document.error(child, f"unknown key {key!r}", at_key=True)
         return
+    if error.validator in ("anyOf", "oneOf"):
+        floats = [e for e in _descendants(error) if isinstance(e.instance, float)]
+        if floats:
+            error = floats[0]
+            pointer = _pointer(error.absolute_path)
     if isinstance(error.instance, float):
         message = (
             f"{error.instance!r} is a YAML number; write decimals as quoted strings with "
@@ -231,6 +236,12 @@ def _describe(document: YamlDocument, error: ValidationError, pointer: str):
     else:
         message = error.message
     yield document.error(pointer, message)
+
+
+def _descendants(error: ValidationError):
+    for child in error.context or ():
+        yield child
+        yield from _descendants(child)
 
 
 def _build_file(document: YamlDocument, kind: str, errors: list[CatalogError]) -> TermsFile:

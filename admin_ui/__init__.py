@@ -1,0 +1,5 @@
+"""The admin UI (Flask): product managers edit plans, legal publishes term changes (AGB 8)."""
+
+from admin_ui.views import init_admin
+
+__all__ = ["init_admin"]

@@ -1,0 +1,382 @@
+"""The admin UI: browse the catalog, edit drafts, publish under AGB 8, read outbox and audit.
+
+Product managers draft plans and tariffs; legal drafts anything and publishes; viewers read.
+Every refusal says why. Every form carries a CSRF token; every change is in the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import insert, select, update
+
+from admin_ui.people import Person, check_login
+from engine import audit
+from engine.catalog import Catalog
+from engine.catalog.coverage import source_text
+from engine.ledger.tables import drafts, outbox, publications
+from engine.publishing import (
+    GROUNDS_OF_8_1,
+    affected_accounts,
+    assess,
+    check_draft,
+    earliest_effective,
+    publish,
+    published_texts,
+    refusals,
+)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+csrf = CSRFProtect()
+GROUPS = (
+    ("Plans and tariffs", ("plan", "rates", "zones"), None),
+    ("AGB", ("clause",), "agb"),
+    ("CLINQ service description", ("clause",), "clinq-sd"),
+    ("Statutes", ("clause",), ("bgb", "tkg", "ustg")),
+    ("Platform decisions", ("clause",), "platform"),
+)
+
+
+def init_admin(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    if not app.secret_key:
+        app.secret_key = _secret_key()
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+
+
+def _secret_key() -> str:
+    """$BILLING_SECRET_KEY, else a key kept in var/secret_key (shared by the workers)."""
+    configured = os.environ.get("BILLING_SECRET_KEY")
+    if configured:
+        return configured
+    from engine.catalog import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "var" / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _engine():
+    from api.app import get_engine
+
+    engine = get_engine()
+    with engine.store.unit(commit=False) as unit:
+        engine.refresh_catalog(unit)
+    return engine
+
+
+def _now() -> datetime:
+    clock = current_app.config.get("BILLING_NOW")
+    return clock() if clock else datetime.now(UTC)
+
+
+def _person() -> Person:
+    return Person(session["email"], session["role"])
+
+
+@bp.before_request
+def guard():
+    if request.method == "POST":
+        csrf.protect()
+    if request.endpoint != "admin.login" and "email" not in session:
+        return redirect(url_for("admin.login", next=request.path))
+    return None
+
+
+@bp.app_context_processor
+def context():
+    return {"person": _person() if "email" in session else None}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "POST":
+        engine = _engine()
+        email = request.form.get("email", "").strip()
+        with engine.store.db.begin() as connection:
+            person = check_login(connection, email, request.form.get("password", ""))
+            if person:
+                audit.record(connection, person.email, "login")
+        if person is None:
+            flash("Wrong e-mail or password.", "error")
+            return render_template("login.html"), 401
+        session.clear()
+        session["email"], session["role"] = person.email, person.role
+        target = request.args.get("next", "")
+        return redirect(target if target.startswith("/admin") else url_for("admin.index"))
+    return render_template("login.html")
+
+
+@bp.post("/logout")
+def logout():
+    with _engine().store.db.begin() as connection:
+        audit.record(connection, session["email"], "logout")
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+def index():
+    catalog = _engine().catalog
+    groups = []
+    for title, kinds, documents in GROUPS:
+        wanted = (documents,) if isinstance(documents, str) else documents
+        files = [
+            f for f in catalog.files if f.kind in kinds and (wanted is None or f.document in wanted)
+        ]
+        groups.append((title, files))
+    return render_template("index.html", groups=groups)
+
+
+@bp.get("/files/<path:file>")
+def file_view(file: str):
+    engine = _engine()
+    terms_file = _file(engine.catalog, file)
+    with engine.store.db.connect() as connection:
+        published = {
+            row.effective_from: row
+            for row in connection.execute(select(publications).where(publications.c.file == file))
+        }
+    text = source_text(engine.catalog.root / "docs" / "source-documents", terms_file.citation)
+    return render_template(
+        "file.html",
+        file=terms_file,
+        published=published,
+        source=text,
+        may_draft=_person().may_draft(terms_file.kind),
+    )
+
+
+@bp.post("/drafts")
+def new_draft():
+    engine = _engine()
+    file = request.form.get("file", "")
+    terms_file = _file(engine.catalog, file)
+    person = _person()
+    if not person.may_draft(terms_file.kind):
+        flash(
+            f"A {person.role} may not draft changes of {terms_file.citation}: "
+            "product managers draft plans and tariffs, legal drafts clauses.",
+            "error",
+        )
+        return redirect(url_for("admin.file_view", file=file))
+    with engine.store.db.begin() as connection:
+        text = _latest_version_text(engine.catalog.root, published_texts(connection), file)
+        first = earliest_effective(engine.catalog, "AGB 8.1", engine.catalog.local_date(_now()))
+        text = "\n".join([f"effective_from: {first.isoformat()}", *text.splitlines()[1:]]) + "\n"
+        draft_id = connection.execute(
+            insert(drafts).returning(drafts.c.id),
+            [
+                {
+                    "file": file,
+                    "author": person.email,
+                    "text": text,
+                    "status": "draft",
+                    "updated_at": _now().isoformat(timespec="seconds"),
+                }
+            ],
+        ).scalar_one()
+        audit.record(connection, person.email, "draft_created", draft=draft_id, file=file)
+    return redirect(url_for("admin.draft", draft_id=draft_id))
+
+
+@bp.get("/drafts")
+def draft_list():
+    with _engine().store.db.connect() as connection:
+        rows = connection.execute(select(drafts).order_by(drafts.c.id.desc())).all()
+    return render_template("drafts.html", drafts=rows)
+
+
+@bp.route("/drafts/<int:draft_id>", methods=["GET", "POST"])
+def draft(draft_id: int):
+    engine = _engine()
+    row = _draft(engine, draft_id)
+    text = row.text
+    if request.method == "POST":
+        if row.status != "draft":
+            flash("This draft was published; published versions never change.", "error")
+            return redirect(url_for("admin.draft", draft_id=draft_id))
+        if not _person().may_draft(_file(engine.catalog, row.file).kind):
+            flash(f"A {_person().role} may not change this draft.", "error")
+            return redirect(url_for("admin.draft", draft_id=draft_id))
+        text = request.form.get("text", "").replace("\r\n", "\n")
+        with engine.store.db.begin() as connection:
+            connection.execute(
+                update(drafts)
+                .where(drafts.c.id == draft_id)
+                .values(text=text, updated_at=_now().isoformat(timespec="seconds"))
+            )
+            audit.record(connection, _person().email, "draft_saved", draft=draft_id, file=row.file)
+        flash("Draft saved.", "info")
+    return _render_draft(engine, row, text)
+
+
+@bp.post("/drafts/<int:draft_id>/publish")
+def publish_draft(draft_id: int):
+    engine = _engine()
+    row = _draft(engine, draft_id)
+    person = _person()
+    if not person.may_publish:
+        flash(
+            "Only legal publishes changes of the terms (AGB 8); ask legal to review this draft.",
+            "error",
+        )
+        return _render_draft(engine, row, row.text), 403
+    if row.status != "draft":
+        flash("This draft was published already.", "error")
+        return redirect(url_for("admin.draft", draft_id=draft_id))
+    catalog = engine.catalog
+    with engine.store.db.connect() as connection:
+        check = check_draft(catalog.root, published_texts(connection), row.file, row.text)
+    if check.errors:
+        flash("Fix the errors shown in the draft before publishing.", "error")
+        return _render_draft(engine, row, row.text, check), 400
+    assessment = check.assessment
+    reason = request.form.get("reason", "")
+    ground = request.form.get("ground") or None
+    notified_at = _now()
+    notified_on = catalog.local_date(notified_at)
+    terms_file = _file(catalog, row.file)
+    with engine.store.db.connect() as connection:
+        affected = affected_accounts(connection, catalog, terms_file)
+    problems = refusals(
+        catalog,
+        assessment,
+        notified_on=notified_on,
+        reason=reason,
+        ground=ground,
+        consumers_affected=any(a.customer_type == "consumer" for a in affected),
+    )
+    if problems:
+        for problem in problems:
+            flash(problem, "error")
+        return _render_draft(engine, row, row.text, check, reason=reason, ground=ground), 400
+    with engine.store.db.begin() as connection:
+        publication_id, events = publish(
+            connection,
+            catalog,
+            assessment,
+            terms_file,
+            row.text,
+            notified_at=notified_at,
+            actor=person.email,
+            reason=reason,
+            ground=ground,
+        )
+        connection.execute(update(drafts).where(drafts.c.id == draft_id).values(status="published"))
+    for start in range(0, len(events), 1000):
+        engine.handle_many(events[start : start + 1000])
+    flash(
+        f"Published {assessment.citation} from {assessment.effective_from} "
+        f"(publication {publication_id}); {len(events)} customers notified.",
+        "info",
+    )
+    return redirect(url_for("admin.outbox_view", publication=publication_id))
+
+
+@bp.get("/diff")
+def diff():
+    catalog = _engine().catalog
+    terms_file = _file(catalog, request.args.get("file", ""))
+    by_date = {v.effective_from.isoformat(): v for v in terms_file.versions}
+    first, second = request.args.get("a"), request.args.get("b")
+    if first not in by_date or second not in by_date:
+        flash("Choose two versions of the file.", "error")
+        return redirect(url_for("admin.file_view", file=terms_file.path))
+    assessment = assess(terms_file, by_date[first], by_date[second])
+    return render_template("diff.html", file=terms_file, a=first, b=second, assessment=assessment)
+
+
+@bp.get("/outbox")
+def outbox_view():
+    query = select(outbox).order_by(outbox.c.id.desc()).limit(500)
+    if request.args.get("publication", "").isdigit():
+        query = query.where(outbox.c.publication == int(request.args["publication"]))
+    with _engine().store.db.connect() as connection:
+        rows = connection.execute(query).all()
+    return render_template("outbox.html", messages=rows)
+
+
+@bp.get("/audit")
+def audit_view():
+    with _engine().store.db.connect() as connection:
+        rows = audit.entries(connection)
+        problems = audit.verify(connection)
+    return render_template("audit.html", entries=rows, problems=problems)
+
+
+def _render_draft(engine, row, text, check=None, reason="", ground=None):
+    with engine.store.db.connect() as connection:
+        check = check or check_draft(
+            engine.catalog.root, published_texts(connection), row.file, text
+        )
+    errors_by_line: dict[int | None, list[dict]] = {}
+    for error in check.errors:
+        errors_by_line.setdefault(error["line"], []).append(error)
+    earliest = None
+    if check.assessment:
+        earliest = earliest_effective(
+            engine.catalog, check.assessment.notice_clause, engine.catalog.local_date(_now())
+        )
+    return render_template(
+        "draft.html",
+        draft=row,
+        text=text,
+        lines=text.splitlines(),
+        errors=errors_by_line,
+        check=check,
+        earliest=earliest,
+        grounds=GROUNDS_OF_8_1,
+        reason=reason,
+        ground=ground,
+        may_publish=_person().may_publish,
+    )
+
+
+def _draft(engine, draft_id: int):
+    with engine.store.db.connect() as connection:
+        row = connection.execute(select(drafts).where(drafts.c.id == draft_id)).one_or_none()
+    if row is None:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(f"There is no draft {draft_id}.")
+    return row
+
+
+def _file(catalog: Catalog, file: str):
+    for terms_file in catalog.files:
+        if terms_file.path == file:
+            return terms_file
+    from werkzeug.exceptions import NotFound
+
+    raise NotFound(f"There is no catalog file {file!r}.")
+
+
+def _latest_version_text(root: Path, published: dict[str, str], file: str) -> str:
+    """The newest version of a file as the editor shows it (without the list's indentation)."""
+    text = (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n" + published.get(file, "")
+    lines = text.rstrip("\n").splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("  - effective_from:"))
+    return "\n".join(line[4:] for line in lines[start:])

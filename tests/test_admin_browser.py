@@ -1,0 +1,163 @@
+"""The admin UI in a real browser: Playwright driving Debian's Chromium (headless)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from admin_ui.people import create_person
+from api import create_app
+from engine.catalog import PROJECT_ROOT
+from engine.engine import Engine
+from tests.conftest import Customer
+from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("Debian's chromium is not installed")
+    directory = Path(tempfile.mkdtemp(prefix="billing-browser-"))
+    engine = Engine(f"sqlite:///{directory / 'ledger.sqlite'}")
+    with engine.store.db.begin() as connection:
+        create_person(connection, "pm@example.com", "product", PASSWORD)
+        create_person(connection, "legal@example.com", "legal", PASSWORD)
+    for name, kind in (("anna", "consumer"), ("acme", "business"), ("bert", "consumer")):
+        Customer(engine, name).open(at="2026-11-02T09:00:00+01:00", customer_type=kind)
+    app = create_app(engine=engine)
+    app.config.update(SECRET_KEY="browser-tests", BILLING_NOW=lambda: NOW)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    http.shutdown()
+    engine.close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    context = browser.new_context(base_url=server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def log_in(page, email: str) -> None:
+    page.goto("/admin/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login")
+    page.wait_for_selector("text=Terms catalog")
+
+
+def test_login_and_logout(page):
+    page.goto("/admin/")
+    assert "/admin/login" in page.url
+    page.fill("input[name=email]", "legal@example.com")
+    page.fill("input[name=password]", "wrong password!")
+    page.click("#login")
+    assert page.locator("[role=alert]").inner_text() == "Wrong e-mail or password."
+    log_in(page, "legal@example.com")
+    assert "legal@example.com (legal)" in page.inner_text("header")
+    page.click("#logout")
+    assert page.locator("[role=alert]").inner_text() == "You are logged out."
+    page.goto("/admin/")
+    assert "/admin/login" in page.url
+
+
+def test_a_product_manager_edits_a_plan_and_sees_the_schema_error_at_its_line(page):
+    log_in(page, "pm@example.com")
+    page.goto("/admin/files/tariffs/plans/clinq-premium.yaml")
+    assert "CLINQ Premium" in page.inner_text("h1")
+    assert "EU-allnet flat rate" in page.inner_text("pre.source")
+    page.click("#new-draft")
+    original = page.input_value("#yaml")
+    page.fill("#yaml", original.replace('value: "29.90 EUR"', "value: 31.90"))
+    page.click("#save")
+    error = page.locator(".error-line").first
+    assert re.search(r"line \d+, column 12: 31.9 is a YAML number", error.inner_text())
+    assert "bad" in page.locator(".lines .bad").first.get_attribute("class")
+    page.fill("#yaml", original.replace('value: "29.90 EUR"', 'value: "31.90 EUR"'))
+    page.click("#save")
+    assert "No errors" in page.inner_text("#valid")
+    assert "disadvantage" in page.inner_text("table")
+    assert page.locator("#publish").is_disabled(), "a product manager cannot publish"
+
+
+def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_weeks_out(page):
+    log_in(page, "legal@example.com")
+    page.goto(f"/admin/files/{FEE_FILE}")
+    page.click("#new-draft")
+    page.fill("#yaml", fee_draft("2026-12-26"))  # five weeks after 2026-11-21
+    page.click("#save")
+    page.fill("#reason", "Our bank raised its fees for returned debits.")
+    page.select_option("#ground", "supplier_price_increase")
+    page.click("#publish")
+    refusal = page.locator(".flash.error").inner_text()
+    assert "the earliest effective date is 2027-01-03, not 2026-12-26" in refusal
+    page.fill("#yaml", fee_draft("2027-01-03"))
+    page.click("#save")
+    assert page.inner_text("#earliest") == "2027-01-03"
+    page.fill("#reason", "Our bank raised its fees for returned debits.")
+    page.select_option("#ground", "supplier_price_increase")
+    page.click("#publish")
+    assert "3 customers notified" in page.locator(".flash.info").inner_text()
+    rows = page.locator("#outbox tr")
+    assert rows.count() == 4  # a header and one notification per customer
+    page.locator("#outbox summary").first.click()
+    body = page.locator("#outbox pre").first.inner_text()
+    assert "bisher 9.80 EUR, künftig 12.00 EUR" in body
+    assert "Grund der Änderung: Our bank raised its fees for returned debits." in body
+
+
+def test_the_audit_log_shows_who_did_what_and_an_intact_chain(page):
+    log_in(page, "legal@example.com")
+    page.goto("/admin/audit")
+    assert "The hash chain is intact" in page.inner_text("#chain-ok")
+    actions = page.locator("#audit td:nth-child(4)").all_inner_texts()
+    assert "login" in actions and "user_created" in actions
