@@ -44,6 +44,7 @@ def open_account(booking: Booking) -> None:
         if autoprepay
         else None,
         evn=dict(data.get("evn", {})),
+        customer=dict(data.get("customer", {})),
         contract=Contract(
             concluded_on=booking.local_date.isoformat(),
             concluded_by="account.opened",
@@ -72,6 +73,17 @@ def open_account(booking: Booking) -> None:
         )
     schedule_recurring_fees(booking, day)
     schedule_inactivity_check(booking, day)
+
+
+def update_account(booking: Booking) -> None:
+    """account.updated: the customer reports changed data (AGB 2.4); invoices use them (4.3.4)."""
+    account = booking.require_account()
+    data = booking.event.data
+    if "customer" in data:
+        account.customer = dict(data["customer"])
+    if "evn" in data:
+        account.evn = dict(data["evn"])
+    booking.effect("account_updated", "AGB 2.4", fields=sorted(k for k in data))
 
 
 def add_user(booking: Booking) -> None:

@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--db", help="database URL")
     create_user.set_defaults(handler=cmd_user_create)
 
+    outbox_parser = commands.add_parser("outbox", help="notifications to customers")
+    outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
+    send = outbox_commands.add_parser("send", help="send queued notifications by SMTP")
+    send.add_argument("--db", help="database URL")
+    send.set_defaults(handler=cmd_outbox_send)
+
     audit_parser = commands.add_parser("audit", help="the audit log")
     audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="check the audit log's hash chain")
@@ -539,4 +545,24 @@ def cmd_terms_export(args: argparse.Namespace) -> int:
         print(f"wrote {target}")
     if not appended:
         print("no drafts to export")
+    return 0
+
+
+def cmd_outbox_send(args: argparse.Namespace) -> int:
+    from engine.ledger.store import Store
+    from engine.notifications import SmtpSettings, send_queued
+
+    settings = SmtpSettings.from_environment()
+    if settings is None:
+        print(
+            "error: set BILLING_SMTP_HOST (and optionally _PORT, _USER, _PASSWORD, _FROM, "
+            "_STARTTLS) to send; until then notifications stay in the database outbox",
+            file=sys.stderr,
+        )
+        return 2
+    store = Store(args.db)
+    with store.db.begin() as connection:
+        counts = send_queued(connection, settings)
+    store.close()
+    print(f"sent {counts['sent']}, without an e-mail address {counts['no_address']}")
     return 0

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine import contract, payments
-from engine.accounts import add_user, open_account, remove_user
+from engine.accounts import add_user, open_account, remove_user, update_account
 from engine.availability import record_outage
 from engine.calls import free_seconds_left, rate_call
 from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
@@ -42,6 +42,7 @@ from engine.state import AccountState, Deadline, Invoice
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
     "account.opened": open_account,
+    "account.updated": update_account,
     "user.added": add_user,
     "user.removed": remove_user,
     "call": rate_call,

@@ -203,7 +203,13 @@ def refusals(
 def affected_accounts(connection: Connection, catalog: Catalog, terms_file: TermsFile) -> list[Any]:
     """The customers a change concerns: a plan's accounts, a rate table's, or everyone."""
     rows = connection.execute(
-        select(accounts.c.id, accounts.c.plan, accounts.c.customer_type, accounts.c.contract)
+        select(
+            accounts.c.id,
+            accounts.c.plan,
+            accounts.c.customer_type,
+            accounts.c.contract,
+            accounts.c.customer,
+        )
         .where(accounts.c.status == "open")
         .order_by(accounts.c.id)
     ).all()
@@ -318,6 +324,7 @@ def publish(
                 "publication": publication_id,
                 "account": account.id,
                 "channel": "email",
+                "recipient": json.loads(account.customer).get("email"),
                 "subject": subject,
                 "body": body,
                 "status": "queued",

@@ -76,6 +76,7 @@ class AccountState:
     users: list[str] = field(default_factory=list)
     evn: dict[str, Any] = field(default_factory=dict)
     contract: Contract = field(default_factory=Contract)
+    customer: dict[str, Any] = field(default_factory=dict)
 
     def copy(self) -> AccountState:
         """A copy to work on; the original stays as it was if the event is rejected."""
@@ -83,6 +84,7 @@ class AccountState:
         twin.users = list(self.users)
         twin.evn = dict(self.evn)
         twin.contract = copy.copy(self.contract)
+        twin.customer = dict(self.customer)
         return twin
 
 

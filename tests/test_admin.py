@@ -315,3 +315,78 @@ def test_terms_export_writes_drafts_as_catalog_files(admin, engine, tmp_path):
         '  - effective_from: 2027-01-03\n    values:\n      flat_fee: "12.00 EUR"\n'
         "      lower_damage_provable: true\n      itemised_higher_costs_chargeable: true\n"
     )
+
+
+class _SmtpCapture:
+    """A minimal SMTP server on loopback that records what it receives (for the test only)."""
+
+    def __init__(self):
+        import socketserver
+
+        self.messages: list[str] = []
+        capture = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 test ESMTP\r\n")
+                data, reading = [], False
+                for raw in self.rfile:
+                    line = raw.decode()
+                    if reading:
+                        if line == ".\r\n":
+                            capture.messages.append("".join(data))
+                            data, reading = [], False
+                            self.wfile.write(b"250 queued\r\n")
+                        else:
+                            data.append(line)
+                        continue
+                    command = line[:4].upper()
+                    if command in ("EHLO", "HELO"):
+                        self.wfile.write(b"250 test\r\n")
+                    elif command == "DATA":
+                        reading = True
+                        self.wfile.write(b"354 go ahead\r\n")
+                    elif command == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        import threading
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_notifications_are_sent_by_smtp_when_configured(admin, engine, monkeypatch, capsys):
+    with_address = Customer(engine, "mail")
+    with_address.open(
+        at="2026-11-02T09:00:00+01:00",
+        customer_type="consumer",
+        customer={"name": "Maria Muster", "email": "maria@example.com"},
+    )
+    login(admin, "legal@example.com")
+    draft_id = new_draft(admin, FEE_FILE)
+    save(admin, draft_id, fee_draft("2027-01-03"))
+    publish(admin, draft_id, "Our bank raised its fees.", "supplier_price_increase")
+    assert main(["outbox", "send", "--db", engine.store.url]) == 2  # not configured
+    smtp = _SmtpCapture()
+    monkeypatch.setenv("BILLING_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("BILLING_SMTP_PORT", str(smtp.port))
+    try:
+        assert main(["outbox", "send", "--db", engine.store.url]) == 0
+    finally:
+        smtp.close()
+    assert "sent 1, without an e-mail address 2" in capsys.readouterr().out
+    (message,) = smtp.messages
+    assert "To: maria@example.com" in message
+    assert (
+        "Änderung der Vertragsbedingungen" in message
+        or "=C3=84nderung" in message
+        or "?utf-8?" in message
+    )

@@ -21,6 +21,24 @@ SAMPLES = [
     {"id": "top", "type": "credit.topped_up", "account": "a", "at": AT, "amount": "20"},
     {"id": "rm", "type": "user.removed", "account": "a", "at": AT, "user": "u1"},
     {
+        "id": "up",
+        "type": "account.updated",
+        "account": "a",
+        "at": AT,
+        "customer": {
+            "name": "Acme GmbH",
+            "email": "billing@acme.example",
+            "vat_id": "DE123456789",
+            "input_tax_deduction": True,
+            "address": {
+                "street": "Kö 1",
+                "postal_code": "40212",
+                "city": "Düsseldorf",
+                "country": "DE",
+            },
+        },
+    },
+    {
         "id": "tn",
         "type": "terms.notified",
         "account": "a",

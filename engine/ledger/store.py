@@ -339,6 +339,7 @@ def _account_row(state: AccountState) -> dict:
         "users": json.dumps(state.users),
         "evn": json.dumps(state.evn, sort_keys=True),
         "contract": json.dumps(dataclasses.asdict(state.contract), sort_keys=True),
+        "customer": json.dumps(state.customer, sort_keys=True, ensure_ascii=False),
     }
 
 
@@ -361,6 +362,7 @@ def _account_from_row(row) -> AccountState:
         users=json.loads(row.users),
         evn=json.loads(row.evn),
         contract=Contract(**json.loads(row.contract)),
+        customer=json.loads(row.customer),
     )
 
 

@@ -57,6 +57,7 @@ accounts = Table(
     Column("users", Text, nullable=False),
     Column("evn", Text, nullable=False),
     Column("contract", Text, nullable=False, server_default="{}"),
+    Column("customer", Text, nullable=False, server_default="{}"),
 )
 
 ledger_entries = Table(
@@ -168,6 +169,7 @@ outbox = Table(
     Column("publication", BigInteger, nullable=False),
     Column("account", String(64), nullable=False),
     Column("channel", String(16), nullable=False),
+    Column("recipient", String(254), nullable=True),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("status", String(16), nullable=False),
