@@ -165,7 +165,10 @@ def earliest_effective(catalog: Catalog, notice_clause: str | None, notified_on:
     if notice_clause is None:
         return notified_on
     terms = catalog.at(notified_on)
-    period: Period = terms.clause(notice_clause)["notice_period"]
+    parameter = "minimum_notice" if notice_clause == "AGB 8.3" else "notice_period"
+    period: Period = terms.clause(notice_clause)[parameter]
+    if period.count == 0:
+        return notified_on
     return period_end(notified_on, period, terms.calendar) + timedelta(days=1)
 
 
@@ -183,10 +186,13 @@ def refusals(
 ) -> list[str]:
     """Why the publication may not go ahead; empty when it may."""
     problems = []
-    earliest = earliest_effective(catalog, assessment.notice_clause, notified_on)
+    clause = assessment.notice_clause
+    if assessment.price_increase and not consumers_affected and not assessment.vat_change:
+        clause = "AGB 8.3"  # business customers' prices may be adjusted at any time
+    earliest = earliest_effective(catalog, clause, notified_on)
     if assessment.effective_from < earliest:
         problems.append(
-            f"{assessment.notice_clause} needs the customers to be notified at least six weeks "
+            f"{clause} needs the customers to be notified at least six weeks "
             f"before the change takes effect: notified on {notified_on}, the earliest effective "
             f"date is {earliest}, not {assessment.effective_from}."
         )

@@ -390,3 +390,19 @@ def test_notifications_are_sent_by_smtp_when_configured(admin, engine, monkeypat
         or "=C3=84nderung" in message
         or "?utf-8?" in message
     )
+
+
+def test_agb_8_3_a_price_increase_for_business_customers_only_may_take_effect_at_once(catalog_copy):
+    from engine.publishing import refusals
+
+    assessment = _assessed(catalog_copy, FEE_FILE, '"9.80 EUR"', '"12.00 EUR"')
+    catalog = load_catalog(catalog_copy)
+    early = dict(notified_on=date(2027, 6, 1), reason="Supplier prices rose.", ground=None)
+    assert refusals(catalog, assessment, consumers_affected=False, **early) == []
+    (problem,) = refusals(
+        catalog,
+        assessment,
+        consumers_affected=True,
+        **dict(early, ground="supplier_price_increase"),
+    )
+    assert problem.startswith("AGB 8.1 needs the customers to be notified at least six weeks")
