@@ -8,6 +8,7 @@ from datetime import date
 from engine.contract import record_use, require_usable, schedule_inactivity_check
 from engine.credit import schedule_recurring_fees
 from engine.effects import ACCOUNT_CLAUSE, Booking, Rejected
+from engine.invoicing import schedule_monthly_invoice
 from engine.money import parse_amount, to_cents
 from engine.state import AccountState, Contract
 
@@ -72,6 +73,7 @@ def open_account(booking: Booking) -> None:
             prorated_from=day,
         )
     schedule_recurring_fees(booking, day)
+    schedule_monthly_invoice(booking, day)
     schedule_inactivity_check(booking, day)
 
 

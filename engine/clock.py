@@ -113,6 +113,7 @@ DEADLINE_HANDLERS: dict[str, Callable[[Booking, Deadline, Terms], str]] = {
     invoicing.INVOICE_APPROVAL: invoicing.fire_invoice_approval,
     invoicing.TRAFFIC_DATA_DELETION: invoicing.fire_traffic_data_deletion,
     invoicing.DIRECT_DEBIT: invoicing.fire_direct_debit,
+    invoicing.MONTHLY_INVOICE: invoicing.fire_monthly_invoice,
     payments.DEFAULT: payments.fire_default,
     payments.BLOCKING: payments.fire_blocking,
     payments.BLOCK_INCOMING: payments.fire_block_incoming,

@@ -20,6 +20,15 @@ from engine.rules import CompiledRuleset, Decider
 from engine.state import AccountState, Deadline, Invoice, LedgerEntry
 
 ACCOUNT_CLAUSE = "CLINQ SD 1.2"
+# Charges the monthly invoice lists (payment reversals, refunds and VAT itself are not items).
+INVOICED_ITEMS = (
+    "call",
+    "base_fee",
+    "additional_user_fee",
+    "handling_fee",
+    "returned_debit_fee",
+    "default_interest",
+)
 
 
 class Rejected(Exception):
@@ -123,6 +132,13 @@ class Booking:
         if amount_cents:
             detail = {k: effect[k] for k in fields}
             self.entries.append(LedgerEntry(kind, amount_cents, clause, version, detail))
+            if amount_cents < 0 and kind in INVOICED_ITEMS:
+                month = fields.get("period") or self.local_date.strftime("%Y-%m")
+                item = f"call:{fields['zone']}" if kind == "call" else kind
+                total = self.account.period_charges.setdefault(month, {}).setdefault(
+                    item, [0, clause]
+                )
+                total[0] -= amount_cents
             self.account.balance_cents += amount_cents
             self.balance_changed = True
         return effect

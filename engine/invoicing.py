@@ -10,6 +10,7 @@ import calendar as _stdlib_calendar
 from datetime import date, timedelta
 
 from engine.catalog import Terms
+from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled
@@ -21,10 +22,20 @@ DIRECT_DEBIT = "direct_debit"
 
 
 def issue_invoice(
-    booking: Booking, kind: str, amount_cents: int, clause: str, terms: Terms, day: date
+    booking: Booking,
+    kind: str,
+    amount_cents: int,
+    clause: str,
+    terms: Terms,
+    day: date,
+    open_cents: int | None = None,
+    **fields,
 ) -> Invoice:
     """Issue an invoice on ``day`` and schedule what follows from it."""
-    invoice = booking.issue_invoice(kind, amount_cents, clause, terms, day)
+    invoice = booking.issue_invoice(kind, amount_cents, clause, terms, day, **fields)
+    if open_cents is not None:
+        invoice.open_cents = open_cents
+        invoice.status = "open" if open_cents else "paid"
     received = date.fromisoformat(invoice.issued_on)
     objection = terms.clause("AGB 4.5.1")
     window_end = objection.deadline("objection_period", received, terms.calendar)
@@ -181,3 +192,81 @@ def settle_justified_objection(booking: Booking, invoice: Invoice, amount: int) 
         credit_note=from_cents(left),
     )
     unblock_if_settled(booking)
+
+
+MONTHLY_INVOICE = "monthly_invoice"
+
+
+def schedule_monthly_invoice(booking: Booking, after: date) -> None:
+    """The invoice for a month comes on the invoice day of the month after (Platform: invoicing)."""
+    day = booking.terms.clause("Platform: invoicing")["invoice_day"]
+    following = last_day_of_month(after.year, after.month) + timedelta(days=1)
+    booking.schedule(MONTHLY_INVOICE, following.replace(day=day), "AGB 4.3.1")
+
+
+def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> str:
+    """One invoice for the month's charges: items by kind and zone, VAT, credit, amount due."""
+    account = booking.require_account()
+    schedule_monthly_invoice(booking, deadline.due)
+    period_end = deadline.due.replace(day=1) - timedelta(days=1)
+    period = period_end.strftime("%Y-%m")
+    charges = account.period_charges.pop(period, None)
+    if not charges:
+        return "lapsed"
+    period_terms = booking.terms_on(period_end)
+    rate = period_terms.clause("UStG § 12")["standard_rate"]
+    taxable = set(period_terms.clause("Platform: invoicing")["taxable_items"])
+    items, net, taxable_net = [], 0, 0
+    for item, (cents, clause) in sorted(charges.items()):
+        kind, _, zone = item.partition(":")
+        items.append(
+            {
+                "item": item,
+                "kind": kind,
+                "zone": zone or None,
+                "clause": clause,
+                "net": f"{from_cents(cents)}",
+                "vat": kind in taxable,
+            }
+        )
+        net += cents
+        taxable_net += cents if kind in taxable else 0
+    vat = to_cents(period_terms.money.round(from_cents(taxable_net) * rate / 100))
+    if vat:
+        booking.book("vat", -vat, "UStG § 12", terms=period_terms, period=period)
+    gross = net + vat
+    # Credit pays first; debt that open invoices (CLINQ SD 1.3) already claim is not claimed again.
+    already_claimed = sum(i.open_cents for i in booking.all_invoices())
+    due = min(gross, max(0, -account.balance_cents - already_claimed))
+    provider = period_terms.clause("Platform: provider")
+    detail = {
+        "period": period,
+        "period_start": period_end.replace(day=1).isoformat(),
+        "period_end": period_end.isoformat(),
+        "items": items,
+        "net": f"{from_cents(net)}",
+        "vat_rate": f"{rate}",
+        "vat": f"{from_cents(vat)}",
+        "gross": f"{from_cents(gross)}",
+        "paid_by_credit": f"{from_cents(gross - due)}",
+        "due": f"{from_cents(due)}",
+        "due_on": deadline.due.isoformat(),
+        "plan": account.plan,
+        "customer_type": account.customer_type,
+        "customer": dict(account.customer),
+        "provider": {name: provider[name] for name in provider.file.parameters},
+        "hint": terms.clause("AGB 4.5.3")["invoice_hint"],
+    }
+    invoice = issue_invoice(
+        booking,
+        "monthly",
+        gross,
+        "AGB 4.3.1",
+        terms,
+        deadline.due,
+        open_cents=due,
+        period=period,
+        amount_due=from_cents(due),
+    )
+    invoice.period, invoice.detail = period, detail
+    return "done"

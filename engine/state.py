@@ -53,6 +53,8 @@ class Invoice:
     traffic_data_deleted_on: str | None = None
     default_on: str | None = None
     interest_until: str | None = None
+    period: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +79,8 @@ class AccountState:
     evn: dict[str, Any] = field(default_factory=dict)
     contract: Contract = field(default_factory=Contract)
     customer: dict[str, Any] = field(default_factory=dict)
+    # month -> item -> [cents, clause]: what the next monthly invoice lists
+    period_charges: dict[str, dict[str, list]] = field(default_factory=dict)
 
     def copy(self) -> AccountState:
         """A copy to work on; the original stays as it was if the event is rejected."""
@@ -85,6 +89,10 @@ class AccountState:
         twin.evn = dict(self.evn)
         twin.contract = copy.copy(self.contract)
         twin.customer = dict(self.customer)
+        twin.period_charges = {
+            month: {item: list(total) for item, total in items.items()}
+            for month, items in self.period_charges.items()
+        }
         return twin
 
 

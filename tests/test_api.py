@@ -153,7 +153,9 @@ def test_a_quote_stores_nothing(api):
 def test_clock_fires_due_deadlines(api):
     post(api, "/api/v1/events", dict(OPENED, plan="clinq-premium"))
     fired = post(api, "/api/v1/clock", {"until": "2026-12-01T06:00:00+01:00"})
-    charges = [e for r in fired.json["results"] for e in r["effects"] if e["kind"] == "charge"]
+    charges = [
+        e for r in fired.json["results"] for e in r["effects"] if e.get("item") == "base_fee"
+    ]
     assert [c["amount"] for c in charges] == ["29.90"]
     assert post(api, "/api/v1/clock", {"until": "2026-12-01"}).status_code == 400
 
@@ -189,7 +191,11 @@ def test_the_ledger_comes_in_pages(api):
 def test_deadlines_and_terms(api):
     post(api, "/api/v1/events", OPENED)
     deadlines = get(api, "/api/v1/accounts/acme/deadlines").json["deadlines"]
-    assert {d["kind"] for d in deadlines} == {"recurring_fees", "inactivity_check"}
+    assert {d["kind"] for d in deadlines} == {
+        "recurring_fees",
+        "monthly_invoice",
+        "inactivity_check",
+    }
     terms = get(api, "/api/v1/terms?at=2026-11-21").json
     assert terms["terms_version"] == "2026-01-01"
     fee = next(c for c in terms["clauses"] if c["clause"] == "AGB 4.2.3")

@@ -61,27 +61,28 @@ def test_clinq_sd_1_3_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(en
     # CLINQ SD 1.3: from a negative credit of -10 EUR an invoice on the 20th of the month.
     acme = Customer(engine)
     acme.open()
-    small = acme.call("2026-11-21T10:00:00+01:00", US, 30 * 60)  # -8.70
+    small = acme.call("2026-11-03T10:00:00+01:00", US, 30 * 60)  # -8.70
     assert effects_of(small, "deadline_set") == []
-    crossing = acme.call("2026-11-21T11:00:00+01:00", US, 5 * 60)  # -10.15
+    crossing = acme.call("2026-11-03T11:00:00+01:00", US, 5 * 60)  # -10.15
     assert effects_of(crossing, "deadline_set") == [
         {
             "kind": "deadline_set",
             "clause": "CLINQ SD 1.3",
             "terms_version": "2026-01-01",
             "deadline": "negative_credit_invoice",
-            "date": "2026-12-20",
+            "date": "2026-11-20",
         }
     ]
-    acme.call("2026-11-22T11:00:00+01:00", US, 60)  # -10.44: no second deadline
+    acme.call("2026-11-04T11:00:00+01:00", US, 60)  # -10.44: no second deadline
     assert [d["kind"] for d in engine.account("acme")["deadlines"]] == [
         "recurring_fees",
+        "monthly_invoice",
         "inactivity_check",
         "negative_credit_invoice",
     ]
-    early = acme.send("clock", "2026-12-19T23:59:59+01:00")
+    early = acme.send("clock", "2026-11-19T23:59:59+01:00")
     assert effects_of(early, "invoice_issued") == []
-    due = acme.send("clock", "2026-12-20T00:00:00+01:00")
+    due = acme.send("clock", "2026-11-20T00:00:00+01:00")
     assert effects_of(due, "invoice_issued") == [
         {
             "kind": "invoice_issued",
@@ -89,8 +90,8 @@ def test_clinq_sd_1_3_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(en
             "terms_version": "2026-01-01",
             "invoice": "2026-000001",
             "amount": "10.44",
-            "date": "2026-12-20",
-            "due": "2026-12-20",
+            "date": "2026-11-20",
+            "due": "2026-11-20",
         }
     ]
     # The credit is still below -10.00 EUR: the run comes again on the next 20th.
@@ -98,7 +99,15 @@ def test_clinq_sd_1_3_from_minus_10_eur_an_invoice_is_issued_on_the_next_20th(en
         d["date"]
         for d in engine.account("acme")["deadlines"]
         if d["kind"] == "negative_credit_invoice"
-    ] == ["2027-01-20"]
+    ] == ["2026-12-20"]
+    # The monthly invoice for November adds VAT (19 % of 10.44 = 1.98) and claims only that:
+    # the 10.44 are claimed by the invoice of the 20th already.
+    (monthly,) = effects_of(acme.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
+    assert (monthly["clause"], monthly["amount"], monthly["amount_due"]) == (
+        "AGB 4.3.1",
+        "12.42",
+        "1.98",
+    )
 
 
 def test_clinq_sd_1_3_the_invoice_lapses_when_the_credit_recovered_before_the_20th(engine):
@@ -122,7 +131,8 @@ def test_premium_base_price_and_extra_users_are_charged_monthly_in_advance(engin
     second = acme.send("user.added", "2026-11-16T09:00:00+01:00", user="ben")
     assert effects_of(second, "charge")[0]["amount"] == "4.95"  # 9.90 x 15/30
     first_of_december = acme.send("clock", "2026-12-01T00:00:00+01:00")
-    assert [(e["item"], e["amount"]) for e in effects_of(first_of_december, "charge")] == [
+    fees = [e for e in effects_of(first_of_december, "charge") if e["item"] != "vat"]
+    assert [(e["item"], e["amount"]) for e in fees] == [
         ("base_fee", "29.90"),
         ("additional_user_fee", "9.90"),
     ]
@@ -132,7 +142,8 @@ def test_premium_base_price_and_extra_users_are_charged_monthly_in_advance(engin
         if e["deadline"] == "recurring_fees"
     ]
     assert fees_due == ["2027-01-01"]
-    assert acme.balance == "-59.70"
+    # 29.90 + 9.90 for December, and November's 19.90 plus 19 % VAT (3.78) invoiced on 1 December.
+    assert acme.balance == "-63.48"
 
 
 def test_a_clock_far_in_the_future_fires_every_month_in_order(engine):

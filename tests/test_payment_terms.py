@@ -262,10 +262,14 @@ def test_agb_4_4_4_the_base_rate_in_force_on_each_day_applies(engine):
 
 
 def test_agb_4_4_4_each_invoice_run_charges_the_interest_so_far(engine):
-    acme, _invoice = invoiced(engine)
+    acme, invoice = invoiced(engine)
     acme.send("clock", "2026-12-21T00:00:00+01:00")
     run = acme.send("clock", "2027-01-20T08:00:00+01:00")  # the next negative-credit invoice run
-    interest = [e for e in effects_of(run, "charge") if e["item"] == "default_interest"]
+    interest = [
+        e
+        for e in effects_of(run, "charge")
+        if e["item"] == "default_interest" and e["invoice"] == invoice["invoice"]
+    ]
     assert [(e["first_day"], e["last_day"], e["amount"]) for e in interest] == [
         ("2026-12-21", "2027-01-19", "1.49")  # 30 days: 290 x 30 x 6.27 / 36500 = 1.494
     ]
@@ -300,7 +304,18 @@ def test_agb_4_4_3_blocking_follows_a_warning_two_weeks_before_and_ends_with_pay
         method="bank_transfer",
         reference=invoice["invoice"],
     )
-    assert effects_of(paid, "service_unblocked")[0]["clause"] == "AGB 4.4.3"
+    # The monthly invoice of 1 December claims November's VAT (22.81) and is in default too.
+    assert effects_of(paid, "service_unblocked") == []
+    (monthly,) = [e for e in effects_of(warned, "invoice_issued") if e["clause"] == "AGB 4.3.1"]
+    assert monthly["amount_due"] == "22.81"
+    settled = acme.send(
+        "payment.received",
+        "2027-01-12T10:30:00+01:00",
+        amount="22.92",
+        method="bank_transfer",
+        reference=monthly["invoice"],
+    )
+    assert effects_of(settled, "service_unblocked")[0]["clause"] == "AGB 4.4.3"
     assert acme.call("2027-01-12T11:00:00+01:00", US, 60)["status"] == "applied"
 
 

@@ -340,6 +340,7 @@ def _account_row(state: AccountState) -> dict:
         "evn": json.dumps(state.evn, sort_keys=True),
         "contract": json.dumps(dataclasses.asdict(state.contract), sort_keys=True),
         "customer": json.dumps(state.customer, sort_keys=True, ensure_ascii=False),
+        "period_charges": json.dumps(state.period_charges, sort_keys=True),
     }
 
 
@@ -363,6 +364,7 @@ def _account_from_row(row) -> AccountState:
         evn=json.loads(row.evn),
         contract=Contract(**json.loads(row.contract)),
         customer=json.loads(row.customer),
+        period_charges=json.loads(row.period_charges),
     )
 
 

@@ -58,6 +58,7 @@ accounts = Table(
     Column("evn", Text, nullable=False),
     Column("contract", Text, nullable=False, server_default="{}"),
     Column("customer", Text, nullable=False, server_default="{}"),
+    Column("period_charges", Text, nullable=False, server_default="{}"),
 )
 
 ledger_entries = Table(
