@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import uuid
 from datetime import date, datetime
@@ -165,7 +166,12 @@ def _instant(text_value: str | None, field: str) -> date | datetime:
     return instant
 
 
-QUERY_PARAMETERS = {"ledger": {"after", "limit"}, "terms": {"at"}}
+QUERY_PARAMETERS = {
+    "ledger": {"after", "limit"},
+    "terms": {"at"},
+    "itemised_bill_json": {"month"},
+    "itemised_bill_pdf": {"month"},
+}
 
 
 def _register_routes(app: Flask) -> None:
@@ -298,6 +304,52 @@ def _register_routes(app: Flask) -> None:
         with engine.store.unit(commit=False) as unit:
             return json_response({"deadlines": unit.deadlines_of(account)})
 
+    @app.get("/api/v1/accounts/<account>/invoices")
+    def account_invoices(account: str):
+        _authorise("accounts:read")
+        engine = get_engine()
+        with engine.store.unit(commit=False) as unit:
+            if unit.account(account) is None:
+                raise ApiError(404, f"There is no account {account!r}.")
+            found = unit.load_invoices([account]).get(account, [])
+        return json_response({"invoices": [_invoice_json(i) for i in found]})
+
+    @app.get("/api/v1/invoices/<number>.pdf")
+    def invoice_pdf(number: str):
+        _authorise("accounts:read")
+        invoice = _find_invoice(number)
+        from engine.documents.invoice_pdf import render_invoice
+
+        disposition = f'inline; filename="Rechnung-{invoice.number}.pdf"'
+        return Response(
+            render_invoice(invoice),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": disposition},
+        )
+
+    @app.get("/api/v1/invoices/<number>")
+    def invoice_json(number: str):
+        _authorise("accounts:read")
+        return json_response(_invoice_json(_find_invoice(number)))
+
+    @app.get("/api/v1/accounts/<account>/evn")
+    def itemised_bill_json(account: str):
+        _authorise("accounts:read")
+        return json_response(_itemised_bill(account))
+
+    @app.get("/api/v1/accounts/<account>/evn.pdf")
+    def itemised_bill_pdf(account: str):
+        _authorise("accounts:read")
+        from engine.documents.itemised_bill import render_itemised_bill
+
+        bill = _itemised_bill(account)
+        disposition = f'inline; filename="EVN-{account}-{bill["month"]}.pdf"'
+        return Response(
+            render_itemised_bill(bill),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": disposition},
+        )
+
     @app.get("/api/v1/terms")
     def terms():
         _authorise("terms:read")
@@ -366,3 +418,48 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}.", name)
     return int(raw)
+
+
+def _find_invoice(number: str):
+    with get_engine().store.unit(commit=False) as unit:
+        invoice = unit.invoice(number)
+    if invoice is None or not invoice.detail:
+        raise ApiError(404, f"There is no invoice {number!r}.")
+    return invoice
+
+
+def _invoice_json(invoice) -> dict:
+    return {
+        "number": invoice.number,
+        "account": invoice.account,
+        "kind": invoice.kind,
+        "period": invoice.period,
+        "issued_on": invoice.issued_on,
+        "due_on": invoice.due_on,
+        "amount": f"{invoice.amount_cents // 100}.{invoice.amount_cents % 100:02d}",
+        "open": f"{invoice.open_cents // 100}.{invoice.open_cents % 100:02d}",
+        "status": invoice.status,
+        "approved": invoice.approved,
+        "objection": invoice.objection,
+        "traffic_data_deleted_on": invoice.traffic_data_deleted_on,
+        "clause": invoice.clause,
+        "terms_version": invoice.terms_version,
+        "detail": invoice.detail,
+    }
+
+
+def _itemised_bill(account: str) -> dict:
+    from engine.documents.itemised_bill import ItemisedBillRefused, itemised_bill
+
+    month = request.args.get("month", "")
+    if not re.fullmatch(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])", month):
+        raise ApiError(400, "month is required as YYYY-MM.", "month")
+    try:
+        bill = itemised_bill(get_engine(), account, month)
+    except ItemisedBillRefused as refusal:
+        raise ApiError(409, f"{refusal.reason} ({refusal.clause})") from None
+    except NotInForce as exc:
+        raise ApiError(404, str(exc)) from None
+    if bill is None:
+        raise ApiError(404, f"There is no account {account!r}.")
+    return bill

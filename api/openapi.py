@@ -45,6 +45,25 @@ BODY_ERRORS = {
     "413": _error("The request body is too large."),
     "415": _error("The body must be application/json."),
 }
+INVOICE_PARAMETER = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{6}$"},
+}
+MONTH_PARAMETER = {
+    "name": "month",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"},
+}
+PDF = {
+    "description": "PDF",
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+}
+NO_ITEMISED_BILL = _error(
+    "No itemised bill: not CLINQ Premium (CLINQ SD 2.5), or deactivated (AGB 5.5)."
+)
 ACCOUNT_PARAMETER = {
     "name": "account",
     "in": "path",
@@ -227,6 +246,41 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "versions": {"type": "array", "items": {"type": "object"}},
         },
     },
+    "Invoice": {
+        "type": "object",
+        "required": ["number", "account", "kind", "issued_on", "amount", "open", "status"],
+        "properties": {
+            "number": {"type": "string"},
+            "account": {"type": "string"},
+            "kind": {"type": "string"},
+            "period": {"type": ["string", "null"]},
+            "issued_on": {"type": "string"},
+            "due_on": {"type": "string"},
+            "amount": {"type": "string"},
+            "open": {"type": "string"},
+            "status": {"type": "string"},
+            "detail": {"type": "object"},
+        },
+    },
+    "Invoices": {
+        "type": "object",
+        "required": ["invoices"],
+        "properties": {
+            "invoices": {"type": "array", "items": {"$ref": "#/components/schemas/Invoice"}}
+        },
+    },
+    "ItemisedBill": {
+        "type": "object",
+        "required": ["account", "month", "numbers", "connections", "total"],
+        "properties": {
+            "account": {"type": "string"},
+            "month": {"type": "string"},
+            "numbers": {"enum": ["full", "shortened"]},
+            "traffic_data_deleted": {"type": "boolean"},
+            "connections": {"type": "array", "items": {"type": "object"}},
+            "total": {"type": "string"},
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status"],
@@ -359,6 +413,59 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json("Deadlines"),
                 "404": _error("No such account."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/accounts/{account}/invoices": {
+        "get": {
+            "summary": "The account's invoices, oldest first",
+            "parameters": [ACCOUNT_PARAMETER],
+            "responses": {
+                "200": _json("Invoices"),
+                "404": _error("No such account."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/invoices/{number}": {
+        "get": {
+            "summary": "One invoice with its items, VAT, credit and amount due",
+            "parameters": [INVOICE_PARAMETER],
+            "responses": {
+                "200": _json("Invoice"),
+                "404": _error("No such invoice."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/invoices/{number}.pdf": {
+        "get": {
+            "summary": "One invoice as PDF (AGB 4.3.1), in German",
+            "parameters": [INVOICE_PARAMETER],
+            "responses": {"200": PDF, "404": _error("No such invoice."), **COMMON_ERRORS},
+        }
+    },
+    "/api/v1/accounts/{account}/evn": {
+        "get": {
+            "summary": "The itemised bill of a month (CLINQ Premium only, CLINQ SD 2.5; AGB 5.5)",
+            "parameters": [ACCOUNT_PARAMETER, MONTH_PARAMETER],
+            "responses": {
+                "200": _json("ItemisedBill"),
+                "404": _error("No such account."),
+                "409": NO_ITEMISED_BILL,
+                **COMMON_ERRORS,
+            },
+        }
+    },
+    "/api/v1/accounts/{account}/evn.pdf": {
+        "get": {
+            "summary": "The itemised bill of a month as PDF",
+            "parameters": [ACCOUNT_PARAMETER, MONTH_PARAMETER],
+            "responses": {
+                "200": PDF,
+                "404": _error("No such account."),
+                "409": NO_ITEMISED_BILL,
                 **COMMON_ERRORS,
             },
         }

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from engine.catalog import PROJECT_ROOT, Catalog, CatalogInvalid, NotInForce, load_catalog
@@ -181,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--role", required=True, help="product, legal or viewer")
     create_user.add_argument("--db", help="database URL")
     create_user.set_defaults(handler=cmd_user_create)
+
+    invoices = commands.add_parser("invoices", help="monthly invoices")
+    invoice_commands = invoices.add_subparsers(dest="invoices_command", required=True)
+    run = invoice_commands.add_parser("run", help="issue the invoices of a month (idempotent)")
+    run.add_argument("--month", required=True, help="YYYY-MM")
+    run.add_argument("--db", help="database URL")
+    run.set_defaults(handler=cmd_invoices_run)
+    pdf = invoice_commands.add_parser("pdf", help="write one invoice as PDF")
+    pdf.add_argument("number")
+    pdf.add_argument("--out", help="file to write (default: Rechnung-NUMBER.pdf)")
+    pdf.add_argument("--db", help="database URL")
+    pdf.set_defaults(handler=cmd_invoices_pdf)
 
     outbox_parser = commands.add_parser("outbox", help="notifications to customers")
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
@@ -565,4 +577,49 @@ def cmd_outbox_send(args: argparse.Namespace) -> int:
         counts = send_queued(connection, settings)
     store.close()
     print(f"sent {counts['sent']}, without an e-mail address {counts['no_address']}")
+    return 0
+
+
+def cmd_invoices_run(args: argparse.Namespace) -> int:
+    """The month's invoices come with the clock passing the month's end (Platform: invoicing)."""
+    from zoneinfo import ZoneInfo
+
+    from engine.deadlines import last_day_of_month
+
+    try:
+        year, month = map(int, args.month.split("-"))
+        first_after = last_day_of_month(year, month) + timedelta(days=1)
+    except ValueError:
+        print(f"error: {args.month!r} is not a month (YYYY-MM)", file=sys.stderr)
+        return 2
+    engine = Engine(args.db)
+    try:
+        until = datetime.combine(first_after, time.min, ZoneInfo("Europe/Berlin"))
+        results = engine.advance(until)
+    finally:
+        engine.close()
+    issued = [
+        e
+        for r in results
+        for e in r["effects"]
+        if e["kind"] == "invoice_issued" and e.get("period") == args.month
+    ]
+    print(f"{len(issued)} invoices issued for {args.month} ({len(results)} accounts advanced)")
+    return 0
+
+
+def cmd_invoices_pdf(args: argparse.Namespace) -> int:
+    from engine.documents.invoice_pdf import render_invoice
+    from engine.ledger.store import Store
+
+    store = Store(args.db)
+    with store.unit(commit=False) as unit:
+        invoice = unit.invoice(args.number)
+    store.close()
+    if invoice is None or not invoice.detail:
+        print(f"error: no invoice {args.number!r}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"Rechnung-{invoice.number}.pdf")
+    out.write_bytes(render_invoice(invoice))
+    print(f"wrote {out}")
     return 0

@@ -19,7 +19,7 @@ from engine.credit import (
 )
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking
-from engine.invoicing import issue_invoice
+from engine.invoicing import issue_invoice, outstanding_detail
 from engine.money import to_cents
 from engine.payments import charge_interest_on_open_invoices
 from engine.state import Deadline
@@ -81,9 +81,11 @@ def issue_negative_credit_invoice(booking: Booking, deadline: Deadline, terms: T
         invoiced = sum(i.open_cents for i in booking.all_invoices())
         outstanding = -account.balance_cents - invoiced
         if outstanding > 0:
-            issue_invoice(
+            invoice = issue_invoice(
                 booking, "negative_credit", outstanding, deadline.clause, terms, deadline.due
             )
+            invoice.period = deadline.due.strftime("%Y-%m")
+            invoice.detail = outstanding_detail(booking, invoice, terms)
         following = last_day_of_month(deadline.due.year, deadline.due.month) + timedelta(days=1)
         booking.schedule(
             NEGATIVE_CREDIT_INVOICE,

@@ -114,6 +114,21 @@ def _opened(account: DemoAccount, event_id: str, at: datetime) -> dict:
     }
     if account.billing_method == "autoprepay":
         event["autoprepay"] = {"threshold": "5.00", "amount": "25.00"}
+    number = int(account.id.rsplit("-", 1)[-1])
+    business = account.customer_type == "business"
+    event["customer"] = {
+        "name": f"Demo {'GmbH' if business else 'Kundin'} {number}",
+        "email": f"{account.id}@example.com",
+        "address": {
+            "street": f"Königsallee {number % 90 + 1}",
+            "postal_code": "40212",
+            "city": "Düsseldorf",
+            "country": "DE",
+        },
+    }
+    if business:
+        event["customer"]["vat_id"] = f"DE{100000000 + number}"
+        event["customer"]["input_tax_deduction"] = True
     if account.plan == "clinq-premium":
         event["evn"] = {"enabled": True, "shorten": account.customer_type == "consumer"}
     return event

@@ -236,8 +236,10 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         booking.book("vat", -vat, "UStG § 12", terms=period_terms, period=period)
     gross = net + vat
     # Credit pays first; debt that open invoices (CLINQ SD 1.3) already claim is not claimed again.
-    already_claimed = sum(i.open_cents for i in booking.all_invoices())
-    due = min(gross, max(0, -account.balance_cents - already_claimed))
+    in_debt = min(gross, max(0, -account.balance_cents))
+    earlier = [i for i in booking.all_invoices() if i.open_cents > 0]
+    claimed = min(in_debt, sum(i.open_cents for i in earlier))
+    due = in_debt - claimed
     provider = period_terms.clause("Platform: provider")
     detail = {
         "period": period,
@@ -248,7 +250,9 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "vat_rate": f"{rate}",
         "vat": f"{from_cents(vat)}",
         "gross": f"{from_cents(gross)}",
-        "paid_by_credit": f"{from_cents(gross - due)}",
+        "paid_by_credit": f"{from_cents(gross - in_debt)}",
+        "claimed_by_earlier_invoices": f"{from_cents(claimed)}",
+        "earlier_invoices": [i.number for i in earlier] if claimed else [],
         "due": f"{from_cents(due)}",
         "due_on": deadline.due.isoformat(),
         "plan": account.plan,
@@ -270,3 +274,38 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     )
     invoice.period, invoice.detail = period, detail
     return "done"
+
+
+def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict:
+    """What the invoice of the 20th prints: the outstanding amount of the credit account."""
+    amount = f"{from_cents(invoice.amount_cents)}"
+    provider = terms.clause("Platform: provider")
+    day = date.fromisoformat(invoice.issued_on)
+    account = booking.require_account()
+    return {
+        "period": invoice.issued_on[:7],
+        "period_start": day.replace(day=1).isoformat(),
+        "period_end": invoice.issued_on,
+        "items": [
+            {
+                "item": "outstanding",
+                "kind": "outstanding",
+                "zone": None,
+                "clause": invoice.clause,
+                "net": amount,
+                "vat": False,
+            }
+        ],
+        "net": amount,
+        "vat_rate": f"{terms.clause('UStG § 12')['standard_rate']}",
+        "vat": "0.00",
+        "gross": amount,
+        "paid_by_credit": "0.00",
+        "due": amount,
+        "due_on": invoice.due_on,
+        "plan": account.plan,
+        "customer_type": account.customer_type,
+        "customer": dict(account.customer),
+        "provider": {name: provider[name] for name in provider.file.parameters},
+        "hint": terms.clause("AGB 4.5.3")["invoice_hint"],
+    }

@@ -1,0 +1,167 @@
+"""Invoices as PDF (AGB 4.3.1), in German, with the mandatory content of § 14 (4) UStG.
+
+Everything printed comes from the invoice as issued: the customer's and the provider's details
+as on file then (AGB 4.3.4), the items with their clauses, net, VAT rate and amount, gross, the
+credit that paid it, the amount due and its date, and the hint of AGB 4.5.3. No itemised list of
+connections (AGB 4.3.3): that is the separate itemised bill.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fpdf import FPDF
+
+from engine.state import Invoice
+
+ITEM_NAMES = {
+    "outstanding": "Offener Betrag Ihres Guthabenkontos (CLINQ SD 1.3)",
+    "base_fee": "Grundgebühr",
+    "additional_user_fee": "Weitere Nutzer",
+    "handling_fee": "Bearbeitungsgebühr (Zahlungsaufforderung)",
+    "returned_debit_fee": "Rücklastschriftgebühr",
+    "default_interest": "Verzugszinsen",
+}
+ZONE_NAMES = {
+    "de_landline": "Festnetz Deutschland",
+    "de_mobile": "Mobilfunk Deutschland",
+    "de_freephone": "Servicerufnummern 0800",
+    "de_premium_rate": "Servicerufnummern 0900",
+    "de_directory": "Auskunftsdienste",
+    "emergency": "Notrufe",
+    "eu_landline": "Festnetz EU",
+    "eu_mobile": "Mobilfunk EU",
+    "world": "Ausland (außerhalb der EU)",
+}
+PLAN_NAMES = {"clinq": "CLINQ", "clinq-premium": "CLINQ Premium"}
+
+
+def euro(amount: str) -> str:
+    """German number format: 1.234,56 EUR."""
+    whole, _, cents = amount.partition(".")
+    negative = whole.startswith("-")
+    digits = whole.lstrip("-")
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return f"{'-' if negative else ''}{'.'.join(groups) or '0'},{cents or '00'} EUR"
+
+
+def german_date(iso: str) -> str:
+    return date.fromisoformat(iso).strftime("%d.%m.%Y")
+
+
+def item_name(item: dict) -> str:
+    if item["kind"] == "call":
+        return f"Verbindungen {ZONE_NAMES.get(item['zone'], item['zone'])}"
+    return ITEM_NAMES.get(item["kind"], item["kind"])
+
+
+def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
+    detail = invoice.detail
+    provider, customer = detail["provider"], detail["customer"]
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Rechnung {invoice.number}")
+    pdf.set_author(provider["name"])
+    pdf.set_auto_page_break(auto=True, margin=20)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=8)
+    pdf.cell(
+        0,
+        4,
+        f"{provider['name']}, {provider['street']}, {provider['postal_code']} {provider['city']}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.ln(4)
+    pdf.set_font("Helvetica", size=11)
+    address = customer.get("address", {})
+    for line in (
+        customer.get("name", f"Kunde {invoice.account}"),
+        address.get("street", ""),
+        f"{address.get('postal_code', '')} {address.get('city', '')}".strip(),
+    ):
+        if line:
+            pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+    pdf.set_font("Helvetica", style="B", size=16)
+    pdf.cell(0, 8, f"Rechnung {invoice.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    facts = [
+        ("Rechnungsnummer", invoice.number),
+        ("Rechnungsdatum", german_date(invoice.issued_on)),
+        (
+            "Leistungszeitraum",
+            f"{german_date(detail['period_start'])} bis {german_date(detail['period_end'])}",
+        ),
+        ("Kundennummer", invoice.account),
+        ("Produkt", PLAN_NAMES.get(detail["plan"], detail["plan"])),
+    ]
+    if customer.get("vat_id"):
+        facts.append(("USt-IdNr. des Kunden", customer["vat_id"]))
+    for label, value in facts:
+        pdf.cell(55, 6, label)
+        pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", style="B", size=10)
+    pdf.cell(100, 7, "Leistung", border="B")
+    pdf.cell(35, 7, "Grundlage", border="B")
+    pdf.cell(15, 7, "USt", border="B")
+    pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    for item in detail["items"]:
+        pdf.cell(100, 6, item_name(item))
+        pdf.cell(35, 6, item["clause"])
+        pdf.cell(15, 6, f"{detail['vat_rate'].replace('.', ',')} %" if item["vat"] else "keine")
+        pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    totals = [
+        ("Summe netto", detail["net"]),
+        (f"Umsatzsteuer {detail['vat_rate'].replace('.', ',')} % (UStG § 12)", detail["vat"]),
+        ("Rechnungsbetrag brutto", detail["gross"]),
+        ("bereits aus Ihrem Guthaben bezahlt", detail["paid_by_credit"]),
+    ]
+    if detail.get("earlier_invoices"):
+        numbers = ", ".join(detail["earlier_invoices"])
+        totals.append(
+            (f"bereits angefordert mit Rechnung {numbers}", detail["claimed_by_earlier_invoices"])
+        )
+    for label, amount in totals:
+        pdf.cell(150, 6, label, align="R")
+        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.cell(
+        150,
+        8,
+        f"Zahlbar bis {german_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)",
+        align="R",
+    )
+    pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    pdf.ln(4)
+    pdf.multi_cell(0, 5, detail["hint"], new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    pdf.multi_cell(
+        0,
+        5,
+        "Diese Rechnung enthält keinen Einzelverbindungsnachweis (AGB 4.3.3); Sie "
+        "können ihn in Ihrem Account abrufen.",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if signed_note:
+        pdf.multi_cell(0, 5, signed_note, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", size=8)
+    pdf.multi_cell(
+        0,
+        4,
+        f"{provider['name']} · {provider['street']} · "
+        f"{provider['postal_code']} {provider['city']} · "
+        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
+        f"{provider['tax_number']} · {provider['email']}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    return bytes(pdf.output())

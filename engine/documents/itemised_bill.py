@@ -1,0 +1,149 @@
+"""The itemised bill (Einzelverbindungsnachweis, EVN): AGB 5.5, CLINQ SD 2.5, AGB 4.4.5.
+
+Only CLINQ Premium accounts get one, monthly. It lists each chargeable connection with date,
+destination number, start, duration and price; flat-rate connections are not listed. Numbers
+are shown in full or shortened by the last three digits, as the customer chose; the customer
+may deactivate it. Connections whose traffic data were deleted (eight weeks after the invoice,
+or earlier on request) no longer appear.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from fpdf import FPDF
+from sqlalchemy import select
+
+from engine.deadlines import last_day_of_month
+from engine.documents.invoice_pdf import euro, german_date
+from engine.itemised import displayed_number, evn_option
+from engine.ledger.tables import events
+
+
+class ItemisedBillRefused(Exception):
+    def __init__(self, reason: str, clause: str):
+        super().__init__(reason)
+        self.reason, self.clause = reason, clause
+
+
+def itemised_bill(engine, account_id: str, month: str) -> dict | None:
+    """The itemised bill of ``month`` (YYYY-MM); None if the account does not exist."""
+    year, number = map(int, month.split("-"))
+    last = last_day_of_month(year, number)
+    with engine.store.unit(commit=False) as unit:
+        engine.refresh_catalog(unit)
+        account = unit.account(account_id)
+        if account is None:
+            return None
+        rows = unit.connection.execute(
+            select(events.c.at, events.c.payload, events.c.result)
+            .where(
+                events.c.account == account_id,
+                events.c.type == "call",
+                events.c.status == "applied",
+            )
+            .order_by(events.c.seq)
+        ).all()
+        invoices = unit.load_invoices([account_id]).get(account_id, [])
+    terms = engine.catalog.at(last)
+    if not terms.plan(account.plan)["itemised_bill"]:
+        raise ItemisedBillRefused(
+            "Itemised bills are only issued for CLINQ Premium accounts.", "CLINQ SD 2.5"
+        )
+    option = evn_option(account.evn, terms)
+    if option == "deactivated":
+        raise ItemisedBillRefused("The customer deactivated the itemised bill.", "AGB 5.5")
+    deleted = [i for i in invoices if i.period == month and i.traffic_data_deleted_on]
+    connections, total = [], 0
+    if not deleted:
+        for row in rows:
+            start = datetime.fromisoformat(row.at).astimezone(terms.calendar.zone)
+            if start.strftime("%Y-%m") != month:
+                continue
+            charge = next(e for e in json.loads(row.result)["effects"] if e["kind"] == "charge")
+            if charge.get("flat_rate"):
+                continue
+            payload = json.loads(row.payload)
+            cents = int(charge["amount"].replace(".", ""))
+            total += cents
+            connections.append(
+                {
+                    "date": start.date().isoformat(),
+                    "start": start.strftime("%H:%M:%S"),
+                    "to": displayed_number(payload["to"], option, terms),
+                    "duration_s": payload["duration_s"],
+                    "zone": charge["zone"],
+                    "price": charge["amount"],
+                    "user": payload["user"],
+                }
+            )
+    return {
+        "account": account_id,
+        "month": month,
+        "numbers": option,
+        "clause": "AGB 5.5",
+        "traffic_data_deleted": bool(deleted),
+        "connections": connections,
+        "total": f"{total // 100}.{total % 100:02d}",
+    }
+
+
+def render_itemised_bill(bill: dict) -> bytes:
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Einzelverbindungsnachweis {bill['account']} {bill['month']}")
+    pdf.add_page()
+    pdf.set_font("Helvetica", style="B", size=14)
+    pdf.cell(0, 8, f"Einzelverbindungsnachweis {bill['month']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    shown = (
+        "um die letzten drei Ziffern gekürzt" if bill["numbers"] == "shortened" else "vollständig"
+    )
+    pdf.cell(
+        0,
+        6,
+        f"Kundennummer {bill['account']}; Zielrufnummern {shown} (AGB 5.5).",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if bill["traffic_data_deleted"]:
+        pdf.multi_cell(
+            0,
+            6,
+            "Die Verbindungsdaten dieses Monats wurden gelöscht (AGB 4.4.5).",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    pdf.ln(2)
+    pdf.set_font("Helvetica", style="B", size=9)
+    for title, width in (
+        ("Datum", 25),
+        ("Beginn", 22),
+        ("Zielrufnummer", 45),
+        ("Dauer", 22),
+        ("Nutzer", 46),
+    ):
+        pdf.cell(width, 6, title, border="B")
+    pdf.cell(0, 6, "Entgelt", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    for call in bill["connections"]:
+        duration = str(timedelta(seconds=call["duration_s"]))
+        pdf.cell(25, 5, german_date(call["date"]))
+        pdf.cell(22, 5, call["start"])
+        pdf.cell(45, 5, call["to"])
+        pdf.cell(22, 5, duration)
+        pdf.cell(46, 5, call["user"][:28])
+        pdf.cell(0, 5, euro(call["price"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", style="B", size=10)
+    pdf.cell(160, 7, "Summe (netto)", align="R")
+    pdf.cell(0, 7, euro(bill["total"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
+    pdf.multi_cell(
+        0,
+        4,
+        "Verbindungen, die über eine Flatrate abgerechnet werden, sind nicht aufgeführt "
+        "(CLINQ SD 2.5).",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    return bytes(pdf.output())

@@ -1,0 +1,193 @@
+"""Invoices and itemised bills: the monthly run, PDF content by text extraction, the EVN."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from api import create_app
+from api.tokens import create_token
+from engine.catalog import PROJECT_ROOT
+from engine.cli import main
+from engine.demo import month_of_events
+from engine.documents.invoice_pdf import render_invoice
+from engine.documents.itemised_bill import ItemisedBillRefused, itemised_bill
+from tests.conftest import Customer, effects_of
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+@pytest.fixture
+def month(engine):
+    """A replayed demo month (both plans) and its invoice run on 1 December."""
+    engine.handle_many(list(month_of_events("2026-11", accounts=8, calls=800, seed=4)))
+    engine.advance(__import__("datetime").datetime.fromisoformat("2026-12-01T00:00:00+01:00"))
+    return engine
+
+
+def invoices(engine) -> list:
+    with engine.store.unit(commit=False) as unit:
+        found = unit.load_invoices([f"acct-{i:06d}" for i in range(8)])
+    return sorted((i for lst in found.values() for i in lst), key=lambda i: i.number)
+
+
+def test_agb_4_3_1_the_monthly_run_issues_one_invoice_per_account_numbered_without_gaps(month):
+    issued = invoices(month)
+    monthly = [i for i in issued if i.kind == "monthly"]
+    assert len(monthly) == 8
+    assert [i.number for i in issued] == [f"2026-{n:06d}" for n in range(1, len(issued) + 1)]
+    assert {i.period for i in monthly} == {"2026-11"}
+    before = len(issued)
+    month.advance(__import__("datetime").datetime.fromisoformat("2026-12-01T00:00:00+01:00"))
+    assert len(invoices(month)) == before, "re-running the month issues nothing twice"
+
+
+def test_an_invoice_has_the_mandatory_content_of_section_14_ustg_and_the_objection_hint(month):
+    invoice = next(
+        i for i in invoices(month) if i.kind == "monthly" and i.detail["customer"].get("vat_id")
+    )
+    text = text_of(render_invoice(invoice))
+    detail = invoice.detail
+    customer = detail["customer"]
+    for expected in (
+        f"Rechnung {invoice.number}",  # number
+        "Rechnungsdatum 01.12.2026",  # date
+        "Leistungszeitraum 01.11.2026 bis 30.11.2026",  # period of service
+        customer["name"],
+        customer["address"]["street"],
+        "40212 Düsseldorf",  # the customer
+        f"USt-IdNr. des Kunden {customer['vat_id']}",
+        "siggate GmbH",
+        "Gladbacher Str. 74",
+        "40219 Düsseldorf",  # the supplier
+        "USt-IdNr. DE999999999",
+        "Steuernummer",  # the supplier's tax numbers
+        "Summe netto",
+        "Umsatzsteuer 19,00 %",
+        "Rechnungsbetrag brutto",
+        "als genehmigt (AGB 4.5.1, 4.5.3)",  # AGB 4.5.3: the hint
+        "keinen Einzelverbindungsnachweis (AGB 4.3.3)",
+    ):
+        assert expected in text, expected
+    net = detail["net"].replace(".", ",")
+    assert f"{net} EUR" in text
+    assert not re.search(r"\+\d{6,}", text), "no destination numbers on an invoice (AGB 4.3.3)"
+
+
+def test_vat_is_added_only_to_supplies_and_the_credit_pays_first(engine):
+    acme = Customer(engine)
+    acme.open(
+        plan="clinq-premium",
+        at="2026-11-02T09:00:00+01:00",
+        billing_method="autoprepay",
+        autoprepay={"threshold": "5.00", "amount": "20.00"},
+    )
+    acme.send("credit.topped_up", "2026-11-03T09:00:00+01:00", amount="30.00")
+    acme.send("direct_debit.returned", "2026-11-04T09:00:00+01:00", amount="20.00")
+    issued = effects_of(acme.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
+    (monthly,) = [e for e in issued if e["clause"] == "AGB 4.3.1"]
+    with engine.store.unit(commit=False) as unit:
+        detail = unit.invoice(monthly["invoice"]).detail
+    # 29.90 x 29/30 = 28.90 base (taxable) and the 9.80 fee (damages, no VAT).
+    assert [(i["kind"], i["net"], i["vat"]) for i in detail["items"]] == [
+        ("base_fee", "28.90", True),
+        ("returned_debit_fee", "9.80", False),
+    ]
+    assert (detail["net"], detail["vat"], detail["gross"]) == ("38.70", "5.49", "44.19")
+    # Credit: 30.00 - 28.90 - 20.00 (reversed) - 9.80 = -28.70, invoiced on 20 November
+    # (CLINQ SD 1.3); with VAT the debt is 34.19: 10.00 was paid by credit, 28.70 is claimed by
+    # the earlier invoice, 5.49 is due.
+    assert (detail["paid_by_credit"], detail["claimed_by_earlier_invoices"], detail["due"]) == (
+        "10.00",
+        "28.70",
+        "5.49",
+    )
+    assert detail["earlier_invoices"] == ["2026-000001"]
+
+
+def test_clinq_sd_2_5_only_premium_accounts_get_an_itemised_bill(month):
+    with pytest.raises(ItemisedBillRefused) as refused:
+        itemised_bill(month, next(a for a in _accounts(month) if a.plan == "clinq").id, "2026-11")
+    assert refused.value.clause == "CLINQ SD 2.5"
+
+
+def test_clinq_sd_2_5_flat_rate_connections_are_not_listed(engine):
+    acme = Customer(engine)
+    acme.open(plan="clinq-premium", evn={"enabled": True})
+    acme.call("2026-11-03T10:00:00+01:00", "+33612345678", 600)  # EU flat rate
+    acme.call("2026-11-03T11:00:00+01:00", "+12125550100", 61)
+    bill = itemised_bill(engine, "acme", "2026-11")
+    assert [(c["to"], c["price"], c["start"]) for c in bill["connections"]] == [
+        ("+12125550100", "0.58", "11:00:00")
+    ]
+
+
+def test_agb_5_5_numbers_are_shortened_on_request_and_the_bill_can_be_deactivated(engine):
+    acme = Customer(engine)
+    acme.open(plan="clinq-premium", evn={"enabled": True, "shorten": True})
+    acme.call("2026-11-03T11:00:00+01:00", "+12125550100", 61)
+    assert itemised_bill(engine, "acme", "2026-11")["connections"][0]["to"] == "+12125550xxx"
+    acme.send("account.updated", "2026-11-04T10:00:00+01:00", evn={"enabled": False})
+    with pytest.raises(ItemisedBillRefused) as refused:
+        itemised_bill(engine, "acme", "2026-11")
+    assert refused.value.clause == "AGB 5.5"
+
+
+def test_agb_4_4_5_deleted_traffic_data_no_longer_appear(engine):
+    acme = Customer(engine)
+    acme.open(plan="clinq-premium")
+    acme.call("2026-11-03T11:00:00+01:00", "+12125550100", 61)
+    acme.send("clock", "2026-12-01T00:00:00+01:00")
+    assert len(itemised_bill(engine, "acme", "2026-11")["connections"]) == 1
+    acme.send("data_deletion.requested", "2026-12-02T10:00:00+01:00", scope="traffic_data")
+    bill = itemised_bill(engine, "acme", "2026-11")
+    assert (bill["connections"], bill["traffic_data_deleted"]) == ([], True)
+
+
+def test_the_api_serves_invoices_and_itemised_bills_as_json_and_pdf(month):
+    app = create_app(engine=month)
+    headers = {"Authorization": f"Bearer {create_token(month.store, 'docs', 'reader')}"}
+    client = app.test_client()
+    premium = next(a for a in _accounts(month) if a.plan == "clinq-premium").id
+    listed = client.get(f"/api/v1/accounts/{premium}/invoices", headers=headers).json["invoices"]
+    number = listed[-1]["number"]
+    assert client.get(f"/api/v1/invoices/{number}", headers=headers).json["period"] == "2026-11"
+    pdf = client.get(f"/api/v1/invoices/{number}.pdf", headers=headers)
+    assert pdf.mimetype == "application/pdf" and f"Rechnung {number}" in text_of(pdf.data)
+    evn = client.get(f"/api/v1/accounts/{premium}/evn?month=2026-11", headers=headers)
+    assert evn.status_code == 200 and evn.json["connections"]
+    evn_pdf = client.get(f"/api/v1/accounts/{premium}/evn.pdf?month=2026-11", headers=headers)
+    assert "Einzelverbindungsnachweis 2026-11" in text_of(evn_pdf.data)
+    clinq = next(a for a in _accounts(month) if a.plan == "clinq").id
+    refused = client.get(f"/api/v1/accounts/{clinq}/evn?month=2026-11", headers=headers)
+    assert refused.status_code == 409 and "(CLINQ SD 2.5)" in refused.json["error"]["message"]
+    assert client.get("/api/v1/invoices/2026-999999", headers=headers).status_code == 404
+
+
+def test_billing_invoices_run_and_pdf(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    events = tmp_path / "month.jsonl"
+    assert main(["demo", "--accounts", "3", "--calls", "200"]) == 0
+    events.write_text(capsys.readouterr().out)
+    assert main(["replay", str(events), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
+    assert capsys.readouterr().out.startswith("3 invoices issued for 2026-11")
+    assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
+    assert capsys.readouterr().out.startswith("0 invoices issued")
+    out = tmp_path / "invoice.pdf"
+    assert main(["invoices", "pdf", "2026-000001", "--out", str(out), "--db", db]) == 0
+    assert "Rechnung 2026-000001" in text_of(out.read_bytes())
+    artefacts = PROJECT_ROOT / "test-artifacts"
+    artefacts.mkdir(exist_ok=True)
+    (artefacts / "sample-invoice.pdf").write_bytes(out.read_bytes())
+
+
+def _accounts(engine):
+    with engine.store.unit(commit=False) as unit:
+        return list(unit.load_accounts([f"acct-{i:06d}" for i in range(8)]).values())
