@@ -318,11 +318,11 @@ def _register_routes(app: Flask) -> None:
     def invoice_pdf(number: str):
         _authorise("accounts:read")
         invoice = _find_invoice(number)
-        from engine.documents.invoice_pdf import render_invoice
+        from engine.documents.signing import SigningKey, invoice_document
 
         disposition = f'inline; filename="Rechnung-{invoice.number}.pdf"'
         return Response(
-            render_invoice(invoice),
+            invoice_document(invoice, get_engine().catalog, SigningKey.from_environment()),
             mimetype="application/pdf",
             headers={"Content-Disposition": disposition},
         )

@@ -609,7 +609,7 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
 
 
 def cmd_invoices_pdf(args: argparse.Namespace) -> int:
-    from engine.documents.invoice_pdf import render_invoice
+    from engine.documents.signing import SigningKey, invoice_document
     from engine.ledger.store import Store
 
     store = Store(args.db)
@@ -620,6 +620,6 @@ def cmd_invoices_pdf(args: argparse.Namespace) -> int:
         print(f"error: no invoice {args.number!r}", file=sys.stderr)
         return 2
     out = Path(args.out or f"Rechnung-{invoice.number}.pdf")
-    out.write_bytes(render_invoice(invoice))
+    out.write_bytes(invoice_document(invoice, load_catalog(), SigningKey.from_environment()))
     print(f"wrote {out}")
     return 0

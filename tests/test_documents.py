@@ -191,3 +191,78 @@ def test_billing_invoices_run_and_pdf(tmp_path, capsys):
 def _accounts(engine):
     with engine.store.unit(commit=False) as unit:
         return list(unit.load_accounts([f"acct-{i:06d}" for i in range(8)]).values())
+
+
+def _throwaway_certificate(directory):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "siggate GmbH (test)")])
+    now = dt.datetime.now(dt.UTC)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "signing.p12"
+    path.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"billing", key, certificate, None, serialization.BestAvailableEncryption(b"secret")
+        )
+    )
+    return path, certificate.public_bytes(serialization.Encoding.DER)
+
+
+def test_agb_4_3_2_invoices_of_customers_entitled_to_deduct_input_tax_are_signed(month, tmp_path):
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from engine.documents.signing import SigningKey, invoice_document
+
+    entitled = next(
+        i
+        for i in invoices(month)
+        if i.kind == "monthly" and i.detail["customer"].get("input_tax_deduction")
+    )
+    consumer = next(
+        i
+        for i in invoices(month)
+        if i.kind == "monthly" and not i.detail["customer"].get("input_tax_deduction")
+    )
+    assert "nicht elektronisch signiert" in text_of(invoice_document(entitled, month.catalog, None))
+    path, certificate = _throwaway_certificate(tmp_path)
+    signed = invoice_document(entitled, month.catalog, SigningKey(str(path), b"secret"))
+    assert "Diese Rechnung ist elektronisch signiert (AGB 4.3.2)." in text_of(signed)
+    (signature,) = PdfFileReader(io.BytesIO(signed)).embedded_signatures
+    trust = ValidationContext(trust_roots=[asn1_x509.Certificate.load(certificate)])
+    status = validate_pdf_signature(signature, trust)
+    assert (status.intact, status.valid, status.trusted) == (True, True, True)
+    plain = invoice_document(consumer, month.catalog, SigningKey(str(path), b"secret"))
+    assert PdfFileReader(io.BytesIO(plain)).embedded_signatures == []
+    assert "signiert" not in text_of(plain)

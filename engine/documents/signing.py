@@ -1,0 +1,64 @@
+"""Signed invoices for customers entitled to deduct input tax (AGB 4.3.2), with pyHanko.
+
+The certificate is a PKCS#12 file named by ``BILLING_SIGNING_P12`` (its passphrase in
+``BILLING_SIGNING_PASSPHRASE``). AGB 4.3.2 asks for a *qualified* electronic signature: that
+needs a qualified certificate from a trust service provider; the platform signs with whatever
+certificate is configured. Without one, such an invoice says that it is unsigned.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from datetime import date
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+
+from engine.catalog import Catalog
+from engine.documents.invoice_pdf import render_invoice
+from engine.state import Invoice
+
+SIGNED = "Diese Rechnung ist elektronisch signiert (AGB 4.3.2)."
+UNSIGNED = (
+    "Diese Rechnung ist nicht elektronisch signiert: es ist kein Signaturzertifikat "
+    "konfiguriert (AGB 4.3.2)."
+)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    path: str
+    passphrase: bytes | None
+
+    @classmethod
+    def from_environment(cls) -> SigningKey | None:
+        path = os.environ.get("BILLING_SIGNING_P12")
+        if not path:
+            return None
+        passphrase = os.environ.get("BILLING_SIGNING_PASSPHRASE")
+        return cls(path, passphrase.encode() if passphrase is not None else None)
+
+
+def needs_signature(invoice: Invoice, catalog: Catalog) -> bool:
+    entitled = bool(invoice.detail.get("customer", {}).get("input_tax_deduction"))
+    clause = catalog.at(date.fromisoformat(invoice.issued_on)).clause("AGB 4.3.2")
+    return entitled and clause["signed_for_input_tax_deduction"]
+
+
+def invoice_document(invoice: Invoice, catalog: Catalog, key: SigningKey | None) -> bytes:
+    """The invoice's PDF, signed where AGB 4.3.2 asks for it and a certificate is configured."""
+    if not needs_signature(invoice, catalog):
+        return render_invoice(invoice)
+    if key is None:
+        return render_invoice(invoice, signed_note=UNSIGNED)
+    pdf = render_invoice(invoice, signed_note=SIGNED)
+    signer = signers.SimpleSigner.load_pkcs12(key.path, passphrase=key.passphrase)
+    if signer is None:
+        raise ValueError(f"cannot load the signing certificate {key.path}")
+    metadata = signers.PdfSignatureMetadata(
+        field_name="Signatur", reason=f"Rechnung {invoice.number} (AGB 4.3.2)"
+    )
+    signed = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), metadata, signer=signer)
+    return signed.getvalue()
