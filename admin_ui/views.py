@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Flask,
+    Response,
     current_app,
     flash,
     redirect,
@@ -29,7 +30,7 @@ from admin_ui.people import Person, check_login
 from engine import audit
 from engine.catalog import Catalog
 from engine.catalog.coverage import source_text
-from engine.ledger.tables import drafts, outbox, publications
+from engine.ledger.tables import accounts, drafts, outbox, publications
 from engine.publishing import (
     GROUNDS_OF_8_1,
     affected_accounts,
@@ -307,6 +308,75 @@ def diff():
         return redirect(url_for("admin.file_view", file=terms_file.path))
     assessment = assess(terms_file, by_date[first], by_date[second])
     return render_template("diff.html", file=terms_file, a=first, b=second, assessment=assessment)
+
+
+@bp.get("/accounts")
+def accounts_view():
+    engine = _engine()
+    with engine.store.db.connect() as connection:
+        rows = connection.execute(select(accounts).order_by(accounts.c.id).limit(1000)).all()
+    return render_template("accounts.html", accounts=rows)
+
+
+@bp.get("/accounts/<account>")
+def account_view(account: str):
+    engine = _engine()
+    shown = engine.account(account)
+    if shown is None:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(f"There is no account {account!r}.")
+    with engine.store.unit(commit=False) as unit:
+        found = unit.load_invoices([account]).get(account, [])
+    months = sorted({i.period for i in found if i.period}, reverse=True)
+    premium = engine.catalog.at(_now()).plan(shown["plan"])["itemised_bill"]
+    return render_template(
+        "account.html", account=shown, invoices=found, months=months, premium=premium
+    )
+
+
+@bp.get("/invoices/<number>.pdf")
+def invoice_download(number: str):
+    from engine.documents.signing import SigningKey, invoice_document
+
+    engine = _engine()
+    with engine.store.unit(commit=False) as unit:
+        invoice = unit.invoice(number)
+    if invoice is None or not invoice.detail:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(f"There is no invoice {number!r}.")
+    document = invoice_document(invoice, engine.catalog, SigningKey.from_environment())
+    return Response(
+        document,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="Rechnung-{number}.pdf"'},
+    )
+
+
+@bp.get("/accounts/<account>/evn.pdf")
+def itemised_bill_download(account: str):
+    from engine.documents.itemised_bill import (
+        ItemisedBillRefused,
+        itemised_bill,
+        render_itemised_bill,
+    )
+
+    month = request.args.get("month", "")
+    try:
+        bill = itemised_bill(_engine(), account, month)
+    except (ItemisedBillRefused, ValueError) as refusal:
+        flash(f"No itemised bill: {refusal}", "error")
+        return redirect(url_for("admin.account_view", account=account))
+    if bill is None:
+        from werkzeug.exceptions import NotFound
+
+        raise NotFound(f"There is no account {account!r}.")
+    return Response(
+        render_itemised_bill(bill),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="EVN-{account}-{month}.pdf"'},
+    )
 
 
 @bp.get("/outbox")

@@ -266,3 +266,27 @@ def test_agb_4_3_2_invoices_of_customers_entitled_to_deduct_input_tax_are_signed
     plain = invoice_document(consumer, month.catalog, SigningKey(str(path), b"secret"))
     assert PdfFileReader(io.BytesIO(plain)).embedded_signatures == []
     assert "signiert" not in text_of(plain)
+
+
+def test_the_admin_ui_offers_invoices_and_itemised_bills_as_downloads(month):
+    from admin_ui.people import create_person
+    from tests.test_admin import PASSWORD, csrf
+
+    app = create_app(engine=month)
+    app.config.update(SECRET_KEY="documents")
+    with month.store.db.begin() as connection:
+        create_person(connection, "viewer@example.com", "viewer", PASSWORD)
+    client = app.test_client()
+    token = csrf(client.get("/admin/login").data)
+    client.post(
+        "/admin/login",
+        data={"email": "viewer@example.com", "password": PASSWORD, "csrf_token": token},
+    )
+    premium = next(a for a in _accounts(month) if a.plan == "clinq-premium").id
+    page = client.get(f"/admin/accounts/{premium}").data.decode()
+    number = re.search(r"/admin/invoices/(\d{4}-\d{6})\.pdf", page).group(1)
+    pdf = client.get(f"/admin/invoices/{number}.pdf")
+    assert pdf.mimetype == "application/pdf" and f"Rechnung {number}" in text_of(pdf.data)
+    evn = client.get(f"/admin/accounts/{premium}/evn.pdf?month=2026-11")
+    assert "Einzelverbindungsnachweis 2026-11" in text_of(evn.data)
+    assert b"acct-000000" in client.get("/admin/accounts").data
