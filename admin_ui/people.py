@@ -59,7 +59,14 @@ def create_person(connection: Connection, email: str, role: str, password: str) 
         )
     except IntegrityError:
         raise PersonError(f"{email} already has an account") from None
-    audit.record(connection, "billing user create", "user_created", email=email, role=role)
+    audit.record(
+        connection,
+        "billing user create",
+        "user_created",
+        at=datetime.now(UTC),
+        email=email,
+        role=role,
+    )
 
 
 def check_login(connection: Connection, email: str, password: str) -> Person | None:

@@ -118,7 +118,7 @@ def login():
         with engine.store.db.begin() as connection:
             person = check_login(connection, email, request.form.get("password", ""))
             if person:
-                audit.record(connection, person.email, "login")
+                audit.record(connection, person.email, "login", at=_now())
         if person is None:
             flash("Wrong e-mail or password.", "error")
             return render_template("login.html"), 401
@@ -132,7 +132,7 @@ def login():
 @bp.post("/logout")
 def logout():
     with _engine().store.db.begin() as connection:
-        audit.record(connection, session["email"], "logout")
+        audit.record(connection, session["email"], "logout", at=_now())
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("admin.login"))
@@ -199,7 +199,9 @@ def new_draft():
                 }
             ],
         ).scalar_one()
-        audit.record(connection, person.email, "draft_created", draft=draft_id, file=file)
+        audit.record(
+            connection, person.email, "draft_created", at=_now(), draft=draft_id, file=file
+        )
     return redirect(url_for("admin.draft", draft_id=draft_id))
 
 
@@ -229,7 +231,9 @@ def draft(draft_id: int):
                 .where(drafts.c.id == draft_id)
                 .values(text=text, updated_at=_now().isoformat(timespec="seconds"))
             )
-            audit.record(connection, _person().email, "draft_saved", draft=draft_id, file=row.file)
+            audit.record(
+                connection, _person().email, "draft_saved", at=_now(), draft=draft_id, file=row.file
+            )
         flash("Draft saved.", "info")
     return _render_draft(engine, row, text)
 

@@ -21,24 +21,27 @@ def _digest(previous: str, at: str, actor: str, action: str, detail: str) -> str
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def record(connection: Connection, actor: str, action: str, **detail) -> None:
-    """Append an entry in the caller's transaction (the audited change commits with it)."""
+def record(connection: Connection, actor: str, action: str, *, at: datetime, **detail) -> None:
+    """Append an entry in the caller's transaction (the audited change commits with it).
+
+    ``at`` is when it happened; the caller reads the clock (the engine never does).
+    """
     last = connection.execute(
         select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1).with_for_update()
     ).scalar_one_or_none()
     previous = last or GENESIS
-    at = datetime.now(UTC).isoformat(timespec="seconds")
+    at_text = at.astimezone(UTC).isoformat(timespec="seconds")
     text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
     connection.execute(
         insert(audit_log),
         [
             {
-                "at": at,
+                "at": at_text,
                 "actor": actor,
                 "action": action,
                 "detail": text,
                 "previous_hash": previous,
-                "hash": _digest(previous, at, actor, action, text),
+                "hash": _digest(previous, at_text, actor, action, text),
             }
         ],
     )

@@ -297,7 +297,7 @@ def publish(
     from engine.ledger.tables import outbox
 
     notified_on = catalog.local_date(notified_at)
-    published_at = datetime.now(UTC).isoformat(timespec="seconds")
+    published_at = notified_at.astimezone(UTC).isoformat(timespec="seconds")
     summary = json.dumps(asdict(assessment), default=str, ensure_ascii=False)
     publication_id = connection.execute(
         insert(publications).returning(publications.c.id),
@@ -355,6 +355,7 @@ def publish(
         connection,
         actor,
         "publish",
+        at=notified_at,
         publication=publication_id,
         file=assessment.file,
         citation=assessment.citation,
