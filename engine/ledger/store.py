@@ -6,7 +6,6 @@ state and the deadlines it touched commit together or not at all.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -338,7 +337,7 @@ def _account_row(state: AccountState) -> dict:
         "free_seconds_used": state.free_seconds_used,
         "users": json.dumps(state.users),
         "evn": json.dumps(state.evn, sort_keys=True),
-        "contract": json.dumps(dataclasses.asdict(state.contract), sort_keys=True),
+        "contract": json.dumps(vars(state.contract), sort_keys=True),
         "customer": json.dumps(state.customer, sort_keys=True, ensure_ascii=False),
         "period_charges": json.dumps(state.period_charges, sort_keys=True),
     }
@@ -408,7 +407,7 @@ _INVOICE_COLUMNS = (
 
 
 def _invoice_row(invoice: Invoice) -> dict:
-    fields = dataclasses.asdict(invoice)
+    fields = dict(vars(invoice))
     row = {name: fields.pop(name) for name in _INVOICE_COLUMNS}
     row["state"] = json.dumps(fields, sort_keys=True)
     return row
