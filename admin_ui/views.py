@@ -14,7 +14,6 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Flask,
-    Response,
     current_app,
     flash,
     redirect,
@@ -27,9 +26,11 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import insert, select, update
 
 from admin_ui.people import Person, check_login
+from api.app import get_engine, pdf_response
 from engine import audit
 from engine.catalog import Catalog
 from engine.catalog.coverage import source_text
+from engine.documents import invoice_filename, itemised_bill_filename
 from engine.ledger.tables import accounts, drafts, outbox, publications
 from engine.publishing import (
     GROUNDS_OF_8_1,
@@ -79,7 +80,6 @@ def _secret_key() -> str:
 
 
 def _engine():
-    from api.app import get_engine
 
     engine = get_engine()
     with engine.store.unit(commit=False) as unit:
@@ -351,11 +351,7 @@ def invoice_download(number: str):
 
         raise NotFound(f"There is no invoice {number!r}.")
     document = invoice_document(invoice, engine.catalog, SigningKey.from_environment())
-    return Response(
-        document,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="Rechnung-{number}.pdf"'},
-    )
+    return pdf_response(document, invoice_filename(number), attachment=True)
 
 
 @bp.get("/accounts/<account>/evn.pdf")
@@ -376,11 +372,8 @@ def itemised_bill_download(account: str):
         from werkzeug.exceptions import NotFound
 
         raise NotFound(f"There is no account {account!r}.")
-    return Response(
-        render_itemised_bill(bill),
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="EVN-{account}-{month}.pdf"'},
-    )
+    filename = itemised_bill_filename(account, month)
+    return pdf_response(render_itemised_bill(bill), filename, attachment=True)
 
 
 @bp.get("/outbox")

@@ -72,6 +72,14 @@ def json_response(document: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status=status, mimetype="application/json")
 
 
+def pdf_response(document: bytes, filename: str, *, attachment: bool = False) -> Response:
+    """A PDF that the browser shows (``inline``) or saves (``attachment``) as ``filename``."""
+    disposition = f'{"attachment" if attachment else "inline"}; filename="{filename}"'
+    return Response(
+        document, mimetype="application/pdf", headers={"Content-Disposition": disposition}
+    )
+
+
 def _error_response(error: ApiError) -> Response:
     body = {"error": {"message": error.message, "field": error.field, "index": error.index}}
     response = json_response(body, error.status)
@@ -318,14 +326,11 @@ def _register_routes(app: Flask) -> None:
     def invoice_pdf(number: str):
         _authorise("accounts:read")
         invoice = _find_invoice(number)
+        from engine.documents import invoice_filename
         from engine.documents.signing import SigningKey, invoice_document
 
-        disposition = f'inline; filename="Rechnung-{invoice.number}.pdf"'
-        return Response(
-            invoice_document(invoice, get_engine().catalog, SigningKey.from_environment()),
-            mimetype="application/pdf",
-            headers={"Content-Disposition": disposition},
-        )
+        document = invoice_document(invoice, get_engine().catalog, SigningKey.from_environment())
+        return pdf_response(document, invoice_filename(invoice.number))
 
     @app.get("/api/v1/invoices/<number>")
     def invoice_json(number: str):
@@ -340,15 +345,12 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/v1/accounts/<account>/evn.pdf")
     def itemised_bill_pdf(account: str):
         _authorise("accounts:read")
+        from engine.documents import itemised_bill_filename
         from engine.documents.itemised_bill import render_itemised_bill
 
         bill = _itemised_bill(account)
-        disposition = f'inline; filename="EVN-{account}-{bill["month"]}.pdf"'
-        return Response(
-            render_itemised_bill(bill),
-            mimetype="application/pdf",
-            headers={"Content-Disposition": disposition},
-        )
+        filename = itemised_bill_filename(account, bill["month"])
+        return pdf_response(render_itemised_bill(bill), filename)
 
     @app.get("/api/v1/terms")
     def terms():

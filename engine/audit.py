@@ -9,7 +9,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from engine.ledger.tables import audit_log
 
@@ -50,6 +50,10 @@ def record(connection: Connection, actor: str, action: str, *, at: datetime, **d
 def entries(connection: Connection, limit: int = 500) -> list[dict]:
     rows = connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
     return [dict(row._mapping) | {"detail": json.loads(row.detail)} for row in rows]
+
+
+def count(connection: Connection) -> int:
+    return connection.execute(select(func.count()).select_from(audit_log)).scalar_one()
 
 
 def verify(connection: Connection) -> list[str]:

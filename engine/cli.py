@@ -376,9 +376,8 @@ def cmd_account_show(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from engine.ledger.store import Store
 
-    store = Store(args.db)
-    print(f"database at the newest schema: {store.url}")
-    store.close()
+    with Store(args.db) as store:
+        print(f"database at the newest schema: {store.url}")
     return 0
 
 
@@ -430,10 +429,8 @@ def cmd_availability(args: argparse.Namespace) -> int:
     from engine.availability import availability
     from engine.ledger.store import Store
 
-    store = Store(args.db)
-    with store.unit(commit=False) as unit:
+    with Store(args.db) as store, store.unit(commit=False) as unit:
         outages = unit.outage_payloads()
-    store.close()
     report = availability(outages, args.year, load_catalog())
     print(report.describe())
     return 0 if report.met else 1
@@ -450,14 +447,12 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from api.tokens import TokenError, create_token
     from engine.ledger.store import Store
 
-    store = Store(args.db)
     try:
-        secret = create_token(store, args.name, args.role)
+        with Store(args.db) as store:
+            secret = create_token(store, args.name, args.role)
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
     print(secret)
     print(f"token {args.name!r} ({args.role}) created; it is shown only now", file=sys.stderr)
     return 0
@@ -467,14 +462,12 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from api.tokens import TokenError, revoke_token
     from engine.ledger.store import Store
 
-    store = Store(args.db)
     try:
-        revoke_token(store, args.name)
+        with Store(args.db) as store:
+            revoke_token(store, args.name)
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
     print(f"token {args.name!r} revoked")
     return 0
 
@@ -483,11 +476,11 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from api.tokens import list_tokens
     from engine.ledger.store import Store
 
-    store = Store(args.db)
-    for token in list_tokens(store):
+    with Store(args.db) as store:
+        tokens = list_tokens(store)
+    for token in tokens:
         state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "active"
         print(f"{token['name']}\t{token['role']}\tcreated {token['created_at']}\t{state}")
-    store.close()
     return 0
 
 
@@ -496,15 +489,12 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     from engine.ledger.store import Store
 
     password = sys.stdin.readline().rstrip("\n")
-    store = Store(args.db)
     try:
-        with store.db.begin() as connection:
+        with Store(args.db) as store, store.db.begin() as connection:
             create_person(connection, args.email, args.role, password)
     except PersonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
     print(f"{args.email} ({args.role}) can log in at /admin/login")
     return 0
 
@@ -513,11 +503,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from engine import audit
     from engine.ledger.store import Store
 
-    store = Store(args.db)
-    with store.db.connect() as connection:
+    with Store(args.db) as store, store.db.connect() as connection:
         problems = audit.verify(connection)
-        count = len(audit.entries(connection, limit=10**9))
-    store.close()
+        count = audit.count(connection)
     for problem in problems:
         print(f"TAMPERED: {problem}")
     if problems:
@@ -534,16 +522,14 @@ def cmd_terms_export(args: argparse.Namespace) -> int:
     from engine.ledger.tables import drafts, publications
     from engine.publishing import indent_version
 
-    store = Store(args.db)
     appended: dict[str, str] = {}
-    with store.db.connect() as connection:
+    with Store(args.db) as store, store.db.connect() as connection:
         if args.published:
             for row in connection.execute(select(publications).order_by(publications.c.id)):
                 appended[row.file] = appended.get(row.file, "") + row.text
         rows = connection.execute(
             select(drafts).where(drafts.c.status == "draft").order_by(drafts.c.id)
         ).all()
-    store.close()
     for row in rows:
         appended[row.file] = appended.get(row.file, "") + (
             f"  # draft {row.id} by {row.author}, {row.updated_at}\n" + indent_version(row.text)
@@ -572,10 +558,8 @@ def cmd_outbox_send(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    store = Store(args.db)
-    with store.db.begin() as connection:
+    with Store(args.db) as store, store.db.begin() as connection:
         counts = send_queued(connection, settings)
-    store.close()
     print(f"sent {counts['sent']}, without an e-mail address {counts['no_address']}")
     return 0
 
@@ -609,17 +593,16 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
 
 
 def cmd_invoices_pdf(args: argparse.Namespace) -> int:
+    from engine.documents import invoice_filename
     from engine.documents.signing import SigningKey, invoice_document
     from engine.ledger.store import Store
 
-    store = Store(args.db)
-    with store.unit(commit=False) as unit:
+    with Store(args.db) as store, store.unit(commit=False) as unit:
         invoice = unit.invoice(args.number)
-    store.close()
     if invoice is None or not invoice.detail:
         print(f"error: no invoice {args.number!r}", file=sys.stderr)
         return 2
-    out = Path(args.out or f"Rechnung-{invoice.number}.pdf")
+    out = Path(args.out or invoice_filename(invoice.number))
     out.write_bytes(invoice_document(invoice, load_catalog(), SigningKey.from_environment()))
     print(f"wrote {out}")
     return 0

@@ -39,11 +39,9 @@ def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str |
     from engine.demo import month_of_events
     from engine.engine import Engine
 
-    store = Store(database_url)
-    with store.db.connect() as connection:
+    with Store(database_url) as store, store.db.connect() as connection:
         has_events = connection.execute(select(func.count()).select_from(events)).scalar_one()
         has_tokens = connection.execute(select(func.count()).select_from(api_tokens)).scalar_one()
-    store.close()
     secret = None
     if not has_events:
         engine = Engine(database_url)

@@ -110,6 +110,12 @@ class Store:
     def close(self) -> None:
         self.db.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 class Unit:
     """Queries and writes inside one transaction."""
