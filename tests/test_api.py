@@ -13,25 +13,7 @@ from api.openapi import openapi_document
 from api.tokens import create_token, revoke_token
 from engine.catalog import PROJECT_ROOT
 from engine.cli import main
-
-OPENED = {
-    "id": "o1",
-    "type": "account.opened",
-    "account": "acme",
-    "at": "2026-11-02T09:00:00+01:00",
-    "plan": "clinq",
-    "customer_type": "business",
-    "billing_method": "prepay",
-    "country": "DE",
-    "area_code": "0211",
-}
-USER = {
-    "id": "u1",
-    "type": "user.added",
-    "account": "acme",
-    "at": "2026-11-02T09:00:00+01:00",
-    "user": "anna",
-}
+from tests.sample_events import ACME_OPENED, ANNA_ADDED
 
 
 def topup(event_id: str, amount: str = "1.00", account: str = "acme") -> dict:
@@ -87,22 +69,22 @@ def test_a_reader_token_may_read_but_not_post_events(api, engine):
     reader = create_token(engine.store, "dashboards", "reader")
     headers = {"Authorization": f"Bearer {reader}"}
     assert api.get("/api/v1/terms?at=2026-11-21", headers=headers).status_code == 200
-    refused = api.post("/api/v1/events", json=OPENED, headers=headers)
+    refused = api.post("/api/v1/events", json=ACME_OPENED, headers=headers)
     assert refused.status_code == 403
     assert refused.json["error"]["message"] == "A reader token may not do this (events:write)."
 
 
 def test_one_event_and_a_batch_return_the_engines_results(api):
-    assert post(api, "/api/v1/events", OPENED).json["status"] == "applied"
+    assert post(api, "/api/v1/events", ACME_OPENED).json["status"] == "applied"
     batch = post(
-        api, "/api/v1/events", {"events": [USER, topup("t1", "20.00"), topup("t1", "20.00")]}
+        api, "/api/v1/events", {"events": [ANNA_ADDED, topup("t1", "20.00"), topup("t1", "20.00")]}
     )
     assert [r["status"] for r in batch.json["results"]] == ["applied", "applied", "duplicate"]
     assert get(api, "/api/v1/accounts/acme").json["balance"] == "20.00"
 
 
 def test_a_malformed_event_in_a_batch_names_field_and_index_and_applies_nothing(api):
-    post(api, "/api/v1/events", OPENED)
+    post(api, "/api/v1/events", ACME_OPENED)
     bad = post(api, "/api/v1/events", {"events": [topup("t1"), dict(topup("t2"), amount=5.0)]})
     assert bad.status_code == 400
     assert bad.json["error"]["field"] == "/events/1/amount"
@@ -115,15 +97,15 @@ def test_a_malformed_event_in_a_batch_names_field_and_index_and_applies_nothing(
     [
         ("{not json", "application/json", 400, "The body is not valid JSON"),
         ('{"a":' * 40 + "1" + "}" * 40, "application/json", 400, "nested more than 16 levels"),
-        (json.dumps(OPENED), "text/plain", 415, "Content-Type: application/json"),
+        (json.dumps(ACME_OPENED), "text/plain", 415, "Content-Type: application/json"),
         (json.dumps({"events": []}), "application/json", 400, "non-empty list"),
         (
-            json.dumps({"events": [OPENED] * 10_001}),
+            json.dumps({"events": [ACME_OPENED] * 10_001}),
             "application/json",
             400,
             "At most 10000 events",
         ),
-        (json.dumps([OPENED]), "application/json", 400, "an event is a JSON object"),
+        (json.dumps([ACME_OPENED]), "application/json", 400, "an event is a JSON object"),
     ],
 )
 def test_bad_bodies_get_a_clear_error(api, body, content_type, status, message):
@@ -144,14 +126,14 @@ def test_a_body_above_the_size_limit_is_refused(api):
 
 
 def test_a_quote_stores_nothing(api):
-    post(api, "/api/v1/events", OPENED)
+    post(api, "/api/v1/events", ACME_OPENED)
     quoted = post(api, "/api/v1/quote", topup("t1", "5.00"))
     assert quoted.json["effects"][0]["amount"] == "5.00"
     assert get(api, "/api/v1/accounts/acme").json["balance"] == "0.00"
 
 
 def test_clock_fires_due_deadlines(api):
-    post(api, "/api/v1/events", dict(OPENED, plan="clinq-premium"))
+    post(api, "/api/v1/events", dict(ACME_OPENED, plan="clinq-premium"))
     fired = post(api, "/api/v1/clock", {"until": "2026-12-01T06:00:00+01:00"})
     charges = [
         e for r in fired.json["results"] for e in r["effects"] if e.get("item") == "base_fee"
@@ -177,7 +159,7 @@ def test_unknown_accounts_are_404_and_wrong_methods_405(api):
 
 
 def test_the_ledger_comes_in_pages(api):
-    post(api, "/api/v1/events", OPENED)
+    post(api, "/api/v1/events", ACME_OPENED)
     post(api, "/api/v1/events", {"events": [topup(f"t{i}") for i in range(5)]})
     first = get(api, "/api/v1/accounts/acme/ledger?limit=2").json
     assert [e["event"] for e in first["entries"]] == ["t0", "t1"]
@@ -189,7 +171,7 @@ def test_the_ledger_comes_in_pages(api):
 
 
 def test_deadlines_and_terms(api):
-    post(api, "/api/v1/events", OPENED)
+    post(api, "/api/v1/events", ACME_OPENED)
     deadlines = get(api, "/api/v1/accounts/acme/deadlines").json["deadlines"]
     assert {d["kind"] for d in deadlines} == {
         "recurring_fees",
@@ -235,7 +217,7 @@ def test_the_openapi_document_embeds_the_event_schema_the_engine_uses(api):
 def test_sixteen_clients_posting_overlapping_duplicates_never_lose_or_double_an_entry(api, engine):
     # Each client posts the same 40 top-ups (ids shared among all clients) in its own order,
     # in batches and singly, at once: every id must be applied exactly once.
-    post(api, "/api/v1/events", OPENED)
+    post(api, "/api/v1/events", ACME_OPENED)
     events = [topup(f"t{i}", f"{i % 7 + 1}.00") for i in range(40)]
     start = threading.Barrier(16)
 

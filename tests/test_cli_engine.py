@@ -5,30 +5,13 @@ from __future__ import annotations
 import json
 
 from engine.cli import main
+from tests.sample_events import ACME_OPENED, ANNA_ADDED
 
 
 def write_lines(path, lines):
     path.write_text("".join(line + "\n" for line in lines))
 
 
-OPEN = {
-    "id": "o1",
-    "type": "account.opened",
-    "account": "acme",
-    "at": "2026-11-02T09:00:00+01:00",
-    "plan": "clinq",
-    "customer_type": "business",
-    "billing_method": "prepay",
-    "country": "DE",
-    "area_code": "0211",
-}
-USER = {
-    "id": "u1",
-    "type": "user.added",
-    "account": "acme",
-    "at": "2026-11-02T09:00:00+01:00",
-    "user": "anna",
-}
 CALL = {
     "id": "c1",
     "type": "call",
@@ -45,8 +28,8 @@ def test_replay_prints_one_result_per_line_in_order_and_reports_bad_lines(tmp_pa
     write_lines(
         events,
         [
-            json.dumps(OPEN),
-            json.dumps(USER),
+            json.dumps(ACME_OPENED),
+            json.dumps(ANNA_ADDED),
             "{not json",
             json.dumps(dict(CALL, duration_s="10")),
             json.dumps(CALL),
@@ -79,7 +62,7 @@ def test_replay_prints_one_result_per_line_in_order_and_reports_bad_lines(tmp_pa
 
 def test_account_show_prints_plan_balance_free_minutes_and_deadlines(tmp_path, capsys):
     events = tmp_path / "events.jsonl"
-    write_lines(events, [json.dumps(OPEN), json.dumps(USER), json.dumps(CALL)])
+    write_lines(events, [json.dumps(ACME_OPENED), json.dumps(ANNA_ADDED), json.dumps(CALL)])
     db = f"sqlite:///{tmp_path / 'l.sqlite'}"
     assert main(["replay", str(events), "--db", db]) == 0
     capsys.readouterr()
