@@ -219,10 +219,11 @@ def test_sixteen_clients_posting_overlapping_duplicates_never_lose_or_double_an_
     # in batches and singly, at once: every id must be applied exactly once.
     post(api, "/api/v1/events", ACME_OPENED)
     events = [topup(f"t{i}", f"{i % 7 + 1}.00") for i in range(40)]
-    start = threading.Barrier(16)
+    clients = [create_app(engine=engine).test_client() for _ in range(16)]
+    start = threading.Barrier(16, timeout=60)
 
     def client(number: int) -> list[str]:
-        own = create_app(engine=engine).test_client()
+        own = clients[number]
         mine = events[number:] + events[:number]
         start.wait()
         statuses = []
