@@ -46,17 +46,31 @@ def receive_order(booking: Booking) -> None:
     )
     booking.schedule(
         ORDER_BINDING,
-        _period_deadline(booking, "AGB 1.1.1", "order_binding_period", day),
+        _binding_end(booking, day) + timedelta(days=1),
         "AGB 1.1.1",
     )
 
 
+def _binding_end(booking: Booking, ordered_on: date) -> date:
+    """The last day the customer is bound to an order of ``ordered_on``: D+30 (BGB §§ 148,
+    187 (1), 188 (1)); the order lapses from D+31."""
+    return _period_deadline(booking, "AGB 1.1.1", "order_binding_period", ordered_on)
+
+
 def confirm_order(booking: Booking) -> None:
-    """order.confirmed: the contract is concluded on receipt of the confirmation (SD 1.1)."""
+    """order.confirmed: the contract is concluded on receipt of the confirmation (SD 1.1),
+    while the customer is still bound to the order (AGB 1.1.1)."""
     contract = booking.require_account().contract
     if contract.status != "ordered":
         raise Rejected(
             f"there is no open order to confirm (contract is {contract.status})", "CLINQ SD 1.1"
+        )
+    bound_until = _binding_end(booking, date.fromisoformat(contract.ordered_on))
+    if booking.local_date > bound_until:
+        raise Rejected(
+            f"the customer was bound to the order until {bound_until.isoformat()}: "
+            "the confirmation came too late",
+            "AGB 1.1.1",
         )
     conclude(booking, booking.local_date, "CLINQ SD 1.1")
 
@@ -96,7 +110,7 @@ def fire_deemed_acceptance(booking: Booking, deadline: Deadline, terms: Terms) -
 
 
 def fire_order_binding(booking: Booking, deadline: Deadline, terms: Terms) -> str:
-    """After 30 days the customer is no longer bound to an order that was not accepted."""
+    """The day after the 30 days the customer is no longer bound to an order not accepted."""
     contract = booking.require_account().contract
     if contract.status != "ordered":
         return "lapsed"
@@ -170,15 +184,20 @@ def _within_special_window(contract, day: date) -> bool:
 def receive_terms_notice(booking: Booking) -> None:
     """terms.notified: a change of the terms was announced to this customer (AGB 8).
 
-    A consumer may then terminate within four weeks of receipt, effective on the day the change
-    takes effect (AGB 8.2 for prices, 8.6 for the AGB and the service description).
+    The customer may then terminate within four weeks of receipt, effective on the day the
+    change takes effect: consumers for a price increase (AGB 8.2), every customer for a
+    disadvantageous change of the AGB or the service description (AGB 8.6). Who is entitled is
+    the clause's ``entitled_customers``.
     """
     account = booking.require_account()
     data = booking.event.data
     day = booking.local_date
     until = None
     termination = data.get("termination_clause")
-    if termination and account.customer_type == "consumer":
+    if (
+        termination
+        and account.customer_type in booking.terms.clause(termination)["entitled_customers"]
+    ):
         until = _period_deadline(booking, termination, "termination_window", day)
         account.contract.special_termination = {
             "publication": data["publication"],

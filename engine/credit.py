@@ -15,6 +15,9 @@ from engine.effects import Booking
 from engine.money import from_cents, parse_amount, to_cents
 
 RECURRING_FEES = "recurring_fees"
+# No top-up is requested once the contract is over: after a withdrawal (AGB 9.3), at the end
+# of the contract and with the refund of its credit (AGB 1.4.1), autoprepay (AGB 4.1.2) ends.
+CONTRACT_OVER = ("ended", "withdrawn", "lapsed", "deleted")
 NEGATIVE_CREDIT_INVOICE = "negative_credit_invoice"
 
 
@@ -61,8 +64,9 @@ def after_booking(booking: Booking) -> None:
     }
     if account.balance_cents >= 0:
         account.contract.settlement_requested = False
+    running = account.contract.status not in CONTRACT_OVER
     for rule in booking.decider.decide(booking.ruleset, "balance", facts):
-        if rule.decide == "topup" and not account.topup_pending:
+        if rule.decide == "topup" and running and not account.topup_pending:
             account.topup_pending = True
             booking.effect(
                 "topup_requested",

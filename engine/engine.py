@@ -57,6 +57,7 @@ HANDLERS: dict[str, Callable[[Booking], None]] = {
     "data_deletion.requested": contract.request_data_deletion,
     "activity": contract.record_activity,
     "objection.received": receive_objection,
+    "reminder.sent": payments.receive_reminder,
     "direct_debit.returned": payments.return_direct_debit,
     "mandate.revoked": payments.revoke_mandate,
     "mandate.granted": payments.grant_mandate,

@@ -13,7 +13,7 @@ from engine.catalog import Terms
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
 from engine.money import from_cents, parse_amount, to_cents
-from engine.payments import schedule_default, unblock_if_settled
+from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
 from engine.state import Deadline, Invoice
 
 INVOICE_APPROVAL = "invoice_approval"
@@ -36,6 +36,8 @@ def issue_invoice(
     if open_cents is not None:
         invoice.open_cents = open_cents
         invoice.status = "open" if open_cents else "paid"
+    invoice.interest_cents = min(invoice.open_cents, uninvoiced_interest_cents(booking))
+    invoice.default_hint = default_hint(booking, terms) is not None
     received = date.fromisoformat(invoice.issued_on)
     objection = terms.clause("AGB 4.5.1")
     window_end = objection.deadline("objection_period", received, terms.calendar)
@@ -45,8 +47,12 @@ def issue_invoice(
     retention = terms.clause("AGB 4.4.5").deadline(
         "retention_after_invoice", received, terms.calendar
     )
+    # The data are kept at least as long as an objection is still in time (AGB 4.5.2).
     booking.schedule(
-        TRAFFIC_DATA_DELETION, retention + timedelta(days=1), "AGB 4.4.5", invoice=invoice.number
+        TRAFFIC_DATA_DELETION,
+        max(retention, window_end) + timedelta(days=1),
+        "AGB 4.4.5",
+        invoice=invoice.number,
     )
     schedule_default(booking, invoice)
     account = booking.require_account()
@@ -56,6 +62,15 @@ def issue_invoice(
         )
         booking.schedule(DIRECT_DEBIT, earliest, "AGB 4.2.2", invoice=invoice.number)
     return invoice
+
+
+def default_hint(booking: Booking, terms: Terms) -> str | None:
+    """The hint of BGB § 286 (3) an invoice to a consumer carries, or None (Platform: invoicing)."""
+    invoicing = terms.clause("Platform: invoicing")
+    consumer = booking.require_account().customer_type == "consumer"
+    if consumer and invoicing["consumer_default_hint_printed"]:
+        return invoicing["consumer_default_hint"]
+    return None
 
 
 def fire_direct_debit(booking: Booking, deadline: Deadline, terms: Terms) -> str:
@@ -260,6 +275,7 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "customer": dict(account.customer),
         "provider": {name: provider[name] for name in provider.file.parameters},
         "hint": terms.clause("AGB 4.5.3")["invoice_hint"],
+        "default_hint": default_hint(booking, terms),
     }
     invoice = issue_invoice(
         booking,
@@ -308,4 +324,5 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
         "customer": dict(account.customer),
         "provider": {name: provider[name] for name in provider.file.parameters},
         "hint": terms.clause("AGB 4.5.3")["invoice_hint"],
+        "default_hint": default_hint(booking, terms) if invoice.default_hint else None,
     }

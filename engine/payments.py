@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from engine.catalog import Terms
-from engine.deadlines import period_end
 from engine.effects import Booking, Rejected
 from engine.interest import default_interest
 from engine.money import from_cents, parse_amount, to_cents
@@ -133,13 +132,55 @@ def allocate_payment(booking: Booking, amount_cents: int) -> None:
 
 
 def schedule_default(booking: Booking, invoice: Invoice) -> None:
-    """Default begins the day after 30 days from due date and receipt (BGB § 286 (3))."""
+    """Default begins the day after 30 days from due date and receipt (BGB § 286 (3)).
+
+    The 30 days are a period for payment: a last day on a Saturday, Sunday or NRW holiday moves
+    to the next working day (BGB § 193, as the statute file declares). A consumer is in default
+    by this rule only if the invoice pointed it out; otherwise only a reminder puts the consumer
+    in default (:func:`receive_reminder`).
+    """
     terms = booking.terms
     statute = terms.clause("BGB § 286")
-    last_day = period_end(
-        date.fromisoformat(invoice.due_on), statute["default_after_invoice"], terms.calendar
-    )
+    consumer = booking.require_account().customer_type == "consumer"
+    if consumer and statute["consumer_needs_invoice_hint"] and not invoice.default_hint:
+        return
+    start = max(date.fromisoformat(invoice.due_on), date.fromisoformat(invoice.issued_on))
+    last_day = statute.deadline("default_after_invoice", start, terms.calendar)
     booking.schedule(DEFAULT, last_day + timedelta(days=1), "AGB 4.4.2", invoice=invoice.number)
+
+
+def receive_reminder(booking: Booking) -> None:
+    """reminder.sent: a reminder after the due date puts the customer in default from the day
+    after its receipt (BGB § 286 (1), AGB 4.4.2), unless default began earlier."""
+    booking.require_account()
+    number = booking.event.data["invoice"]
+    invoice = booking.invoice(number)
+    if invoice is None:
+        raise Rejected(f"there is no invoice {number} on this account", "AGB 4.4.2")
+    day = booking.local_date
+    if invoice.open_cents == 0:
+        raise Rejected(f"invoice {number} is paid: there is nothing to remind of", "AGB 4.4.2")
+    if day < date.fromisoformat(invoice.due_on):
+        raise Rejected(
+            f"invoice {number} falls due on {invoice.due_on}: a reminder before that puts "
+            "nobody in default",
+            "AGB 4.4.2",
+        )
+    statute = booking.terms.clause("BGB § 286")
+    start = day + timedelta(days=1)
+    pending = [
+        d
+        for d in booking.due_deadlines(date.max)
+        if d.kind == DEFAULT and d.payload.get("invoice") == number
+    ]
+    earlier = invoice.default_on or min((d.due.isoformat() for d in pending), default=None)
+    if not statute["reminder_starts_default"] or (earlier and earlier <= start.isoformat()):
+        booking.effect("reminder_recorded", "AGB 4.4.2", invoice=number, date=day)
+        return
+    for deadline in pending:
+        booking.settle(deadline, "lapsed")
+    booking.effect("reminder_recorded", "AGB 4.4.2", invoice=number, date=day, statute="BGB § 286")
+    booking.schedule(DEFAULT, start, "AGB 4.4.2", invoice=number)
 
 
 def fire_default(booking: Booking, deadline: Deadline, terms: Terms) -> str:
@@ -160,6 +201,15 @@ def fire_default(booking: Booking, deadline: Deadline, terms: Terms) -> str:
     return "done"
 
 
+def interest_bearing_cents(invoice: Invoice) -> int:
+    """The open amount that bears default interest: never the interest it claims (BGB § 289).
+
+    A part payment counts as paying the principal first (Platform decision, in the customer's
+    favour; BGB § 367 would let the provider credit interest first).
+    """
+    return max(invoice.open_cents - min(invoice.interest_cents, invoice.open_cents), 0)
+
+
 def charge_interest(booking: Booking, invoice: Invoice, until: date) -> None:
     """Interest on an invoice in default up to ``until`` (AGB 4.4.4): paid or invoice run."""
     if not invoice.default_on or not invoice.interest_until or invoice.open_cents <= 0:
@@ -167,21 +217,25 @@ def charge_interest(booking: Booking, invoice: Invoice, until: date) -> None:
     start = date.fromisoformat(invoice.interest_until)
     if until <= start:
         return
+    principal = interest_bearing_cents(invoice)
+    invoice.interest_until = until.isoformat()
+    if principal == 0:
+        return
     account = booking.require_account()
     terms = booking.terms
     clause = terms.clause("AGB 4.4.4")
     margin = clause["consumer_margin" if account.customer_type == "consumer" else "business_margin"]
     base_rate = booking.catalog.file(clause["base_rate"]) if booking.catalog else None
     amount = default_interest(
-        from_cents(invoice.open_cents),
+        from_cents(principal),
         start,
         until,
         margin,
         lambda day: base_rate.value_at("rate", day),
         terms.money,
     )
-    invoice.interest_until = until.isoformat()
     if amount:
+        invoice.interest_charged_cents += to_cents(amount)
         booking.book(
             "default_interest",
             -to_cents(amount),
@@ -192,6 +246,13 @@ def charge_interest(booking: Booking, invoice: Invoice, until: date) -> None:
             first_day=start,
             last_day=until - timedelta(days=1),
         )
+
+
+def uninvoiced_interest_cents(booking: Booking) -> int:
+    """Default interest charged that no invoice claims yet."""
+    invoices = booking.all_invoices()
+    charged = sum(i.interest_charged_cents for i in invoices)
+    return max(charged - sum(i.interest_cents for i in invoices), 0)
 
 
 def charge_interest_on_open_invoices(booking: Booking, until: date) -> None:
@@ -215,10 +276,16 @@ def arrears_cents(booking: Booking) -> int:
 
 
 def warn_before_blocking(booking: Booking, day: date, terms: Terms) -> None:
+    """Arrears of the statute's minimum: a written warning; the block may follow once the
+    warning period has passed (TKG § 61 (3); § 45k old). Applied to the customer types
+    Platform: blocking names."""
     statute = terms.clause("TKG § 61")
+    account = booking.require_account()
+    if account.customer_type not in terms.clause("Platform: blocking")["customer_types"]:
+        return
     if arrears_cents(booking) < to_cents(statute["minimum_arrears"]):
         return
-    if booking.has_pending(BLOCKING) or booking.require_account().contract.blocked:
+    if booking.has_pending(BLOCKING) or account.contract.blocked:
         return
     booking.effect(
         "notice_sent",
@@ -230,13 +297,19 @@ def warn_before_blocking(booking: Booking, day: date, terms: Terms) -> None:
         date=day,
         arrears=from_cents(arrears_cents(booking)),
     )
-    booking.schedule(
-        BLOCKING, period_end(day, statute["warning_period"], terms.calendar), "AGB 4.4.3"
-    )
+    booking.schedule(BLOCKING, _after_period(statute, "warning_period", day, terms), "AGB 4.4.3")
+
+
+def _after_period(clause, name: str, day: date, terms: Terms) -> date:
+    """The first day after the period ``name`` that starts with ``day`` (BGB §§ 187 (1), 188)."""
+    return clause.deadline(name, day, terms.calendar) + timedelta(days=1)
 
 
 def fire_blocking(booking: Booking, deadline: Deadline, terms: Terms) -> str:
-    """Two weeks after the warning: block outgoing calls if the arrears are still due."""
+    """After the two weeks from the warning: block outgoing calls if the arrears are still due.
+
+    A warning dated W: the weeks run from W+1 to the end of W+14; the block comes on W+15.
+    """
     contract = booking.require_account().contract
     statute = terms.clause("TKG § 61")
     if arrears_cents(booking) < to_cents(statute["minimum_arrears"]):
@@ -253,7 +326,7 @@ def fire_blocking(booking: Booking, deadline: Deadline, terms: Terms) -> str:
     )
     booking.schedule(
         BLOCK_INCOMING,
-        period_end(deadline.due, statute["incoming_block_delay"], terms.calendar),
+        _after_period(statute, "incoming_block_delay", deadline.due, terms),
         "AGB 4.4.3",
     )
     return "done"

@@ -249,7 +249,7 @@ def notification_text(
         lines.append("- die Bedingungen, unter denen diese Regelung gilt")
     if reason.strip():
         lines += ["", f"Grund der Änderung: {reason.strip()}"]
-    if window_end and account.customer_type == "consumer" and assessment.termination_clause:
+    if window_end and assessment.termination_clause:
         lines += [
             "",
             f"Sie können den Vertrag bis zum {window_end:%d.%m.%Y} (vier Wochen nach Zugang dieser "
@@ -317,14 +317,15 @@ def publish(
         ],
     ).scalar_one()
     terms = catalog.at(notified_on)
-    window_end = None
+    window_end, entitled = None, ()
     if assessment.termination_clause:
-        window_end = terms.clause(assessment.termination_clause).deadline(
-            "termination_window", notified_on, terms.calendar
-        )
+        termination = terms.clause(assessment.termination_clause)
+        window_end = termination.deadline("termination_window", notified_on, terms.calendar)
+        entitled = termination["entitled_customers"]
     events, messages = [], []
     for account in affected_accounts(connection, catalog, terms_file):
-        subject, body = notification_text(assessment, account, reason, window_end)
+        window = window_end if account.customer_type in entitled else None
+        subject, body = notification_text(assessment, account, reason, window)
         messages.append(
             {
                 "publication": publication_id,

@@ -53,6 +53,9 @@ class Invoice:
     traffic_data_deleted_on: str | None = None
     default_on: str | None = None
     interest_until: str | None = None
+    default_hint: bool = False  # the invoice pointed out default after 30 days (BGB § 286 (3))
+    interest_cents: int = 0  # default interest it claims: it bears none itself (BGB § 289)
+    interest_charged_cents: int = 0  # default interest charged on it so far (AGB 4.4.4)
     period: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 

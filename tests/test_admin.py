@@ -263,6 +263,31 @@ def test_agb_8_2_a_consumer_terminating_within_four_weeks_leaves_when_the_change
     assert effects_of(business, "contract_ends")[0]["clause"] == "CLINQ SD 1.4"
 
 
+def test_agb_8_6_every_customer_may_terminate_on_a_disadvantageous_change_of_the_agb(admin, engine):
+    # AGB 8.6 gives "dem Kunden" the right, businesses too (AGB 8.2 is for consumers only).
+    login(admin, "legal@example.com")
+    draft_id = new_draft(admin, "rules/agb/4.4.5-traffic-data-deletion.yaml")
+    save(
+        admin,
+        draft_id,
+        "effective_from: 2027-01-03\nvalues:\n"
+        "  retention_after_invoice: {weeks: 8}\n  early_deletion_on_request: false\n",
+    )
+    done = publish(admin, draft_id, "Deletion on request is no longer offered.", "")
+    assert done.status_code == 302, done.data
+    outbox = admin.get(done.headers["Location"]).data.decode()
+    assert outbox.count("bis zum 21.12.2026") == 2, "both customers are told of their right"
+    assert "Ziffer 8.6" in outbox
+    for name, kind in (("anna", "consumer"), ("acme", "business")):
+        customer = Customer(engine, name)
+        customer.sent = 100
+        terminated = customer.send(
+            "termination.received", "2026-12-21T10:00:00+01:00", by="customer", channel="email"
+        )
+        (ends,) = effects_of(terminated, "contract_ends")
+        assert (ends["clause"], ends["date"]) == ("AGB 8.6", "2027-01-03"), kind
+
+
 def test_the_diff_says_which_change_is_to_the_customers_disadvantage(admin):
     login(admin, "legal@example.com")
     draft_id = new_draft(admin, FEE_FILE)

@@ -22,7 +22,7 @@ def test_clinq_sd_1_1_the_order_confirmation_concludes_the_contract(engine):
     ordered = acme.send("order.received", "2026-03-02T09:00:00+01:00")
     assert [(e["deadline"], e["date"]) for e in effects_of(ordered, "deadline_set")] == [
         ("deemed_acceptance", "2026-03-12"),
-        ("order_binding", "2026-04-01"),
+        ("order_binding", "2026-04-02"),  # bound until the end of 04-01 (AGB 1.1.1)
     ]
     confirmed = acme.send("order.confirmed", "2026-03-04T15:00:00+01:00")
     assert effects_of(confirmed, "contract_concluded") == [
@@ -48,13 +48,16 @@ def test_agb_1_1_1_acceptance_is_deemed_ten_days_after_the_order_if_activated(en
 
 
 def test_agb_1_1_1_an_order_not_accepted_binds_the_customer_for_30_days_only(engine):
+    # Ordered Monday 2026-03-02: the 30 days run from 03-03 to the end of Wednesday 04-01
+    # (BGB §§ 187 (1), 188 (1)); the order lapses on 04-02.
     acme = Customer(engine)
     acme.open(at="2026-03-02T09:00:00+01:00")
     acme.send("order.received", "2026-03-02T09:00:00+01:00")
     no_activation = acme.send("clock", "2026-03-12T12:00:00+01:00")
     assert effects_of(no_activation, "contract_concluded") == []
-    lapsed = acme.send("clock", "2026-04-01T12:00:00+02:00")
-    assert effects_of(lapsed, "order_lapsed")[0]["date"] == "2026-04-01"
+    assert effects_of(acme.send("clock", "2026-04-01T23:59:00+02:00"), "order_lapsed") == []
+    lapsed = acme.send("clock", "2026-04-02T00:00:00+02:00")
+    assert effects_of(lapsed, "order_lapsed")[0]["date"] == "2026-04-02"
     late = acme.send("order.confirmed", "2026-04-02T12:00:00+02:00")
     assert (late["status"], late["clause"]) == ("rejected", "CLINQ SD 1.1")
 

@@ -79,6 +79,16 @@ def test_an_invoice_has_the_mandatory_content_of_section_14_ustg_and_the_objecti
     assert not re.search(r"\+\d{6,}", text), "no destination numbers on an invoice (AGB 4.3.3)"
 
 
+def test_bgb_286_3_a_consumer_invoice_points_out_default_after_30_days_a_business_one_not(month):
+    monthly = [i for i in invoices(month) if i.kind == "monthly"]
+    by_type = {i.detail["customer_type"]: i for i in monthly}
+    assert set(by_type) == {"consumer", "business"}
+    consumer = " ".join(text_of(render_invoice(by_type["consumer"])).split())
+    assert "Hinweis nach § 286 Abs. 3 BGB" in consumer
+    assert "30 Tagen nach Fälligkeit und Zugang dieser Rechnung" in consumer
+    assert "§ 286" not in text_of(render_invoice(by_type["business"]))
+
+
 def test_vat_is_added_only_to_supplies_and_the_credit_pays_first(engine):
     acme = Customer(engine)
     acme.open(

@@ -49,6 +49,7 @@ SAMPLES = [
         "termination_clause": "AGB 8.2",
     },
     {"id": "o", "type": "order.received", "account": "a", "at": "2026-11-02T09:00:00+01:00"},
+    {"id": "rem", "type": "reminder.sent", "account": "a", "at": AT, "invoice": "2026-000001"},
     {
         "id": "t",
         "type": "termination.received",

@@ -9,7 +9,7 @@ from engine.catalog import load_catalog
 from engine.engine import Engine
 from engine.itemised import displayed_number, evn_option
 from engine.liability import cap_claims
-from tests.conftest import Customer, effects_of
+from tests.conftest import Customer, edit, effects_of
 
 US = "+12125550100"
 TODAY = date(2026, 11, 21)
@@ -189,11 +189,12 @@ def test_agb_4_4_1_recurring_fees_fall_due_on_the_first_of_the_month(engine):
 
 
 def test_agb_4_4_4_a_consumer_pays_5_points_over_the_base_rate_for_each_day_of_default(engine):
-    # Invoice of 290.00 received 2026-11-20; default from 2026-12-21 (BGB § 286 (3)); paid
-    # 2027-01-15: 25 days at 1.27 % + 5 = 6.27 %: 290 x 25 x 6.27 / 36500 = 1.245 -> 1.25.
+    # Invoice of 290.00 received Friday 2026-11-20; 30 days end Sunday 2026-12-20, § 193 BGB
+    # moves that to Monday 12-21; default from Tuesday 2026-12-22 (BGB § 286 (3)). Paid
+    # 2027-01-15: 24 days at 1.27 % + 5 = 6.27 %: 290 x 24 x 6.27 / 36500 = 1.1956 -> 1.20.
     acme, invoice = invoiced(engine)
-    started = acme.send("clock", "2026-12-21T00:00:00+01:00")
-    assert effects_of(started, "default_started")[0]["date"] == "2026-12-21"
+    started = acme.send("clock", "2026-12-22T00:00:00+01:00")
+    assert effects_of(started, "default_started")[0]["date"] == "2026-12-22"
     paid = acme.send(
         "payment.received",
         "2027-01-15T10:00:00+01:00",
@@ -203,18 +204,19 @@ def test_agb_4_4_4_a_consumer_pays_5_points_over_the_base_rate_for_each_day_of_d
     )
     (interest,) = [e for e in effects_of(paid, "charge") if e["item"] == "default_interest"]
     assert (interest["amount"], interest["days"], interest["margin"], interest["clause"]) == (
-        "1.25",
-        25,
+        "1.20",
+        24,
         "5.00",
         "AGB 4.4.4",
     )
 
 
 def test_agb_4_4_2_default_starts_30_days_after_due_date_and_receipt(engine):
-    # BGB § 286 (3): received and due 2026-11-20; 30 days end 2026-12-20; default from 12-21.
+    # BGB § 286 (3): received and due Friday 2026-11-20; 30 days end Sunday 2026-12-20, which
+    # § 193 BGB replaces by Monday 12-21; default from Tuesday 2026-12-22.
     acme, _invoice = invoiced(engine)
-    assert effects_of(acme.send("clock", "2026-12-20T23:59:00+01:00"), "default_started") == []
-    (started,) = effects_of(acme.send("clock", "2026-12-21T00:00:00+01:00"), "default_started")
+    assert effects_of(acme.send("clock", "2026-12-21T23:59:00+01:00"), "default_started") == []
+    (started,) = effects_of(acme.send("clock", "2026-12-22T00:00:00+01:00"), "default_started")
     assert (started["clause"], started["statute"], started["amount"]) == (
         "AGB 4.4.2",
         "BGB § 286",
@@ -223,9 +225,9 @@ def test_agb_4_4_2_default_starts_30_days_after_due_date_and_receipt(engine):
 
 
 def test_agb_4_4_4_a_business_pays_8_points(engine):
-    # 290 x 25 x 9.27 / 36500 = 1.841 -> 1.84
+    # Default from 2026-12-22 (see above): 290 x 24 x 9.27 / 36500 = 1.7676 -> 1.77
     acme, invoice = invoiced(engine, customer_type="business")
-    acme.send("clock", "2026-12-21T00:00:00+01:00")
+    acme.send("clock", "2026-12-22T00:00:00+01:00")
     paid = acme.send(
         "payment.received",
         "2027-01-15T10:00:00+01:00",
@@ -234,7 +236,7 @@ def test_agb_4_4_4_a_business_pays_8_points(engine):
         reference=invoice["invoice"],
     )
     assert [e["amount"] for e in effects_of(paid, "charge") if e["item"] == "default_interest"] == [
-        "1.84"
+        "1.77"
     ]
 
 
@@ -263,7 +265,7 @@ def test_agb_4_4_4_the_base_rate_in_force_on_each_day_applies(engine):
 
 def test_agb_4_4_4_each_invoice_run_charges_the_interest_so_far(engine):
     acme, invoice = invoiced(engine)
-    acme.send("clock", "2026-12-21T00:00:00+01:00")
+    acme.send("clock", "2026-12-22T00:00:00+01:00")
     run = acme.send("clock", "2027-01-20T08:00:00+01:00")  # the next negative-credit invoice run
     interest = [
         e
@@ -271,7 +273,7 @@ def test_agb_4_4_4_each_invoice_run_charges_the_interest_so_far(engine):
         if e["item"] == "default_interest" and e["invoice"] == invoice["invoice"]
     ]
     assert [(e["first_day"], e["last_day"], e["amount"]) for e in interest] == [
-        ("2026-12-21", "2027-01-19", "1.49")  # 30 days: 290 x 30 x 6.27 / 36500 = 1.494
+        ("2026-12-22", "2027-01-19", "1.44")  # 29 days: 290 x 29 x 6.27 / 36500 = 1.4446
     ]
 
 
@@ -279,27 +281,33 @@ def test_agb_4_4_4_each_invoice_run_charges_the_interest_so_far(engine):
 
 
 def test_agb_4_4_3_blocking_follows_a_warning_two_weeks_before_and_ends_with_payment(engine):
-    # 414 minutes: an invoice of 120.06 EUR, above the 100 EUR of § 61 TKG.
+    # 414 minutes: an invoice of 120.06 EUR, above the 100 EUR of § 61 TKG. Default and the
+    # warning come on Tuesday 2026-12-22; the two weeks run from 12-23 to the end of Tuesday
+    # 2027-01-05 (BGB §§ 187 (1), 188 (2)): the block comes on Wednesday 2027-01-06.
     acme, invoice = invoiced(engine, 414)
-    warned = acme.send("clock", "2026-12-21T00:00:00+01:00")
+    warned = acme.send("clock", "2026-12-22T00:00:00+01:00")
     (warning,) = effects_of(warned, "notice_sent")
-    assert (warning["template"], warning["clause"], warning["arrears"]) == (
+    assert (warning["template"], warning["clause"], warning["arrears"], warning["date"]) == (
         "blocking_warning",
         "TKG § 61",
         "120.06",
+        "2026-12-22",
     )
-    blocked = acme.send("clock", "2027-01-04T00:00:00+01:00")
-    assert [(e["scope"], e["clause"]) for e in effects_of(blocked, "service_blocked")] == [
-        ("outgoing", "AGB 4.4.3")
-    ]
-    refused = acme.call("2027-01-05T10:00:00+01:00", US, 60)
+    assert effects_of(acme.send("clock", "2027-01-05T23:59:00+01:00"), "service_blocked") == []
+    blocked = acme.send("clock", "2027-01-06T00:00:00+01:00")
+    assert [
+        (e["scope"], e["clause"], e["date"]) for e in effects_of(blocked, "service_blocked")
+    ] == [("outgoing", "AGB 4.4.3", "2027-01-06")]
+    refused = acme.call("2027-01-07T10:00:00+01:00", US, 60)
     assert (refused["status"], refused["clause"]) == ("rejected", "AGB 4.4.3")
-    assert acme.call("2027-01-05T10:05:00+01:00", "112", 60)["status"] == "applied"
-    incoming = acme.send("clock", "2027-01-11T00:00:00+01:00")
+    assert acme.call("2027-01-07T10:05:00+01:00", "112", 60)["status"] == "applied"
+    # One week after the outgoing block: 01-07 to the end of 01-13; incoming calls from 01-14.
+    assert effects_of(acme.send("clock", "2027-01-13T23:59:00+01:00"), "service_blocked") == []
+    incoming = acme.send("clock", "2027-01-14T00:00:00+01:00")
     assert [e["scope"] for e in effects_of(incoming, "service_blocked")] == ["all"]
     paid = acme.send(
         "payment.received",
-        "2027-01-12T10:00:00+01:00",
+        "2027-01-15T10:00:00+01:00",
         amount="120.06",
         method="bank_transfer",
         reference=invoice["invoice"],
@@ -310,19 +318,19 @@ def test_agb_4_4_3_blocking_follows_a_warning_two_weeks_before_and_ends_with_pay
     assert monthly["amount_due"] == "22.81"
     settled = acme.send(
         "payment.received",
-        "2027-01-12T10:30:00+01:00",
+        "2027-01-15T10:30:00+01:00",
         amount="22.92",
         method="bank_transfer",
         reference=monthly["invoice"],
     )
     assert effects_of(settled, "service_unblocked")[0]["clause"] == "AGB 4.4.3"
-    assert acme.call("2027-01-12T11:00:00+01:00", US, 60)["status"] == "applied"
+    assert acme.call("2027-01-15T11:00:00+01:00", US, 60)["status"] == "applied"
 
 
 def test_agb_4_4_3_the_minimum_arrears_are_those_of_the_statute_in_force(engine):
     # 276 minutes: 80.04 EUR. Enough under § 45k TKG (75 EUR) in 2020, not under § 61 (100 EUR).
     old, _ = invoiced(engine, 276, year=2020)
-    assert effects_of(old.send("clock", "2020-12-21T00:00:00+01:00"), "notice_sent")[0][
+    assert effects_of(old.send("clock", "2020-12-22T00:00:00+01:00"), "notice_sent")[0][
         "template"
     ] == ("blocking_warning")
     new = Customer(engine, "new")
@@ -330,6 +338,26 @@ def test_agb_4_4_3_the_minimum_arrears_are_those_of_the_statute_in_force(engine)
     new.call("2022-11-03T10:00:00+01:00", US, 276 * 60)
     new.send("clock", "2022-11-20T08:00:00+01:00")
     assert effects_of(new.send("clock", "2022-12-21T00:00:00+01:00"), "notice_sent") == []
+
+
+def test_platform_blocking_decides_whether_businesses_are_blocked_under_tkg_61(
+    catalog_copy, decider
+):
+    # TKG § 61 protects consumers; the platform applies it to businesses too (Platform: blocking).
+    engine = Engine(f"sqlite:///{catalog_copy / 'b.sqlite'}", load_catalog(catalog_copy), decider)
+    acme, _ = invoiced(engine, 414, customer_type="business")
+    assert effects_of(acme.send("clock", "2026-12-22T00:00:00+01:00"), "notice_sent")
+    engine.close()
+    edit(
+        catalog_copy / "rules/platform/blocking.yaml",
+        "customer_types: [consumer, business]",
+        "customer_types: [consumer]",
+    )
+    engine = Engine(f"sqlite:///{catalog_copy / 'c.sqlite'}", load_catalog(catalog_copy), decider)
+    acme, _ = invoiced(engine, 414, customer_type="business")
+    started = acme.send("clock", "2026-12-22T00:00:00+01:00")
+    assert effects_of(started, "default_started") and effects_of(started, "notice_sent") == []
+    engine.close()
 
 
 def test_agb_4_4_3_disputed_amounts_do_not_count_towards_blocking(engine):
@@ -340,7 +368,7 @@ def test_agb_4_4_3_disputed_amounts_do_not_count_towards_blocking(engine):
         invoice=invoice["invoice"],
         channel="letter",
     )
-    assert effects_of(acme.send("clock", "2026-12-21T00:00:00+01:00"), "notice_sent") == []
+    assert effects_of(acme.send("clock", "2026-12-22T00:00:00+01:00"), "notice_sent") == []
 
 
 def test_agb_2_11_misuse_that_goes_on_after_a_request_leads_to_a_block(engine):

@@ -141,6 +141,9 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     pdf.set_font("Helvetica", size=9)
     pdf.ln(4)
     pdf.multi_cell(0, 5, detail["hint"], new_x="LMARGIN", new_y="NEXT")
+    if detail.get("default_hint"):  # BGB § 286 (3): consumers only
+        pdf.ln(1)
+        pdf.multi_cell(0, 5, detail["default_hint"], new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.multi_cell(
         0,
