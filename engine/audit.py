@@ -8,7 +8,8 @@ after changing, inserting or removing an entry. Removing the newest entries (or 
 leaves a valid chain; a checkpoint kept elsewhere (``billing audit checkpoint``) finds that.
 
 Entries written before migration 0007 carry a plain SHA-256 chain (``scheme`` ``sha256``); they
-are verified as "unkeyed legacy" entries and may only precede the keyed ones. See
+are verified as "unkeyed legacy" entries, may only precede the keyed ones, and at least one keyed
+entry must follow them (else the whole log could have been rewritten without the key). See
 docs/security.md for the threat model.
 
 ``billing audit verify [--checkpoint FILE]`` recomputes the chain.
@@ -155,7 +156,7 @@ def verify(connection: Connection) -> list[str]:
     previous = GENESIS
     key: bytes | None = None
     key_problem: str | None = None
-    keyed_seen = False
+    keyed_seen = legacy_seen = False
     for row in connection.execute(select(audit_log).order_by(audit_log.c.id)):
         if row.previous_hash != previous:
             problems.append(
@@ -186,6 +187,14 @@ def verify(connection: Connection) -> list[str]:
         else:
             problems.append(f"entry {row.id}: unknown hash scheme {row.scheme!r}")
         previous = row.hash
+        legacy_seen = legacy_seen or row.scheme == LEGACY
+    if legacy_seen and not keyed_seen:
+        # Keyed entries can only be removed from the end, or all rewritten as unkeyed ones.
+        problems.append(
+            "the log holds only unkeyed entries: it was rewritten or cut back without the "
+            "audit key, or nothing was audited since the upgrade to keyed entries (migration "
+            "0007; then any login adds a keyed entry)"
+        )
     return problems
 
 
