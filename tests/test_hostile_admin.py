@@ -255,12 +255,14 @@ def test_unknown_and_known_e_mails_take_about_as_long(sqlite_engine, monkeypatch
         create_person(connection, "known@example.com", "viewer", PASSWORD)
 
     def duration(email: str) -> float:
+        """The fastest of a few attempts: robust against a busy machine."""
+        times = []
         with sqlite_engine.store.db.connect() as connection:
-            people.check_login(connection, email, "wrong password!!")  # warm-up
-            start = time.perf_counter()
-            for _ in range(3):
+            for _ in range(5):
+                start = time.perf_counter()
                 assert people.check_login(connection, email, "wrong password!!") is None
-            return time.perf_counter() - start
+                times.append(time.perf_counter() - start)
+        return min(times)
 
     known, unknown = duration("known@example.com"), duration("unknown@example.com")
     assert 0.4 < unknown / known < 2.5, (known, unknown)
