@@ -195,6 +195,26 @@ def test_every_change_of_a_person_is_audited_with_who_made_it(app, url, monkeypa
     assert "password" not in json.dumps([e["detail"] for e in rows]).replace("password_", "")
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_password_is_prompted_twice_without_echo(url, monkeypatch, cheap_hash):
+    answers = [PASSWORD, PASSWORD, NEW_PASSWORD, "typo in the second one"]
+    prompts = []
+
+    def getpass(prompt: str = "Password: ") -> str:
+        prompts.append(prompt)
+        return answers.pop(0)
+
+    monkeypatch.setattr("sys.stdin", Terminal("never read\n"))
+    monkeypatch.setattr("getpass.getpass", getpass)
+    assert main(["user", "create", "t@example.com", "--role", "viewer", "--db", url]) == 0
+    assert main(["user", "set-password", "t@example.com", "--db", url]) == 2  # they differ
+    assert prompts == ["Password: ", "Password again: "] * 2
+
+
 def test_changing_an_unknown_person_fails(url):
     assert main(["user", "disable", "nobody@example.com", "--db", url]) == 2
 
