@@ -16,6 +16,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -25,7 +26,8 @@ from flask import (
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import insert, select, update
 
-from admin_ui.people import Person, check_login
+from admin_ui import security
+from admin_ui.people import Person, check_login, current, end_sessions
 from api.app import get_engine, pdf_response
 from engine import audit
 from engine.catalog import Catalog
@@ -43,7 +45,13 @@ from engine.publishing import (
     refusals,
 )
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+)
 csrf = CSRFProtect()
 GROUPS = (
     ("Plans and tariffs", ("plan", "rates", "zones"), None),
@@ -56,12 +64,12 @@ GROUPS = (
 
 def init_admin(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    security.configure(app)  # cookie flags, security headers, the login limiter
     if not app.secret_key:
         app.secret_key = _secret_key()
     csrf.init_app(app)
     app.register_blueprint(bp)
+    security.throttle_login(app, "admin.login")
 
 
 def _secret_key() -> str:
@@ -93,21 +101,42 @@ def _now() -> datetime:
 
 
 def _person() -> Person:
-    return Person(session["email"], session["role"])
+    return g.person
 
 
 @bp.before_request
 def guard():
+    if request.endpoint == "admin.static":
+        return None
     if request.method == "POST":
         csrf.protect()
-    if request.endpoint != "admin.login" and "email" not in session:
+    g.person = None
+    if "email" in session:
+        with _engine().store.db.connect() as connection:
+            g.person = current(connection, session["email"], session.get("epoch"))
+        if g.person is None:
+            # Logged out elsewhere, disabled, deleted, or a new role or password: ended.
+            session.clear()
+            if request.endpoint != "admin.login":
+                flash("Your session has ended; please log in again.", "error")
+    if request.endpoint != "admin.login" and g.person is None:
         return redirect(url_for("admin.login", next=request.path))
     return None
 
 
 @bp.app_context_processor
 def context():
-    return {"person": _person() if "email" in session else None}
+    return {"person": g.get("person")}
+
+
+@bp.errorhandler(429)
+def too_many_logins(error):
+    flash(
+        "Too many failed logins for this e-mail address or from this address "
+        f"({error.description}); please wait and try again.",
+        "error",
+    )
+    return render_template("login.html"), 429
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -123,7 +152,7 @@ def login():
             flash("Wrong e-mail or password.", "error")
             return render_template("login.html"), 401
         session.clear()
-        session["email"], session["role"] = person.email, person.role
+        session["email"], session["epoch"] = person.email, person.session_epoch
         target = request.args.get("next", "")
         return redirect(target if target.startswith("/admin") else url_for("admin.index"))
     return render_template("login.html")
@@ -131,8 +160,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Ends every session of the person, not only this browser's."""
     with _engine().store.db.begin() as connection:
-        audit.record(connection, session["email"], "logout", at=_now())
+        end_sessions(connection, g.person.email)
+        audit.record(connection, g.person.email, "logout", at=_now())
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("admin.login"))

@@ -176,11 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     user = commands.add_parser("user", help="people who use the admin UI")
     user_commands = user.add_subparsers(dest="user_command", required=True)
-    create_user = user_commands.add_parser("create", help="create a person; password from stdin")
+    create_user = user_commands.add_parser(
+        "create", help="create a person; password prompted (or one line of stdin)"
+    )
     create_user.add_argument("email")
     create_user.add_argument("--role", required=True, help="product, legal or viewer")
     create_user.add_argument("--db", help="database URL")
     create_user.set_defaults(handler=cmd_user_create)
+    people = user_commands.add_parser("list", help="everyone, with role and state")
+    people.add_argument("--db", help="database URL")
+    people.set_defaults(handler=cmd_user_list)
+    for action, text in (
+        ("disable", "refuse logins and end every session of the person"),
+        ("enable", "allow logins again"),
+        ("set-password", "a new password (prompted, or one line of stdin); ends the sessions"),
+    ):
+        change = user_commands.add_parser(action, help=text)
+        change.add_argument("email")
+        change.add_argument("--db", help="database URL")
+        change.set_defaults(handler=cmd_user_change, user_action=action)
+    set_role = user_commands.add_parser("set-role", help="a new role; ends the sessions")
+    set_role.add_argument("email")
+    set_role.add_argument("role", help="product, legal or viewer")
+    set_role.add_argument("--db", help="database URL")
+    set_role.set_defaults(handler=cmd_user_change, user_action="set-role")
 
     invoices = commands.add_parser("invoices", help="monthly invoices")
     invoice_commands = invoices.add_subparsers(dest="invoices_command", required=True)
@@ -204,7 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="check the audit log's hash chain")
     verify.add_argument("--db", help="database URL")
+    verify.add_argument(
+        "--checkpoint", metavar="FILE", help="also compare with a checkpoint (finds truncation)"
+    )
     verify.set_defaults(handler=cmd_audit_verify)
+    checkpoint = audit_commands.add_parser(
+        "checkpoint", help="write the log's head (count, last hash; HMAC-signed) for safekeeping"
+    )
+    checkpoint.add_argument("--out", metavar="FILE", help="file to write (default: stdout)")
+    checkpoint.add_argument("--db", help="database URL")
+    checkpoint.set_defaults(handler=cmd_audit_checkpoint)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -484,14 +512,38 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    """Who made a change on the command line, for the audit log: the operating system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid-{os.getuid()}"
+
+
+def _read_password() -> str:
+    """Prompted twice without echo on a terminal; else the first line of standard input."""
+    import getpass
+
+    from admin_ui.people import PersonError
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise PersonError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def cmd_user_create(args: argparse.Namespace) -> int:
     from admin_ui.people import PersonError, create_person
     from engine.ledger.store import Store
 
-    password = sys.stdin.readline().rstrip("\n")
     try:
+        password = _read_password()
         with Store(args.db) as store, store.db.begin() as connection:
-            create_person(connection, args.email, args.role, password)
+            create_person(connection, args.email, args.role, password, actor=_cli_actor())
     except PersonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -499,18 +551,89 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from admin_ui.people import list_people
+    from engine.ledger.store import Store
+
+    with Store(args.db) as store, store.db.connect() as connection:
+        people = list_people(connection)
+    for person in people:
+        state = f"disabled {person['disabled_at']}" if person["disabled_at"] else "active"
+        print(f"{person['email']}\t{person['role']}\tcreated {person['created_at']}\t{state}")
+    return 0
+
+
+def cmd_user_change(args: argparse.Namespace) -> int:
+    """disable, enable, set-role, set-password: each ends the person's sessions and is audited."""
+    from admin_ui import people
+    from engine.ledger.store import Store
+
+    actor = _cli_actor()
+    try:
+        password = _read_password() if args.user_action == "set-password" else None
+        with Store(args.db) as store, store.db.begin() as connection:
+            if args.user_action == "disable":
+                people.disable_person(connection, args.email, actor=actor)
+                done = "disabled; their sessions have ended"
+            elif args.user_action == "enable":
+                people.enable_person(connection, args.email, actor=actor)
+                done = "enabled"
+            elif args.user_action == "set-role":
+                people.set_role(connection, args.email, args.role, actor=actor)
+                done = f"now has the role {args.role}; their sessions have ended"
+            else:
+                people.set_password(connection, args.email, password, actor=actor)
+                done = "has a new password; their sessions have ended"
+    except people.PersonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.email} {done}")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from engine import audit
     from engine.ledger.store import Store
 
+    checkpoint = None
+    if args.checkpoint:
+        try:
+            checkpoint = json.loads(Path(args.checkpoint).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the checkpoint {args.checkpoint}: {exc}", file=sys.stderr)
+            return 2
     with Store(args.db) as store, store.db.connect() as connection:
         problems = audit.verify(connection)
+        if checkpoint is not None:
+            problems += audit.check_checkpoint(connection, checkpoint)
         count = audit.count(connection)
+        legacy = audit.legacy_count(connection)
     for problem in problems:
         print(f"TAMPERED: {problem}")
     if problems:
         return 1
-    print(f"OK: {count} entries, the hash chain is intact")
+    note = f" ({legacy} unkeyed legacy entries from before the audit key)" if legacy else ""
+    against = f"; it agrees with the checkpoint {args.checkpoint}" if checkpoint else ""
+    print(f"OK: {count} entries{note}, the hash chain is intact{against}")
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from engine import audit
+    from engine.ledger.store import Store
+
+    with Store(args.db) as store, store.db.begin() as connection:
+        document = audit.checkpoint(connection, at=datetime.now(UTC))
+    text = json.dumps(document, indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.out}: {document['count']} entries; keep it where the database's "
+            "writers cannot change it",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
     return 0
 
 

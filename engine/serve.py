@@ -8,6 +8,7 @@ host does not survive ``fork()``); requests of one account are serialised by the
 
 from __future__ import annotations
 
+import os
 import sys
 
 from gunicorn.app.base import BaseApplication
@@ -61,10 +62,19 @@ def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str |
 
 def serve(host: str, port: int, workers: int, database_url: str | None, demo: bool) -> None:
     url = database_url or default_database_url()
-    Store(url).close()  # create and migrate
+    from engine import audit
+
+    with Store(url) as store, store.db.connect() as connection:  # create and migrate
+        audit.audit_key(connection, create=True)  # the audit key, made on first start (0600)
+        key = (
+            f"${audit.KEY_ENV}"
+            if os.environ.get(audit.KEY_ENV) is not None
+            else str(audit.key_path(connection.engine.url))
+        )
     secret = load_demo(url) if demo else None
     base = f"http://{host}:{port}"
     print(f"billing: database {url}", file=sys.stderr)
+    print(f"billing: audit key {key} (back it up; see docs/security.md)", file=sys.stderr)
     print(
         f"billing: API {base}/api/v1 (OpenAPI at {base}/api/v1/openapi.json), health {base}/health",
         file=sys.stderr,

@@ -161,3 +161,14 @@ def test_the_audit_log_shows_who_did_what_and_an_intact_chain(page):
     assert "The hash chain is intact" in page.inner_text("#chain-ok")
     actions = page.locator("#audit td:nth-child(4)").all_inner_texts()
     assert "login" in actions and "user_created" in actions
+
+
+def test_the_content_security_policy_blocks_nothing_the_pages_need(page):
+    """The style sheet loads under the CSP and the browser reports no violation."""
+    messages = []
+    page.on("console", lambda message: messages.append(message.text))
+    log_in(page, "pm@example.com")
+    page.goto("/admin/files/tariffs/plans/clinq-premium.yaml")
+    header = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
+    assert header == "rgb(29, 36, 48)"
+    assert not [m for m in messages if "Content Security Policy" in m], messages

@@ -134,6 +134,9 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", String(40), nullable=False),
+    # Raised by logout, a role or password change and disabling: sessions of an older epoch end.
+    Column("session_epoch", Integer, nullable=False, server_default="0"),
+    Column("disabled_at", String(40), nullable=True),
 )
 
 drafts = Table(
@@ -188,4 +191,6 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
     Column("previous_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # "hmac-sha256" (keyed, engine/audit.py) or "sha256" (unkeyed entries from before 0007).
+    Column("scheme", String(16), nullable=False, server_default="sha256"),
 )
