@@ -236,7 +236,7 @@ def _compare(terms, comparison: Comparison, clause, statute) -> ConformanceWarni
     else:
         own_spec = spec
         value = parse_value(spec.type, comparison.unstated)
-        shown = _format(spec, value)
+        shown = f"{_format(spec, value)} (not stated)"
     better = comparison.better_for_customer or _default_better(own_spec.disadvantage)
     if comparison.statute_parameter:
         required = statute[comparison.statute_parameter]
@@ -274,7 +274,7 @@ def _compare(terms, comparison: Comparison, clause, statute) -> ConformanceWarni
     if comparison.parameter:
         subject += f" ({comparison.parameter}) says"
     else:
-        subject += " does not say; that counts as"
+        subject += " is silent:"
     since = _since(statute.file, comparison.statute_parameters, terms.effective_from)
     message = (
         f"{subject} {shown}; {comparison.statute_citation} says {statute_shown} "
@@ -285,7 +285,7 @@ def _compare(terms, comparison: Comparison, clause, statute) -> ConformanceWarni
         parameter=comparison.parameter,
         statute=comparison.statute_citation,
         statute_parameter=", ".join(comparison.statute_parameters),
-        clause_value=shown if comparison.parameter else f"{shown} (not stated)",
+        clause_value=shown,
         statute_value=statute_shown,
         since=since.isoformat(),
         favours=favours,
@@ -338,6 +338,7 @@ def _direction(type_: str, value: Any, required: Any) -> str | None:
 
 def _period_order(first: Period, second: Period) -> int | None:
     """-1, 0 or 1 if ``first`` is shorter, as long or longer for every start date, else None."""
+    first, second = _in_months(first), _in_months(second)
     if first == second:
         return 0
     low, high = _day_bounds(first)
@@ -349,6 +350,10 @@ def _period_order(first: Period, second: Period) -> int | None:
     if low == high == other_low == other_high:
         return 0
     return None
+
+
+def _in_months(period: Period) -> Period:
+    return Period(period.count * 12, "months") if period.unit == "years" else period
 
 
 @cache
