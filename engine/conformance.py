@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import Catalog, CatalogError, CatalogInvalid, NotInForce, Terms
+from engine.catalog import Catalog, CatalogInvalid, NotInForce, Terms
 from engine.catalog.loader import PROJECT_ROOT, read_checked
 from engine.catalog.model import ParameterSpec, TermsFile
 from engine.catalog.values import Period, ValueTypeError, parse_value
@@ -30,9 +30,12 @@ from engine.catalog.yaml_source import read_yaml
 COMPARISONS_FILE = "rules/conformance.yaml"
 STATUTES = ("bgb", "tkg", "ustg")
 ORDERED = ("money", "rate", "percent", "integer", "period")
-OPPOSITE = {"increase": "decrease", "decrease": "increase", "addition": "removal"}
-OPPOSITE["removal"] = "addition"
-FAVOURS = ("customer", "provider", "neither")
+OPPOSITE = {
+    "increase": "decrease",
+    "decrease": "increase",
+    "addition": "removal",
+    "removal": "addition",
+}
 VERDICTS = {
     "customer": "In the customer's favour, which the statute allows.",
     "provider": "Against the customer: the statute prevails over the clause.",
@@ -416,12 +419,3 @@ def _format(spec: ParameterSpec, value: Any) -> str:
     if spec.type == "integer" and spec.unit:
         return f"{value} {spec.unit.replace('_', ' ')}"
     return str(value)
-
-
-def statute_errors(catalog: Catalog, root: Path | None = None) -> list[CatalogError]:
-    """The faults of rules/conformance.yaml (for ``billing validate``); empty when it is fine."""
-    try:
-        load_comparisons(catalog, root)
-    except CatalogInvalid as exc:
-        return exc.errors
-    return []
