@@ -194,18 +194,24 @@ def test_a_clause_brought_in_line_with_the_statute_has_no_warning(catalog_copy):
     assert ("AGB 9.3", "BGB § 357 (1)") not in pairs(catalog, date(2027, 1, 1))
 
 
+def test_bgb_288_1_five_points_for_consumers_agree_with_the_statute_so_no_warning(catalog):
+    comparisons = load_comparisons(catalog)
+    assert any(c.statute_citation == "BGB § 288 (1)" for c in comparisons)
+    assert all(w.statute != "BGB § 288 (1)" for w in warnings_at(catalog))
+
+
 def test_a_comparison_legal_adds_to_rules_conformance_yaml_is_checked(catalog_copy):
     with (catalog_copy / "rules/conformance.yaml").open("a", encoding="utf-8") as file:
         file.write(
             "- clause: AGB 4.4.4\n"
             "  parameter: consumer_margin\n"
             "  statute: BGB § 288\n"
-            "  provision: (1)\n"
+            "  provision: (2) sentence 1\n"
             "  statute_parameter: business_margin\n"
             "  explanation: A deliberately wrong comparison of consumers with businesses.\n"
         )
     catalog = load_catalog(catalog_copy)
-    found = warning(catalog, "AGB 4.4.4", "BGB § 288 (1)", "consumer_margin")
+    found = warning(catalog, "AGB 4.4.4", "BGB § 288 (2) sentence 1", "consumer_margin")
     assert (found.clause_value, found.favours) == ("5.00 percentage points", "customer")
 
 
@@ -285,7 +291,7 @@ def test_billing_conformance_json_has_the_warnings_of_the_date(capsys):
     assert main(["conformance", "--at", "2026-11-21", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert (document["at"], document["terms_version"]) == ("2026-11-21", "2026-01-01")
-    assert len(document["warnings"]) == 11
+    assert (document["comparisons"], len(document["warnings"])) == (12, 11)
     for item in document["warnings"]:
         assert set(item) == JSON_KEYS
     first = document["warnings"][0]
@@ -304,7 +310,7 @@ def test_billing_conformance_defaults_to_the_newest_terms_version_and_reads_as_t
     assert main(["conformance"]) == 0
     out = capsys.readouterr().out
     newest = load_catalog().editions[-1].isoformat()
-    assert out.startswith(f"Terms in force on {newest} (terms version {newest}): 11 of 11")
+    assert out.startswith(f"Terms in force on {newest} (terms version {newest}): 11 of 12")
     assert "AGB 9.3 vs BGB § 357 (1): favours provider, the statute prevails" in out
     assert main(["conformance", "--at", "today"]) == 0
     assert "comparisons with the statutes differ" in capsys.readouterr().out
