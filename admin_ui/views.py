@@ -417,6 +417,43 @@ def outbox_view():
     return render_template("outbox.html", messages=rows)
 
 
+@bp.get("/conformance")
+def conformance_view():
+    """Where clauses differ from the statutes they must satisfy (rules/conformance.yaml)."""
+    from datetime import date
+
+    from engine.catalog import CatalogInvalid, NotInForce
+    from engine.conformance import check, load_comparisons
+
+    catalog = _engine().catalog
+    day = catalog.local_date(_now())
+    asked = request.args.get("at", "")
+    if asked:
+        try:
+            day = date.fromisoformat(asked)
+        except ValueError:
+            flash(f"{asked!r} is not a date (YYYY-MM-DD); showing {day.isoformat()}.", "error")
+    warnings, terms_version, problems = [], None, []
+    try:
+        comparisons = load_comparisons(catalog)
+        terms = catalog.at(day)
+        warnings, terms_version = check(terms, comparisons), terms.version
+    except CatalogInvalid as exc:
+        problems = [str(error) for error in exc.errors]
+    except NotInForce as exc:
+        problems = [str(exc)]
+    paths = {f.citation: f.path for f in catalog.files}
+    rows = [(w, paths[w.clause], paths[w.statute.split(" (")[0]]) for w in warnings]
+    return render_template(
+        "conformance.html",
+        day=day,
+        warnings=warnings,
+        rows=rows,
+        terms_version=terms_version,
+        problems=problems,
+    )
+
+
 @bp.get("/audit")
 def audit_view():
     with _engine().store.db.connect() as connection:

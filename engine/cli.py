@@ -70,7 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="validate every catalog file")
     validate.add_argument("root", nargs="?", help="catalog folder (default: this project)")
+    validate.add_argument(
+        "--strict", action="store_true", help="exit 1 also on statute-conformance warnings"
+    )
     validate.set_defaults(handler=cmd_validate)
+
+    conformance = commands.add_parser(
+        "conformance", help="where clauses differ from the statutes they must satisfy"
+    )
+    conformance.add_argument(
+        "--at",
+        type=parse_day_or_today,
+        help="date, instant or 'today' (default: the newest terms version of the catalog)",
+    )
+    conformance.add_argument("--json", action="store_true", help="print JSON")
+    conformance.add_argument("--catalog", help="catalog folder")
+    conformance.set_defaults(handler=cmd_conformance)
 
     terms = commands.add_parser("terms", help="show the terms in force")
     terms_commands = terms.add_subparsers(dest="terms_command", required=True, metavar="ACTION")
@@ -243,13 +258,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    result = load_files(catalog_root(args.root))
+    root = catalog_root(args.root)
+    result = load_files(root)
+    warnings = []
+    if not result.errors:
+        from engine.conformance import check, load_comparisons
+
+        catalog = Catalog(result.files, root)
+        try:
+            warnings = check(catalog.at(catalog.editions[-1]), load_comparisons(catalog, root))
+        except CatalogInvalid as exc:
+            result.errors.extend(exc.errors)
     for error in result.errors:
         print(error)
     if result.errors:
         print(f"FAILED: {len(result.errors)} errors in {result.file_count} files")
         return 1
     print(f"OK: {result.file_count} files")
+    if warnings:
+        print(
+            f"warnings: {len(warnings)} differences from the statutes in terms version "
+            f"{warnings[0].terms_version} (details: billing conformance)"
+        )
+        for warning in warnings:
+            print(f"  {warning}")
+    return 1 if warnings and args.strict else 0
+
+
+def parse_day_or_today(text: str) -> date | datetime:
+    """A date or instant as for --at elsewhere, or ``today`` (the clock, read here only)."""
+    return datetime.now(UTC) if text == "today" else parse_instant(text)
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from engine.conformance import check, load_comparisons
+
+    catalog = load_catalog(catalog_root(args.catalog))
+    comparisons = load_comparisons(catalog)
+    day = catalog.local_date(args.at) if args.at is not None else catalog.editions[-1]
+    terms = catalog.at(day)
+    warnings = check(terms, comparisons)
+    if args.json:
+        document = {
+            "at": day.isoformat(),
+            "terms_version": terms.version,
+            "comparisons": len(comparisons),
+            "warnings": [warning.to_json() for warning in warnings],
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"Terms in force on {day.isoformat()} (terms version {terms.version}): "
+        f"{len(warnings)} of {len(comparisons)} comparisons with the statutes differ"
+    )
+    for warning in warnings:
+        lawful = "lawful" if warning.conforms else "the statute prevails"
+        print(f"\n{warning.clause} vs {warning.statute}: favours {warning.favours}, {lawful}")
+        print(
+            f"  clause:  {warning.clause_value}"
+            + (f" ({warning.parameter})" * bool(warning.parameter))
+        )
+        print(f"  statute: {warning.statute_value} (since {warning.since})")
+        print(f"  {warning.message}")
+        print(f"  {warning.explanation}")
     return 0
 
 

@@ -178,7 +178,7 @@ def _citation_from_path(relative: str) -> Iterator[str]:
 
 
 def _discover(root: Path, result: LoadResult) -> Iterator[tuple[Path, str]]:
-    claimed: set[Path] = set()
+    claimed: set[Path] = {root / "rules" / "conformance.yaml"}  # engine/conformance.py reads it
     for pattern, kind, _schema in FILE_KINDS:
         for path in sorted(root.glob(pattern)):
             claimed.add(path)
