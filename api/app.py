@@ -398,6 +398,7 @@ def _register_routes(app: Flask) -> None:
                 "versions": [
                     {
                         "effective_from": version.effective_from.isoformat(),
+                        "origin": version.origin,
                         "note": version.note,
                         "values": {
                             name: {
