@@ -166,6 +166,7 @@ def _tag_name(tag: str) -> str:
 
 
 _EMPTY = object()
+_REFUSED = object()  # stands in for a refused node (the document is discarded anyway)
 
 
 @dataclass
@@ -206,12 +207,13 @@ class _Builder:
             self._attach(frame.value, frame.pointer, event.start_mark, is_string=False)
             return True
         pointer = self._pointer_of_next()
+        where = pointer if pointer is not None or not self.stack else self.stack[-1].pointer
         if event.anchor is not None and not isinstance(event, yaml.AliasEvent):
             document.add(
                 event.start_mark,
                 f"anchor &{event.anchor} is refused: catalog files do not use anchors and "
                 "aliases (they let a few lines expand into gigabytes); write the value out",
-                pointer,
+                where,
                 refuse=True,
             )
         if isinstance(event, yaml.AliasEvent):
@@ -219,15 +221,15 @@ class _Builder:
                 event.start_mark,
                 f"alias *{event.anchor} is refused: catalog files do not use anchors and "
                 "aliases (they let a few lines expand into gigabytes); write the value out",
-                pointer,
+                where,
                 refuse=True,
             )
-            self._attach(None, pointer, event.start_mark, is_string=False)
+            self._attach(_REFUSED, pointer, event.start_mark, is_string=False)
             return True
         if pointer is not None:
             document.marks[pointer] = (event.start_mark.line + 1, event.start_mark.column + 1)
         if isinstance(event, yaml.ScalarEvent):
-            value, is_string = self._scalar(event, pointer)
+            value, is_string = self._scalar(event, where)
             self._attach(value, pointer, event.start_mark, is_string=is_string)
             return True
         # the start of a mapping or sequence
@@ -238,14 +240,14 @@ class _Builder:
                 f"tag {_tag_name(event.tag)} is refused on a "
                 f"{'mapping' if mapping else 'sequence'}: catalog files use only YAML's core "
                 f"types ({_CORE_TYPES})",
-                pointer,
+                where,
                 refuse=True,
             )
         if len(self.stack) >= MAX_DEPTH:
             document.add(
                 event.start_mark,
                 f"nested deeper than {MAX_DEPTH} levels of mappings and sequences",
-                pointer,
+                where,
                 refuse=True,
             )
             return False
@@ -277,7 +279,7 @@ class _Builder:
                 pointer,
                 refuse=True,
             )
-            return None, False
+            return _REFUSED, False
         if tag in (_STR, _VALUE) or (tag == _TIMESTAMP and event.tag is None):
             return event.value, True  # dates stay strings: the schema checks their form
         if tag not in _SCALAR_TAGS:
@@ -288,7 +290,7 @@ class _Builder:
                 pointer,
                 refuse=True,
             )
-            return None, False
+            return _REFUSED, False
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return yaml.constructor.SafeConstructor().construct_object(node, deep=True), False
@@ -299,7 +301,7 @@ class _Builder:
                 pointer,
                 refuse=True,
             )
-            return None, False
+            return _REFUSED, False
 
     def _attach(self, value: Any, pointer: str | None, mark: Any, *, is_string: bool) -> None:
         """Put a finished node into its parent: as an item, a key, or a key's value."""
@@ -318,7 +320,7 @@ class _Builder:
             return
         # this node is a key
         frame.key, frame.key_pointer = None, None
-        if frame.pointer is None:
+        if frame.pointer is None or value is _REFUSED:
             return
         if not is_string:
             shown = _short(value) if isinstance(value, int | float | bool) or value is None else "…"
