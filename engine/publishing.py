@@ -118,17 +118,8 @@ def draft_refusal(text: str) -> list[dict]:
     document = read_yaml(text, "draft")
     if not document.refused:
         return []
-    errors = [_located(e, e.line, indented=False) for e in limit_errors(document.errors)]
-    if document.omitted:
-        errors.append(
-            {
-                "line": None,
-                "column": 1,
-                "message": f"\u2026 and {document.omitted} more",
-                "pointer": "",
-            }
-        )
-    return errors
+    limited = limit_errors(document.errors, {document.path: document.omitted})
+    return [_located(e, e.line, indented=False) for e in limited]
 
 
 def _located(error: CatalogError, line: int | None, *, indented: bool = True) -> dict:
