@@ -526,6 +526,21 @@ def _build_file(
     )
 
 
+@dataclass(frozen=True)
+class _Faults:
+    """The JSON pointers of a file's faults, and which parts they leave to check."""
+
+    pointers: list[str]
+
+    def sound(self, pointer: str) -> bool:
+        """No fault at ``pointer`` or above it (its own parts may have faults)."""
+        return not any(pointer == f or pointer.startswith(f + "/") for f in self.pointers)
+
+    def intact(self, pointer: str) -> bool:
+        """No fault at, above or below ``pointer``."""
+        return self.sound(pointer) and not any(f.startswith(pointer + "/") for f in self.pointers)
+
+
 def _check_what_is_sound(
     document: YamlDocument,
     kind: str,
@@ -537,22 +552,21 @@ def _check_what_is_sound(
     A part is checked only if no fault lies at or above it (a missing key does not count
     against its siblings); nothing is built from a faulty file.
     """
-    faulted = [
-        fault.pointer
-        for fault in (*schema_faults, *document.errors)
-        if not fault.message.endswith("is a required property")
-    ]
-
-    def sound(pointer: str) -> bool:
-        return not any(pointer == f or pointer.startswith(f + "/") for f in faulted)
-
+    faults = _Faults(
+        [
+            fault.pointer
+            for fault in (*schema_faults, *document.errors)
+            if not fault.message.endswith("is a required property")
+        ]
+    )
+    sound, intact = faults.sound, faults.intact
     data = document.data
     if not isinstance(data, dict) or not sound(""):
         return
     source = data.get("source")
     if (
         isinstance(source, dict)
-        and sound("/source")
+        and intact("/source")
         and isinstance(source.get("document"), str)
         and isinstance(source.get("section"), str)
         and source["document"] in CITATION_FORMATS
@@ -562,7 +576,7 @@ def _check_what_is_sound(
     complete = isinstance(declarations, dict) and sound("/parameters")
     parameters: dict[str, ParameterSpec] = {}
     for name, declaration in (declarations if isinstance(declarations, dict) else {}).items():
-        if not sound(f"/parameters/{escape_pointer_token(name)}"):
+        if not intact(f"/parameters/{escape_pointer_token(name)}"):
             complete = False
             continue
         try:
@@ -570,7 +584,7 @@ def _check_what_is_sound(
         except TypeError:
             complete = False
     if isinstance(data.get("versions"), list) and sound("/versions"):
-        checks = _build_versions(document, parameters, errors, sound=sound, complete=complete)
+        checks = _build_versions(document, parameters, errors, faults=faults, complete=complete)
         for _version in checks:
             pass
 
@@ -630,10 +644,11 @@ def _build_versions(
     errors: list[CatalogError],
     origin_of: Callable[[int], str] | None = None,
     *,
-    sound: Callable[[str], bool] | None = None,
+    faults: _Faults | None = None,
     complete: bool = True,
 ) -> Iterator[Version]:
-    """The file's versions; with ``sound`` only check the parts it allows, and yield nothing."""
+    """The file's versions; with ``faults`` only check what they leave intact, yield nothing."""
+    sound = faults.sound if faults else None
     previous: date | None = None
     for index, raw in enumerate(document.data["versions"]):
         pointer = f"/versions/{index}"
@@ -665,7 +680,7 @@ def _build_versions(
         if not isinstance(raw_values, dict) or (sound and not sound(f"{pointer}/values")):
             continue
         values = MappingProxyType(
-            dict(_build_values(document, pointer, raw, parameters, errors, sound, complete))
+            dict(_build_values(document, pointer, raw, parameters, errors, faults, complete))
         )
         if sound is not None:
             continue  # a faulty file: its rules are not checked, nothing is built
@@ -702,7 +717,7 @@ def _build_rules(document, pointer, raw_version, parameters, values, errors):
 
 
 def _build_values(
-    document, pointer, raw_version, parameters, errors, sound=None, complete: bool = True
+    document, pointer, raw_version, parameters, errors, faults=None, complete: bool = True
 ):
     default_source = raw_version.get("source", "contract")
     raw_values = raw_version["values"]
@@ -719,7 +734,7 @@ def _build_values(
             )
     for name, raw in raw_values.items():
         value_pointer = f"{pointer}/values/{escape_pointer_token(name)}"
-        if sound is not None and not sound(value_pointer):
+        if faults is not None and not faults.intact(value_pointer):
             continue
         spec = parameters.get(name)
         if spec is None:
