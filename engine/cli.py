@@ -39,8 +39,8 @@ def terms_of(args: argparse.Namespace) -> Catalog:
     from engine.ledger.store import Store
     from engine.publishing import terms_catalog
 
-    root = catalog_root(args.catalog)
-    url = args.db or os.environ.get("DATABASE_URL")
+    root = catalog_root(getattr(args, "catalog", None))
+    url = getattr(args, "db", None) or os.environ.get("DATABASE_URL")
     if url is None:
         default = PROJECT_ROOT / "var" / "billing.sqlite"
         if not default.exists():
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     liability.add_argument(
         "--intent", action="store_true", help="the damage was caused intentionally"
     )
+    liability.add_argument("--db", help=DB_HELP)
     liability.set_defaults(handler=cmd_liability)
 
     availability = commands.add_parser("availability", help="yearly availability from outages")
@@ -456,7 +457,7 @@ def cmd_liability(args: argparse.Namespace) -> int:
             except (IndexError, ValueError) as exc:
                 print(f"error: {args.claims}:{number}: {exc}", file=sys.stderr)
                 return 1
-    catalog = load_catalog()
+    catalog = terms_of(args)
     paid = cap_claims(claims, catalog.at(args.at), intentional=args.intent)
     print("customer,claim,paid")
     for name, claim in claims.items():
@@ -473,7 +474,7 @@ def cmd_availability(args: argparse.Namespace) -> int:
 
     with Store(args.db) as store, store.unit(commit=False) as unit:
         outages = unit.outage_payloads()
-    report = availability(outages, args.year, load_catalog())
+    report = availability(outages, args.year, terms_of(args))
     print(report.describe())
     return 0 if report.met else 1
 
@@ -674,6 +675,6 @@ def cmd_invoices_pdf(args: argparse.Namespace) -> int:
         print(f"error: no invoice {args.number!r}", file=sys.stderr)
         return 2
     out = Path(args.out or invoice_filename(invoice.number))
-    out.write_bytes(invoice_document(invoice, load_catalog(), SigningKey.from_environment()))
+    out.write_bytes(invoice_document(invoice, terms_of(args), SigningKey.from_environment()))
     print(f"wrote {out}")
     return 0
