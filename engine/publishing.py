@@ -93,8 +93,11 @@ def check_draft(
     for error in result.errors:
         if error.path != file:
             continue
-        inside = draft is not None and draft.first <= error.line <= draft.last
-        check.errors.append(_located(error, error.line - draft.first + 1 if inside else None))
+        if draft is None or error.line < draft.first:
+            check.errors.append(_located(error, None))
+            continue
+        # the draft comes last; a fault at the end of the text is shown at its last line
+        check.errors.append(_located(error, min(error.line, draft.last) - draft.first + 1))
     if check.errors:
         return check
     terms_file = next(f for f in result.files if f.path == file)
