@@ -33,13 +33,16 @@ from engine import audit
 from engine.catalog import Catalog
 from engine.catalog.coverage import source_text
 from engine.documents import invoice_filename, itemised_bill_filename
-from engine.ledger.tables import accounts, drafts, outbox, publications
+from engine.ledger.tables import accounts, drafts, outbox
 from engine.publishing import (
     GROUNDS_OF_8_1,
+    DraftCheck,
     affected_accounts,
     assess,
     check_draft,
+    draft_refusal,
     earliest_effective,
+    publication_versions,
     publish,
     published_texts,
     refusals,
@@ -186,16 +189,10 @@ def index():
 def file_view(file: str):
     engine = _engine()
     terms_file = _file(engine.catalog, file)
-    with engine.store.db.connect() as connection:
-        published = {
-            row.effective_from: row
-            for row in connection.execute(select(publications).where(publications.c.file == file))
-        }
     text = source_text(engine.catalog.root / "docs" / "source-documents", terms_file.citation)
     return render_template(
         "file.html",
         file=terms_file,
-        published=published,
         source=text,
         may_draft=_person().may_draft(terms_file.kind),
     )
@@ -256,6 +253,14 @@ def draft(draft_id: int):
             flash(f"A {_person().role} may not change this draft.", "error")
             return redirect(url_for("admin.draft", draft_id=draft_id))
         text = request.form.get("text", "").replace("\r\n", "\n")
+        refused = draft_refusal(text)
+        if refused:
+            flash("The draft was not saved: fix the errors shown.", "error")
+            too_large = refused[0]["line"] is None
+            shown = row.text if too_large else text
+            return _render_draft(engine, row, shown, DraftCheck(errors=refused)), (
+                413 if too_large else 400
+            )
         with engine.store.db.begin() as connection:
             connection.execute(
                 update(drafts)
@@ -285,7 +290,7 @@ def publish_draft(draft_id: int):
         return redirect(url_for("admin.draft", draft_id=draft_id))
     catalog = engine.catalog
     with engine.store.db.connect() as connection:
-        check = check_draft(catalog.root, published_texts(connection), row.file, row.text)
+        check = check_draft(catalog.root, publication_versions(connection), row.file, row.text)
     if check.errors:
         flash("Fix the errors shown in the draft before publishing.", "error")
         return _render_draft(engine, row, row.text, check), 400
@@ -465,7 +470,7 @@ def audit_view():
 def _render_draft(engine, row, text, check=None, reason="", ground=None):
     with engine.store.db.connect() as connection:
         check = check or check_draft(
-            engine.catalog.root, published_texts(connection), row.file, text
+            engine.catalog.root, publication_versions(connection), row.file, text
         )
     errors_by_line: dict[int | None, list[dict]] = {}
     for error in check.errors:

@@ -356,7 +356,7 @@ def _register_routes(app: Flask) -> None:
     def terms():
         _authorise("terms:read")
         at = _instant(request.args.get("at"), "at")
-        catalog = get_engine().catalog
+        catalog = _current_catalog()
         try:
             in_force = catalog.at(at)
         except NotInForce as exc:
@@ -384,7 +384,7 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/v1/terms/<path:clause>")
     def clause_history(clause: str):
         _authorise("terms:read")
-        catalog = get_engine().catalog
+        catalog = _current_catalog()
         citation = catalog.plan_citation(clause) if clause in catalog.plans else clause
         try:
             terms_file = catalog.file(citation)
@@ -398,6 +398,7 @@ def _register_routes(app: Flask) -> None:
                 "versions": [
                     {
                         "effective_from": version.effective_from.isoformat(),
+                        "origin": version.origin,
                         "note": version.note,
                         "values": {
                             name: {
@@ -411,6 +412,14 @@ def _register_routes(app: Flask) -> None:
                 ],
             }
         )
+
+
+def _current_catalog():
+    """The engine's catalog with every publication stored so far (another process may publish)."""
+    engine = get_engine()
+    with engine.store.unit(commit=False) as unit:
+        engine.refresh_catalog(unit)
+    return engine.catalog
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

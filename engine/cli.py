@@ -28,6 +28,28 @@ def catalog_root(value: str | None) -> Path:
     return Path(value or os.environ.get("BILLING_CATALOG") or PROJECT_ROOT)
 
 
+DB_HELP = (
+    "database whose publications belong to the terms "
+    "(default: $DATABASE_URL or var/billing.sqlite, if it exists)"
+)
+
+
+def terms_of(args: argparse.Namespace) -> Catalog:
+    """The catalog every reader sees: the files plus every publication in the database."""
+    from engine.ledger.store import Store
+    from engine.publishing import terms_catalog
+
+    root = catalog_root(getattr(args, "catalog", None))
+    url = getattr(args, "db", None) or os.environ.get("DATABASE_URL")
+    if url is None:
+        default = PROJECT_ROOT / "var" / "billing.sqlite"
+        if not default.exists():
+            return load_catalog(root)  # no database yet, so nothing is published
+        url = f"sqlite:///{default}"
+    with Store(url) as store, store.db.connect() as connection:
+        return terms_catalog(connection, root)
+
+
 def parse_instant(text: str) -> date | datetime:
     """A date (YYYY-MM-DD, Europe/Berlin) or an RFC 3339 instant with offset."""
     try:
@@ -94,10 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--at", required=True, type=parse_instant, help="date or instant")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--catalog", help="catalog folder")
+    show.add_argument("--db", help=DB_HELP)
     show.set_defaults(handler=cmd_terms_show)
     listing = terms_commands.add_parser("list", help="every file's version in force at a date")
     listing.add_argument("--at", required=True, type=parse_instant, help="date or instant")
     listing.add_argument("--catalog", help="catalog folder")
+    listing.add_argument("--db", help=DB_HELP)
     listing.set_defaults(handler=cmd_terms_list)
     export = terms_commands.add_parser(
         "export", help="write drafts (and publications) as catalog files for review in git"
@@ -105,10 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="exports", help="folder to write into (default: exports)")
     export.add_argument("--db", help="database URL")
     export.add_argument("--published", action="store_true", help="also the published versions")
+    export.add_argument(
+        "--in-place",
+        action="store_true",
+        help="write the publications not yet in the catalog's files into those files "
+        "(for git); drafts never go there",
+    )
+    export.add_argument("--catalog", help="catalog folder")
     export.set_defaults(handler=cmd_terms_export)
     history = terms_commands.add_parser("history", help="every version of one clause")
     history.add_argument("clause", help='a citation, e.g. "AGB 4.2.3"')
     history.add_argument("--catalog", help="catalog folder")
+    history.add_argument("--db", help=DB_HELP)
     history.set_defaults(handler=cmd_terms_history)
 
     clauses = commands.add_parser("clauses", help="the clause table of both documents")
@@ -116,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--write", metavar="FILE", help="write the table to FILE")
     target.add_argument("--check", metavar="FILE", help="fail if FILE is not up to date")
     clauses.add_argument("--catalog", help="catalog folder")
+    clauses.add_argument("--db", help=DB_HELP)
     clauses.set_defaults(handler=cmd_clauses)
 
     replay = commands.add_parser("replay", help="apply the events of a JSON Lines file in order")
@@ -157,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     liability.add_argument(
         "--intent", action="store_true", help="the damage was caused intentionally"
     )
+    liability.add_argument("--db", help=DB_HELP)
     liability.set_defaults(handler=cmd_liability)
 
     availability = commands.add_parser("availability", help="yearly availability from outages")
@@ -259,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     root = catalog_root(args.root)
+    if not root.is_dir():
+        problem = "does not exist" if not root.exists() else "is not a folder"
+        print(f"error: {root} {problem}; give a catalog folder", file=sys.stderr)
+        return 2
     result = load_files(root)
     warnings = []
     if not result.errors:
@@ -329,7 +367,7 @@ def _resolve(catalog: Catalog, name: str) -> str:
 
 
 def cmd_terms_show(args: argparse.Namespace) -> int:
-    catalog = load_catalog(catalog_root(args.catalog))
+    catalog = terms_of(args)
     terms = catalog.at(args.at)
     in_force = terms.clause(_resolve(catalog, args.clause))
     terms_file = in_force.file
@@ -340,6 +378,7 @@ def cmd_terms_show(args: argparse.Namespace) -> int:
             "file": terms_file.path,
             "terms_version": terms.version,
             "effective_from": in_force.effective_from.isoformat(),
+            "origin": in_force.version.origin,
             "parameters": {
                 name: {
                     "type": spec.type,
@@ -359,6 +398,8 @@ def cmd_terms_show(args: argparse.Namespace) -> int:
         f"  in force on {catalog.local_date(args.at).isoformat()}: version of "
         f"{in_force.effective_from.isoformat()} (terms version {terms.version})"
     )
+    if in_force.version.origin != "file":
+        print(f"  published: {in_force.version.origin}")
     width = max(map(len, terms_file.parameters))
     for name, spec in terms_file.parameters.items():
         value = format_value(spec.type, in_force[name])
@@ -371,7 +412,7 @@ def cmd_terms_show(args: argparse.Namespace) -> int:
 
 
 def cmd_terms_list(args: argparse.Namespace) -> int:
-    catalog = load_catalog(catalog_root(args.catalog))
+    catalog = terms_of(args)
     terms = catalog.at(args.at)
     day = catalog.local_date(args.at).isoformat()
     print(f"Terms in force on {day}: terms version {terms.version}")
@@ -386,12 +427,13 @@ def cmd_terms_list(args: argparse.Namespace) -> int:
 
 
 def cmd_terms_history(args: argparse.Namespace) -> int:
-    catalog = load_catalog(catalog_root(args.catalog))
+    catalog = terms_of(args)
     terms_file = catalog.file(_resolve(catalog, args.clause))
     print(f"{terms_file.citation}: {terms_file.title} ({terms_file.path})")
     for version in terms_file.versions:
+        origin = f" ({version.origin})" if version.origin != "file" else ""
         print(
-            f"  from {version.effective_from.isoformat()}"
+            f"  from {version.effective_from.isoformat()}{origin}"
             + (f": {version.note}" if version.note else "")
         )
         for name, parameter_value in version.values.items():
@@ -402,7 +444,7 @@ def cmd_terms_history(args: argparse.Namespace) -> int:
 
 def cmd_clauses(args: argparse.Namespace) -> int:
     root = catalog_root(args.catalog)
-    catalog = load_catalog(root)
+    catalog = terms_of(args)
     rows, problems = coverage(
         catalog,
         numbered_clauses(root / "docs" / "source-documents"),
@@ -513,7 +555,7 @@ def cmd_liability(args: argparse.Namespace) -> int:
             except (IndexError, ValueError) as exc:
                 print(f"error: {args.claims}:{number}: {exc}", file=sys.stderr)
                 return 1
-    catalog = load_catalog()
+    catalog = terms_of(args)
     paid = cap_claims(claims, catalog.at(args.at), intentional=args.intent)
     print("customer,claim,paid")
     for name, claim in claims.items():
@@ -530,7 +572,7 @@ def cmd_availability(args: argparse.Namespace) -> int:
 
     with Store(args.db) as store, store.unit(commit=False) as unit:
         outages = unit.outage_payloads()
-    report = availability(outages, args.year, load_catalog())
+    report = availability(outages, args.year, terms_of(args))
     print(report.describe())
     return 0 if report.met else 1
 
@@ -709,28 +751,57 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_terms_export(args: argparse.Namespace) -> int:
-    """Each file with its drafts (and publications) appended, as a catalog tree to diff in git."""
+    """Publications (and drafts) as catalog files: into the catalog itself, or a copy to diff.
+
+    Only publications a file does not hold yet are written, so exporting twice, or loading
+    after an export, never counts a version twice.
+    """
     from sqlalchemy import select
 
+    from engine.catalog.loader import new_versions
     from engine.ledger.store import Store
-    from engine.ledger.tables import drafts, publications
-    from engine.publishing import indent_version
+    from engine.ledger.tables import drafts
+    from engine.publishing import indent_version, publication_versions
 
-    appended: dict[str, str] = {}
+    root = catalog_root(args.catalog)
+    out = Path(args.out)
+    if not args.in_place and out.resolve() == root.resolve():
+        print(
+            "error: --out is the catalog itself; use --in-place to write the publications "
+            "there (drafts never go into the catalog)",
+            file=sys.stderr,
+        )
+        return 2
     with Store(args.db) as store, store.db.connect() as connection:
-        if args.published:
-            for row in connection.execute(select(publications).order_by(publications.c.id)):
-                appended[row.file] = appended.get(row.file, "") + row.text
+        published = publication_versions(connection)
         rows = connection.execute(
             select(drafts).where(drafts.c.status == "draft").order_by(drafts.c.id)
         ).all()
+    if args.in_place or args.published:
+        checked = load_files(root, appended=published)
+        if checked.errors:
+            raise CatalogInvalid(checked.errors)
+    fresh = new_versions(root, published) if (args.in_place or args.published) else {}
+    appended = {
+        file: "".join(f"  # {item.origin}\n{item.text}" for item in items)
+        for file, items in fresh.items()
+    }
+    if args.in_place:
+        for file, text in appended.items():
+            path = root / file
+            path.write_text(
+                path.read_text(encoding="utf-8").rstrip("\n") + "\n" + text, encoding="utf-8"
+            )
+            print(f"wrote {path}")
+        if not appended:
+            print("nothing to export: the files hold every publication")
+        return 0
     for row in rows:
         appended[row.file] = appended.get(row.file, "") + (
             f"  # draft {row.id} by {row.author}, {row.updated_at}\n" + indent_version(row.text)
         )
-    out = Path(args.out)
     for file, text in appended.items():
-        source = (catalog_root(None) / file).read_text(encoding="utf-8").rstrip("\n") + "\n"
+        source = (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n"
         target = out / file
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source + text, encoding="utf-8")
@@ -797,6 +868,6 @@ def cmd_invoices_pdf(args: argparse.Namespace) -> int:
         print(f"error: no invoice {args.number!r}", file=sys.stderr)
         return 2
     out = Path(args.out or invoice_filename(invoice.number))
-    out.write_bytes(invoice_document(invoice, load_catalog(), SigningKey.from_environment()))
+    out.write_bytes(invoice_document(invoice, terms_of(args), SigningKey.from_environment()))
     print(f"wrote {out}")
     return 0

@@ -36,7 +36,7 @@ from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
-from engine.publishing import publication_count, published_texts
+from engine.publishing import publication_count, terms_catalog
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 from engine.state import AccountState, Deadline, Invoice
 
@@ -138,7 +138,7 @@ class Engine:
         """
         count = publication_count(unit.connection)
         if count != self._publications:
-            self.catalog = load_catalog(self._base_root, appended=published_texts(unit.connection))
+            self.catalog = terms_catalog(unit.connection, self._base_root)
             self._rulesets = {}
             self._publications = count
 

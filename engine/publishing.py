@@ -12,6 +12,7 @@ per customer for the engine, which gives consumers their special termination win
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,10 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from engine import audit
-from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_files
+from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_catalog, load_files
+from engine.catalog.loader import Appended, limit_errors
 from engine.catalog.values import Period, format_value
+from engine.catalog.yaml_source import MAX_FILE_BYTES, read_yaml
 from engine.deadlines import period_end
 from engine.ledger.tables import accounts, publications
 
@@ -70,21 +73,31 @@ def indent_version(text: str) -> str:
     return "\n".join(("  - " if i == 0 else "    ") + line for i, line in enumerate(lines)) + "\n"
 
 
-def check_draft(root: Path, published: dict[str, str], file: str, text: str) -> DraftCheck:
-    """Validate a draft as if it were appended to its file, with everything already published."""
-    appended = dict(published)
-    original = (
-        (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n" + published.get(file, "")
-    )
-    offset = len(original.rstrip("\n").splitlines())
-    appended[file] = published.get(file, "") + indent_version(text)
+def check_draft(
+    root: Path,
+    published: Mapping[str, str | Sequence[Appended]],
+    file: str,
+    text: str,
+) -> DraftCheck:
+    """Validate a draft as if it were appended to its file, with everything already published.
+
+    ``published`` is :func:`publication_versions` (or, as before, YAML text per file).
+    """
+    appended: dict[str, str | Sequence[Appended]] = dict(published)
+    before = published.get(file, [])
+    before = [Appended(before, "appended")] if isinstance(before, str) else list(before)
+    appended[file] = [*before, Appended(indent_version(text), "draft")]
     result = load_files(root, appended=appended)
+    draft = next((s for s in result.segments.get(file, []) if s.origin == "draft"), None)
     check = DraftCheck()
     for error in result.errors:
         if error.path != file:
             continue
-        line = error.line - offset if error.line > offset else None
-        check.errors.append(_located(error, line))
+        if draft is None or error.line < draft.first:
+            check.errors.append(_located(error, None))
+            continue
+        # the draft comes last; a fault at the end of the text is shown at its last line
+        check.errors.append(_located(error, min(error.line, draft.last) - draft.first + 1))
     if check.errors:
         return check
     terms_file = next(f for f in result.files if f.path == file)
@@ -92,8 +105,28 @@ def check_draft(root: Path, published: dict[str, str], file: str, text: str) -> 
     return check
 
 
-def _located(error: CatalogError, line: int | None) -> dict:
-    column = max(error.column - 4, 1) if line else error.column
+def draft_refusal(text: str) -> list[dict]:
+    """Why a draft may not even be stored: too large, or YAML the safe reader refuses.
+
+    Such a draft is not saved (nothing changes); ordinary faults, like a price written as a
+    number, are saved with the draft and shown at their lines until fixed.
+    """
+    size = len(text.encode("utf-8"))
+    if size > MAX_FILE_BYTES:
+        message = (
+            f"the draft has {size:,} bytes; a draft may have at most {MAX_FILE_BYTES:,} "
+            f"({MAX_FILE_BYTES // 1024} KiB)"
+        )
+        return [{"line": None, "column": 1, "message": message, "pointer": ""}]
+    document = read_yaml(text, "draft")
+    if not document.refused:
+        return []
+    limited = limit_errors(document.errors, {document.path: document.omitted})
+    return [_located(e, e.line, indented=False) for e in limited]
+
+
+def _located(error: CatalogError, line: int | None, *, indented: bool = True) -> dict:
+    column = max(error.column - 4, 1) if line and indented else error.column
     return {"line": line, "column": column, "message": error.message, "pointer": error.pointer}
 
 
@@ -275,6 +308,32 @@ def published_texts(connection: Connection) -> dict[str, str]:
     ):
         texts[row.file] = texts.get(row.file, "") + row.text
     return texts
+
+
+def publication_versions(connection: Connection) -> dict[str, list[Appended]]:
+    """Every published version per file, in publication order, each naming its publication.
+
+    A version the file already holds with identical content (after ``billing terms export``)
+    is not counted twice; see :class:`engine.catalog.loader.Appended`.
+    """
+    versions: dict[str, list[Appended]] = {}
+    query = select(
+        publications.c.id, publications.c.file, publications.c.text, publications.c.published_by
+    ).order_by(publications.c.id)
+    for row in connection.execute(query):
+        origin = f"publication {row.id} by {row.published_by}"
+        versions.setdefault(row.file, []).append(Appended(row.text, origin, skip_if_present=True))
+    return versions
+
+
+def terms_catalog(connection: Connection, root: Path | None = None) -> Catalog:
+    """The catalog every reader uses: the files below ``root`` plus every stored publication.
+
+    The engine, the API, the admin UI and the CLI (``terms show``, ``list``, ``history``,
+    ``clauses``) all read the terms through this function, so they agree on one history.
+    Raises :class:`~engine.catalog.CatalogInvalid` with every fault.
+    """
+    return load_catalog(root, appended=publication_versions(connection))
 
 
 def publication_count(connection: Connection) -> int:

@@ -185,6 +185,7 @@ def test_deadlines_and_terms(api):
     history = get(api, "/api/v1/terms/BGB%20%C2%A7%20247").json
     assert history["versions"][-1] == {
         "effective_from": "2026-01-01",
+        "origin": "file",
         "note": None,
         "values": {"rate": {"value": "1.27", "source": "statute"}},
     }

@@ -59,6 +59,9 @@ class Version:
     values: Mapping[str, ParameterValue]
     note: str | None = None
     rules: tuple[RuleSpec, ...] = ()
+    # Where the version comes from: "file", or "publication 3 by legal@example.com" (a version
+    # published in the admin UI); not part of its content.
+    origin: str = field(default="file", compare=False)
 
 
 @dataclass(frozen=True)
