@@ -129,6 +129,7 @@ def load_files(
             documents.append((document, kind))
     built = [(doc, _build_file(doc, kind, result.errors)) for doc, kind in documents]
     _check_across_files(built, claimed, result.errors)
+    _check_examples(built, result.errors)
     result.files = [terms_file for _, terms_file in built]
     result.errors.sort()
     return result
@@ -271,6 +272,7 @@ def _build_file(document: YamlDocument, kind: str, errors: list[CatalogError]) -
         parameters=parameters,
         versions=versions,
         located=located,
+        examples=tuple(data.get("examples", ())),
     )
 
 
@@ -350,7 +352,11 @@ def _build_versions(document: YamlDocument, parameters: dict[str, ParameterSpec]
         values = MappingProxyType(dict(_build_values(document, pointer, raw, parameters, errors)))
         rules = tuple(_build_rules(document, pointer, raw, parameters, values, errors))
         yield Version(
-            effective_from=effective_from, values=values, note=raw.get("note"), rules=rules
+            effective_from=effective_from,
+            values=values,
+            note=raw.get("note"),
+            rules=rules,
+            examples=tuple(raw.get("examples", ())),
         )
 
 
@@ -407,6 +413,14 @@ def _build_values(document, pointer, raw_version, parameters, errors):
         source = raw.get("source", default_source) if annotated else default_source
         note = raw.get("note") if annotated else None
         yield name, ParameterValue(value=value, source=source, note=note)
+
+
+def _check_examples(built: list[tuple[YamlDocument, TermsFile]], errors) -> None:
+    """The events of each file's examples must be valid events (engine/examples.py)."""
+    from engine.examples import example_errors
+
+    for document, terms_file in built:
+        errors.extend(example_errors(document, terms_file))
 
 
 # -- checks that need more than one file -------------------------------------------------------

@@ -59,6 +59,7 @@ class Version:
     values: Mapping[str, ParameterValue]
     note: str | None = None
     rules: tuple[RuleSpec, ...] = ()
+    examples: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class TermsFile:
     parameters: Mapping[str, ParameterSpec]
     versions: tuple[Version, ...]
     located: bool = field(default=True, compare=False, repr=False)
+    examples: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
