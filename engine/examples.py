@@ -169,8 +169,9 @@ def example_events(spec: Mapping[str, Any], time_zone: str = DEFAULT_TIME_ZONE) 
 def example_errors(document, terms_file: TermsFile) -> Iterator[CatalogError]:
     """Faults of a file's examples the schema cannot see: events that are not valid events,
     instants that do not exist, two examples of one name in one list."""
-    from engine.events import EventInvalid, parse_event
+    from engine.events import EventInvalid, flat_event_schemas, parse_event
 
+    fields_of = {name: set(flat["properties"]) for name, flat in flat_event_schemas().items()}
     lists = [("", terms_file.examples)] + [
         (f"/versions/{i}", v.examples) for i, v in enumerate(terms_file.versions)
     ]
@@ -181,11 +182,11 @@ def example_errors(document, terms_file: TermsFile) -> Iterator[CatalogError]:
             if spec["name"] in names:
                 yield document.error(f"{pointer}/name", f"an example named {spec['name']!r} exists")
             names.add(spec["name"])
-            try:
-                events = example_events(spec)
-            except ValueError as exc:
-                yield document.error(f"{pointer}/events", f"not a valid date or time: {exc}")
+            faults = list(_event_faults(document, pointer, spec, fields_of))
+            yield from faults
+            if faults:
                 continue
+            events = example_events(spec)
             setup = sum(1 for e in events if e.get("setup"))
             for position, event in enumerate(events):
                 event.pop("setup", None)
@@ -199,6 +200,32 @@ def example_errors(document, terms_file: TermsFile) -> Iterator[CatalogError]:
                         where = f"{pointer}/events/{position - setup}{exc.field}"
                         message = exc.message
                     yield document.error(where, message)
+
+
+def _event_faults(document, pointer: str, spec, fields_of) -> Iterator[CatalogError]:
+    """Instants that do not exist, fields an event of its type does not have."""
+    for position, event in enumerate(spec["events"]):
+        where = f"{pointer}/events/{position}"
+        try:
+            instant(event["at"])
+        except ValueError as exc:
+            yield document.error(f"{where}/at", f"{event['at']!r} is not a date or time: {exc}")
+        known = fields_of.get(event["type"], set()) - {"id", "account"}
+        for key in sorted(set(event) - known):
+            fields = ", ".join(sorted(known - {"type", "at"})) or "none"
+            yield document.error(
+                f"{where}/{key}",
+                f"{key!r} is not a field of a {event['type']} event (its fields: {fields})",
+                at_key=True,
+            )
+    opened = (spec.get("account") or {}).get("opened")
+    if opened:
+        try:
+            instant(opened)
+        except ValueError as exc:
+            yield document.error(
+                f"{pointer}/account/opened", f"{opened!r} is not a date or time: {exc}"
+            )
 
 
 # -- running -----------------------------------------------------------------------------------
