@@ -120,16 +120,16 @@ def test_faults_in_examples_are_located(catalog_copy):
         return next(i for i, content in enumerate(lines, 1) if text in content)
 
     assert [str(e) for e in load_files(catalog_copy).errors] == [
-        f"{FEE_FILE}:{line('02-30')}:14: '2026-02-30' is not a date or time: day is out of range "
-        "for month (at /examples/0/events/0/at)",
-        f"{FEE_FILE}:{line('colour')}:101: 'colour' is not a field of a direct_debit.returned "
+        f"{FEE_FILE}:{line('02-30')}:18: '2026-02-30' is not a date or time: day is out of range "
+        "for month (at /versions/0/examples/0/events/0/at)",
+        f"{FEE_FILE}:{line('colour')}:105: 'colour' is not a field of a direct_debit.returned "
         "event (its fields: amount, invoice, itemised_higher_costs, proven_lower_damage) "
-        "(at /examples/1/events/0/colour)",
+        "(at /versions/0/examples/1/events/0/colour)",
     ]
     edit(path, 'amount: "9.80", clause', "amount: 9.80, clause")
     lines = path.read_text().splitlines()
     (error,) = load_files(catalog_copy).errors
-    assert (error.line, error.pointer) == (line("9.80, clause"), "/examples/0/expect/1/amount")
+    assert (error.line, error.pointer) == (line("9.80, clause"), "/versions/0/examples/0/expect/1/amount")
     assert "9.8 is a YAML number" in error.message
 
 
@@ -150,4 +150,4 @@ def test_an_invalid_example_event_fails_validation(catalog_copy):
     with pytest.raises(CatalogInvalid) as raised:
         load_catalog(catalog_copy)
     (error,) = raised.value.errors
-    assert error.pointer == "/examples/0/events/0/method"
+    assert error.pointer == "/versions/0/examples/0/events/0/method"
