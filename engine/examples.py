@@ -31,6 +31,7 @@ DEFAULT_ACCOUNT = {
 }
 DEFAULT_AUTOPREPAY = {"threshold": "5.00", "amount": "20.00"}
 UNITS = (" EUR/min", " EUR", " %")
+KIND_WORDS = {"rejected": "refusal"}
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,19 @@ def run_examples(
     return [run_example(catalog, example, decider) for example in chosen]
 
 
+def draft_examples(catalog: Catalog, terms_file: TermsFile) -> list[Example]:
+    """The examples a new last version of ``terms_file`` could change: its own, and every
+    example of the catalog with an event on or after its effective date (earlier ones run
+    entirely under terms the draft does not touch)."""
+    start = terms_file.versions[-1].effective_from
+    own = f"version {start.isoformat()}"
+    return [
+        example
+        for example in catalog_examples(catalog)
+        if (example.path == terms_file.path and example.origin == own) or last_day(example) >= start
+    ]
+
+
 def last_day(example: Example) -> date:
     """The day of the example's last event: a new version from a later day cannot change it."""
     return _last_day(example.spec)
@@ -348,7 +362,7 @@ def _words(fields: Mapping[str, Any]) -> str:
 
 def describe(pattern: Mapping[str, Any], *, article: bool = True) -> str:
     """``a charge of 9.80 EUR (item returned_debit_fee) citing AGB 4.2.3 on 2026-03-10``."""
-    kind = str(pattern["kind"]).replace("_", " ")
+    kind = KIND_WORDS.get(str(pattern["kind"]), str(pattern["kind"]).replace("_", " "))
     prefix = ("an " if kind[0] in "aeiou" else "a ") if article else ""
     rest = _words(pattern)
     return f"{prefix}{kind}" + (f" {rest}" if rest else "")
@@ -371,7 +385,55 @@ def _got(pattern: Mapping[str, Any], produced: list[dict]) -> str:
         return "no effects"
     if not same_kind:
         kinds = sorted({str(e.get("kind")) for e in produced})
-        return f"no {str(pattern['kind']).replace('_', ' ')}; effects: {', '.join(kinds)}"
+        missing = describe({"kind": pattern["kind"]}, article=False)
+        return f"no {missing}; effects: {', '.join(kinds)}"
     return "; ".join(describe_effect(e) for e in same_kind[:4]) + (
         f"; and {len(same_kind) - 4} more" if len(same_kind) > 4 else ""
     )
+
+
+# -- for people --------------------------------------------------------------------------------
+
+
+def present(example: Example) -> dict:
+    """An example as the admin UI shows it: the account, a row per event, the expectations."""
+    spec = example.spec
+    events = spec["events"]
+    if events and events[0].get("type") == "account.opened":
+        account = "opened by the first event"
+    else:
+        fields = {**DEFAULT_ACCOUNT, **(spec.get("account") or {})}
+        users = fields.pop("users", ["anna"])
+        opened = fields.pop("opened", None)
+        account = ", ".join(
+            [str(fields.pop(k)) for k in ("plan", "customer_type", "billing_method")]
+            + [f"{k} {_shown(v)}" for k, v in fields.items() if DEFAULT_ACCOUNT.get(k) != v]
+            + [f"users {', '.join(users)}"]
+            + ([f"opened {opened}"] if opened else [])
+        )
+    return {
+        "name": example.name,
+        "origin": example.origin,
+        "retired_by": example.retired_by,
+        "account": account,
+        "events": [
+            {
+                "at": str(event["at"]),
+                "type": event["type"],
+                "fields": ", ".join(
+                    f"{k} {_shown(v)}" for k, v in event.items() if k not in ("at", "type")
+                ),
+            }
+            for event in events
+        ],
+        "expect": [describe(pattern) for pattern in spec.get("expect", ())],
+        "expect_not": [describe(pattern, article=False) for pattern in spec.get("expect_not", ())],
+    }
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)

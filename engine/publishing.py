@@ -58,10 +58,21 @@ class Assessment:
 
 @dataclass
 class DraftCheck:
-    """A draft's faults, located at the draft's own lines, and its assessment if it has none."""
+    """A draft's faults, located at the draft's own lines, and its assessment if it has none.
+
+    ``examples`` are the outcomes of the clause examples the draft could change, run against
+    the catalog as it would be with the draft (engine/examples.py); ``retired`` the examples of
+    the file its own examples take over from. A broken example stops the publication.
+    """
 
     errors: list[dict] = field(default_factory=list)
     assessment: Assessment | None = None
+    examples: list = field(default_factory=list)
+    retired: list = field(default_factory=list)
+
+    @property
+    def broken_examples(self) -> list:
+        return [outcome for outcome in self.examples if not outcome.passed]
 
 
 def indent_version(text: str) -> str:
@@ -70,8 +81,11 @@ def indent_version(text: str) -> str:
     return "\n".join(("  - " if i == 0 else "    ") + line for i, line in enumerate(lines)) + "\n"
 
 
-def check_draft(root: Path, published: dict[str, str], file: str, text: str) -> DraftCheck:
-    """Validate a draft as if it were appended to its file, with everything already published."""
+def check_draft(
+    root: Path, published: dict[str, str], file: str, text: str, *, decider=None
+) -> DraftCheck:
+    """Validate a draft as if it were appended to its file, with everything already published,
+    and run the clause examples it could change."""
     appended = dict(published)
     original = (
         (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n" + published.get(file, "")
@@ -89,6 +103,14 @@ def check_draft(root: Path, published: dict[str, str], file: str, text: str) -> 
         return check
     terms_file = next(f for f in result.files if f.path == file)
     check.assessment = assess(terms_file, terms_file.versions[-2], terms_file.versions[-1])
+    from engine.examples import draft_examples, examples_of, run_examples
+
+    with_draft = Catalog(result.files, root)
+    check.examples = run_examples(
+        with_draft, examples=draft_examples(with_draft, terms_file), decider=decider
+    )
+    started = f"version {terms_file.versions[-1].effective_from.isoformat()}"
+    check.retired = [e for e in examples_of(terms_file, retired=True) if e.retired_by == started]
     return check
 
 

@@ -129,7 +129,8 @@ def test_faults_in_examples_are_located(catalog_copy):
     edit(path, 'amount: "9.80", clause', "amount: 9.80, clause")
     lines = path.read_text().splitlines()
     (error,) = load_files(catalog_copy).errors
-    assert (error.line, error.pointer) == (line("9.80, clause"), "/versions/0/examples/0/expect/1/amount")
+    assert error.line == line("9.80, clause")
+    assert error.pointer == "/versions/0/examples/0/expect/1/amount"
     assert "9.8 is a YAML number" in error.message
 
 
