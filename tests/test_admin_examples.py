@@ -46,6 +46,10 @@ def test_the_clause_page_shows_its_examples_as_events_and_expectations(admin):
     assert "a charge of 9.80 EUR (item returned_debit_fee) citing AGB 4.2.3 on 2026-03-10" in page
     assert page.count("example-ok") == 3 and "example-broken" not in page
     assert "Account: clinq, consumer, autoprepay, users anna." in page
+    # A new draft starts from the newest version's values; its examples stay with that version.
+    draft = page_text(admin.get(f"/admin/drafts/{new_draft(admin, FEE_FILE)}"))
+    editor = draft[draft.index('<textarea name="text"') : draft.index("</textarea>")]
+    assert 'flat_fee: "9.80 EUR"' in editor and "examples:" not in editor
 
 
 def test_a_draft_that_breaks_an_example_is_not_published_and_says_why(admin, engine):
