@@ -33,6 +33,7 @@ from engine import audit
 from engine.catalog import Catalog
 from engine.catalog.coverage import source_text
 from engine.documents import invoice_filename, itemised_bill_filename
+from engine.examples import examples_of, present, run_examples
 from engine.ledger.tables import accounts, drafts, outbox
 from engine.publishing import (
     GROUNDS_OF_8_1,
@@ -190,11 +191,18 @@ def file_view(file: str):
     engine = _engine()
     terms_file = _file(engine.catalog, file)
     text = source_text(engine.catalog.root / "docs" / "source-documents", terms_file.citation)
+    examples = examples_of(terms_file, retired=True)
+    current = [e for e in examples if not e.retired_by]
+    outcomes = {
+        id(o.example): o
+        for o in run_examples(engine.catalog, examples=current, decider=engine.decider)
+    }
     return render_template(
         "file.html",
         file=terms_file,
         source=text,
         may_draft=_person().may_draft(terms_file.kind),
+        examples=[(present(e), outcomes.get(id(e))) for e in examples],
     )
 
 
@@ -290,9 +298,24 @@ def publish_draft(draft_id: int):
         return redirect(url_for("admin.draft", draft_id=draft_id))
     catalog = engine.catalog
     with engine.store.db.connect() as connection:
-        check = check_draft(catalog.root, publication_versions(connection), row.file, row.text)
+        check = check_draft(
+            catalog.root,
+            publication_versions(connection),
+            row.file,
+            row.text,
+            decider=engine.decider,
+        )
     if check.errors:
         flash("Fix the errors shown in the draft before publishing.", "error")
+        return _render_draft(engine, row, row.text, check), 400
+    if check.broken_examples:
+        for outcome in check.broken_examples:
+            flash(
+                f"The example \u201c{outcome.example.name}\u201d ({outcome.example.citation}) "
+                f"no longer holds: {outcome.reason}. Change the draft, or give it examples of "
+                "its own (examples: in the draft).",
+                "error",
+            )
         return _render_draft(engine, row, row.text, check), 400
     assessment = check.assessment
     reason = request.form.get("reason", "")
@@ -470,7 +493,11 @@ def audit_view():
 def _render_draft(engine, row, text, check=None, reason="", ground=None):
     with engine.store.db.connect() as connection:
         check = check or check_draft(
-            engine.catalog.root, publication_versions(connection), row.file, text
+            engine.catalog.root,
+            publication_versions(connection),
+            row.file,
+            text,
+            decider=engine.decider,
         )
     errors_by_line: dict[int | None, list[dict]] = {}
     for error in check.errors:
@@ -492,6 +519,8 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None):
         reason=reason,
         ground=ground,
         may_publish=_person().may_publish,
+        examples=[(present(o.example), o) for o in check.examples],
+        retired=[present(e) for e in check.retired],
     )
 
 
@@ -519,4 +548,7 @@ def _latest_version_text(root: Path, published: dict[str, str], file: str) -> st
     text = (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n" + published.get(file, "")
     lines = text.rstrip("\n").splitlines()
     start = max(i for i, line in enumerate(lines) if line.startswith("  - effective_from:"))
-    return "\n".join(line[4:] for line in lines[start:])
+    version = [line[4:] for line in lines[start:]]
+    if "examples:" in version:  # a version's examples stay with it; a draft writes its own
+        version = version[: version.index("examples:")]
+    return "\n".join(version)

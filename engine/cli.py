@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     conformance.add_argument("--json", action="store_true", help="print JSON")
     conformance.add_argument("--catalog", help="catalog folder")
     conformance.set_defaults(handler=cmd_conformance)
+    examples = commands.add_parser(
+        "examples", help="run the clause examples (all, or one clause's); exit 1 on a failure"
+    )
+    examples.add_argument("clause", nargs="?", help='e.g. "AGB 4.2.3" or clinq-premium')
+    examples.add_argument("--catalog", help="catalog folder (default: this project)")
+    examples.set_defaults(handler=cmd_examples)
 
     terms = commands.add_parser("terms", help="show the terms in force")
     terms_commands = terms.add_subparsers(dest="terms_command", required=True, metavar="ACTION")
@@ -360,6 +366,22 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         print(f"  {warning.message}")
         print(f"  {warning.explanation}")
     return 0
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from engine.examples import run_examples
+
+    catalog = load_catalog(catalog_root(args.catalog))
+    citation = _resolve(catalog, args.clause) if args.clause else None
+    outcomes = run_examples(catalog, citation)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in outcomes:
+        line = f"{'ok  ' if outcome.passed else 'FAIL'}  {outcome.example.title}"
+        print(line + ("" if outcome.passed else f"\n      {outcome.reason}"))
+    if not outcomes:
+        print(f"no examples{f' for {citation}' if citation else ''}")
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
 
 
 def _resolve(catalog: Catalog, name: str) -> str:

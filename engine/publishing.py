@@ -61,10 +61,21 @@ class Assessment:
 
 @dataclass
 class DraftCheck:
-    """A draft's faults, located at the draft's own lines, and its assessment if it has none."""
+    """A draft's faults, located at the draft's own lines, and its assessment if it has none.
+
+    ``examples`` are the outcomes of the clause examples the draft could change, run against
+    the catalog as it would be with the draft (engine/examples.py); ``retired`` the examples of
+    the file its own examples take over from. A broken example stops the publication.
+    """
 
     errors: list[dict] = field(default_factory=list)
     assessment: Assessment | None = None
+    examples: list = field(default_factory=list)
+    retired: list = field(default_factory=list)
+
+    @property
+    def broken_examples(self) -> list:
+        return [outcome for outcome in self.examples if not outcome.passed]
 
 
 def indent_version(text: str) -> str:
@@ -78,8 +89,11 @@ def check_draft(
     published: Mapping[str, str | Sequence[Appended]],
     file: str,
     text: str,
+    *,
+    decider=None,
 ) -> DraftCheck:
-    """Validate a draft as if it were appended to its file, with everything already published.
+    """Validate a draft as if it were appended to its file, with everything already published,
+    and run the clause examples it could change.
 
     ``published`` is :func:`publication_versions` (or, as before, YAML text per file).
     """
@@ -102,6 +116,14 @@ def check_draft(
         return check
     terms_file = next(f for f in result.files if f.path == file)
     check.assessment = assess(terms_file, terms_file.versions[-2], terms_file.versions[-1])
+    from engine.examples import draft_examples, examples_of, run_examples
+
+    with_draft = Catalog(result.files, root)
+    check.examples = run_examples(
+        with_draft, examples=draft_examples(with_draft, terms_file), decider=decider
+    )
+    started = f"version {terms_file.versions[-1].effective_from.isoformat()}"
+    check.retired = [e for e in examples_of(terms_file, retired=True) if e.retired_by == started]
     return check
 
 

@@ -98,7 +98,7 @@ def test_versions_out_of_order_are_refused(catalog_copy):
     path = catalog_copy / FEE
     path.write_text(path.read_text() + NEW_VERSION.format(date="2001-01-01"))
     assert errors_of(catalog_copy) == [
-        f"{FEE}:27:21: effective_from 2001-01-01 comes before the previous version's 2009-07-03; "
+        f"{FEE}:50:21: effective_from 2001-01-01 comes before the previous version's 2009-07-03; "
         "versions must be in ascending order without overlap (at /versions/1/effective_from)"
     ]
 
@@ -107,7 +107,7 @@ def test_two_versions_from_the_same_day_overlap_and_are_refused(catalog_copy):
     path = catalog_copy / FEE
     path.write_text(path.read_text() + NEW_VERSION.format(date="2009-07-03"))
     assert errors_of(catalog_copy) == [
-        f"{FEE}:27:21: effective_from 2009-07-03 repeats the previous version's 2009-07-03; "
+        f"{FEE}:50:21: effective_from 2009-07-03 repeats the previous version's 2009-07-03; "
         "versions must be in ascending order without overlap (at /versions/1/effective_from)"
     ]
 

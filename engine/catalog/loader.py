@@ -208,6 +208,7 @@ def load_files(
         for doc, kind, origin_of in documents
     ]
     _check_across_files(built, claimed, result.errors)
+    _check_examples(built, result.errors)
     result.files = [terms_file for _, terms_file in built]
     result.errors = limit_errors(result.errors, omitted)
     return result
@@ -523,6 +524,7 @@ def _build_file(
         parameters=parameters,
         versions=versions,
         located=located,
+        examples=tuple(data.get("examples", ())),
     )
 
 
@@ -694,6 +696,7 @@ def _build_versions(
             note=raw.get("note"),
             rules=rules,
             origin=origin_of(line) if origin_of else "file",
+            examples=tuple(raw.get("examples", ())),
         )
 
 
@@ -757,6 +760,14 @@ def _build_values(
         source = raw.get("source", default_source) if annotated else default_source
         note = raw.get("note") if annotated else None
         yield name, ParameterValue(value=value, source=source, note=note)
+
+
+def _check_examples(built: list[tuple[YamlDocument, TermsFile]], errors) -> None:
+    """The events of each file's examples must be valid events (engine/examples.py)."""
+    from engine.examples import example_errors
+
+    for document, terms_file in built:
+        errors.extend(example_errors(document, terms_file))
 
 
 # -- checks that need more than one file -------------------------------------------------------

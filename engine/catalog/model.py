@@ -62,6 +62,7 @@ class Version:
     # Where the version comes from: "file", or "publication 3 by legal@example.com" (a version
     # published in the admin UI); not part of its content.
     origin: str = field(default="file", compare=False)
+    examples: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class TermsFile:
     parameters: Mapping[str, ParameterSpec]
     versions: tuple[Version, ...]
     located: bool = field(default=True, compare=False, repr=False)
+    examples: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def name(self) -> str:
