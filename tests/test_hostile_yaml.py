@@ -83,7 +83,7 @@ def test_an_alias_of_an_ordinary_value_is_refused_too(catalog_copy):
         f"{FEE_FILE}:24:17: anchor &fee is refused: catalog files do not use anchors and "
         "aliases (they let a few lines expand into gigabytes); write the value out "
         "(at /versions/0/values/flat_fee)",
-        f"{FEE_FILE}:27:11: alias *fee is refused: catalog files do not use anchors and "
+        f"{FEE_FILE}:50:11: alias *fee is refused: catalog files do not use anchors and "
         "aliases (they let a few lines expand into gigabytes); write the value out "
         "(at /versions/0/note)",
     ]
@@ -421,7 +421,7 @@ def test_a_file_that_differs_from_a_publication_of_the_same_date_is_an_error(
         terms_catalog(connection, catalog_copy)
     (error,) = refused.value.errors
     assert str(error).startswith(
-        f"{FEE_FILE}:28:21: publication {publication} by legal@example.com published a "
+        f"{FEE_FILE}:51:21: publication {publication} by legal@example.com published a "
         "different version of 2027-01-03"
     )
     capsys.readouterr()
