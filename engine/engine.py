@@ -8,8 +8,9 @@ Python API::
     engine.quote(event)                    # the effects, nothing stored
     engine.advance(until)                  # fire due deadlines of every account
 
-Each event yields ``{"id", "status": "applied" | "duplicate" | "rejected", "effects"}``; a
-rejection also has ``reason`` and ``clause``. The same id twice is applied once.
+Each event yields ``{"id", "status": "applied" | "duplicate" | "rejected" | "conflict",
+"effects"}``; a rejection also has ``reason`` and ``clause``. The same id twice is applied once;
+the same id with different content is a ``conflict`` (nothing is stored).
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
-from engine.publishing import publication_count, published_texts
+from engine.publishing import (
+    publication_count,
+    publications_by_id,
+    published_texts,
+    verify_notice,
+)
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 from engine.state import AccountState, Deadline, Invoice
 
@@ -75,6 +81,27 @@ class BatchInvalid(EventInvalid):
     def __init__(self, index: int, error: EventInvalid):
         super().__init__(error.field, error.message)
         self.index = index
+
+
+class EventConflict(ValueError):
+    """An event reuses the id of an earlier event with different content.
+
+    Raised (with nothing of the batch applied) when the caller asked to refuse conflicts; else
+    the event's result has ``status: conflict``.
+    """
+
+    def __init__(self, index: int, event_id: str):
+        self.index = index
+        self.id = event_id
+        self.message = conflict_reason(event_id)
+        super().__init__(self.message)
+
+
+def conflict_reason(event_id: str) -> str:
+    return (
+        f"the event id {event_id!r} was already used for an event with different content; "
+        "an id names one event: send a new id for a new event"
+    )
 
 
 @dataclass
@@ -146,11 +173,13 @@ class Engine:
 
     # -- the Python API -----------------------------------------------------------------------
 
-    def handle(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def handle(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
         """Apply one event (decoded JSON). EventInvalid names the field of a malformed event."""
-        return self.handle_events([parse_event(raw)])[0]
+        return self.handle_events([parse_event(raw)], refuse_conflicts=refuse_conflicts)[0]
 
-    def handle_many(self, raws: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def handle_many(
+        self, raws: Iterable[Mapping[str, Any]], *, refuse_conflicts: bool = False
+    ) -> list[dict[str, Any]]:
         """Apply events in order in one transaction; if any is malformed, none is applied."""
         parsed = []
         for index, raw in enumerate(raws):
@@ -158,21 +187,25 @@ class Engine:
                 parsed.append(parse_event(raw))
             except EventInvalid as exc:
                 raise BatchInvalid(index, exc) from None
-        return self.handle_events(parsed)
+        return self.handle_events(parsed, refuse_conflicts=refuse_conflicts)
 
-    def handle_events(self, events: list[Event]) -> list[dict[str, Any]]:
+    def handle_events(
+        self, events: list[Event], *, refuse_conflicts: bool = False
+    ) -> list[dict[str, Any]]:
         """Apply validated events in order in one transaction.
 
         Writers are serialised per account, so concurrent clients never lose or duplicate an
         entry; a transaction that still collides (the same new event id sent for two accounts
-        at once) is rolled back and tried again.
+        at once) is rolled back and tried again. An event whose id is known with other content
+        gets ``status: conflict`` and is not stored; with ``refuse_conflicts`` the first one
+        raises :class:`EventConflict` instead and nothing of the batch is applied.
         """
         for attempt in range(1, RETRIES + 1):
             try:
                 with self.store.unit() as unit:
                     self.refresh_catalog(unit)
                     unit.lock_accounts(e.account for e in events)
-                    results, batch = self._apply_all(unit, events)
+                    results, batch = self._apply_all(unit, events, refuse_conflicts)
                     batch.write(unit)
                 return results
             except (IntegrityError, OperationalError):
@@ -180,12 +213,12 @@ class Engine:
                     raise
         raise AssertionError("unreachable")
 
-    def quote(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def quote(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
         """The result the event would have now, without storing anything."""
         event = parse_event(raw)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
-            results, _ = self._apply_all(unit, [event])
+            results, _ = self._apply_all(unit, [event], refuse_conflicts)
         return results[0]
 
     def advance(self, until: datetime, account: str | None = None) -> list[dict[str, Any]]:
@@ -266,19 +299,32 @@ class Engine:
 
     # -- applying events ----------------------------------------------------------------------
 
-    def _apply_all(self, unit: Unit, events: list[Event]) -> tuple[list[dict], _Batch]:
+    def _apply_all(
+        self, unit: Unit, events: list[Event], refuse_conflicts: bool = False
+    ) -> tuple[list[dict], _Batch]:
         names = {e.account for e in events}
-        known = unit.existing_event_ids({e.id for e in events})
+        known = unit.existing_event_digests({e.id for e in events})
         states = unit.load_accounts(names)
         pending = unit.load_pending(names)
         invoices = unit.load_invoices(names)
+        notices = [e.data["publication"] for e in events if e.type == "terms.notified"]
+        publications = publications_by_id(unit.connection, notices) if notices else {}
         batch = _Batch(numbers=InvoiceNumbers(unit.lock_invoice_counter))
         results = []
-        for event in events:
+        for index, event in enumerate(events):
+            digest = event.digest
             if event.id in known:
-                results.append({"id": event.id, "status": "duplicate", "effects": []})
+                if known[event.id] == digest:
+                    results.append({"id": event.id, "status": "duplicate", "effects": []})
+                    continue
+                if refuse_conflicts:
+                    raise EventConflict(index, event.id)
+                reason = conflict_reason(event.id)
+                results.append(
+                    {"id": event.id, "status": "conflict", "reason": reason, "effects": []}
+                )
                 continue
-            known.add(event.id)
+            known[event.id] = digest
             snapshot = batch.numbers.snapshot()
             result, booking = self._apply(
                 event,
@@ -286,6 +332,7 @@ class Engine:
                 pending.get(event.account, []),
                 invoices.get(event.account, []),
                 batch.numbers,
+                publications,
             )
             if booking is None:
                 batch.numbers.restore(snapshot)
@@ -333,6 +380,7 @@ class Engine:
         pending: list[Deadline],
         invoices: list[Invoice],
         numbers: InvoiceNumbers,
+        publications: Mapping[int, Any] | None = None,
     ) -> tuple[dict[str, Any], Booking | None]:
         terms: Terms | None = None
         try:
@@ -350,6 +398,10 @@ class Engine:
             )
             if event.type == "clock":
                 run_clock(booking, self.catalog)
+            elif event.type == "terms.notified":
+                # Only a real publication may grant the special termination right (AGB 8).
+                verify_notice(booking, (publications or {}).get(event.data["publication"]))
+                HANDLERS[event.type](booking)
             else:
                 HANDLERS[event.type](booking)
             after_booking(booking)
@@ -382,6 +434,7 @@ def _event_row(event: Event, result: dict) -> dict:
         "at": event.raw["at"],
         "at_utc": event.at.astimezone(UTC).isoformat(),
         "payload": event.canonical_json(),
+        "digest": event.digest,
         "status": result["status"],
         "result": orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode(),
     }
