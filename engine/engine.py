@@ -38,6 +38,7 @@ from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
 from engine.publishing import (
+    notified_accounts,
     publication_count,
     publications_by_id,
     published_texts,
@@ -307,8 +308,16 @@ class Engine:
         states = unit.load_accounts(names)
         pending = unit.load_pending(names)
         invoices = unit.load_invoices(names)
-        notices = [e.data["publication"] for e in events if e.type == "terms.notified"]
-        publications = publications_by_id(unit.connection, notices) if notices else {}
+        notices = [e for e in events if e.type == "terms.notified"]
+        publications: dict = {}
+        if notices:
+            numbers = [e.data["publication"] for e in notices]
+            publications = {
+                "rows": publications_by_id(unit.connection, numbers),
+                "notified": notified_accounts(
+                    unit.connection, numbers, [e.account for e in notices]
+                ),
+            }
         batch = _Batch(numbers=InvoiceNumbers(unit.lock_invoice_counter))
         results = []
         for index, event in enumerate(events):
@@ -400,7 +409,13 @@ class Engine:
                 run_clock(booking, self.catalog)
             elif event.type == "terms.notified":
                 # Only a real publication may grant the special termination right (AGB 8).
-                verify_notice(booking, (publications or {}).get(event.data["publication"]))
+                number = event.data["publication"]
+                found = publications or {"rows": {}, "notified": set()}
+                verify_notice(
+                    booking,
+                    found["rows"].get(number),
+                    (number, event.account) in found["notified"],
+                )
                 HANDLERS[event.type](booking)
             else:
                 HANDLERS[event.type](booking)

@@ -241,13 +241,14 @@ def concerned_plans(catalog: Catalog, terms_file: TermsFile) -> set[str] | None:
     return None
 
 
-def verify_notice(booking: Any, publication: Any | None) -> None:
+def verify_notice(booking: Any, publication: Any | None, notified: bool) -> None:
     """A ``terms.notified`` event is only what its publication said, to whom it said it.
 
     The publication must exist, name the same notice clause, effective date and termination
-    right, be notified on the event's day, and concern the account (its plan, as
-    :func:`affected_accounts` decides for the outbox). Otherwise the event is refused citing the
-    termination right it would grant (AGB 8.2 or 8.6), so a forged notice grants nothing.
+    right, be notified on the event's day, and concern the account: its outbox holds the
+    account's notification (``notified``) and the account's plan is one the change concerns (as
+    :func:`affected_accounts` decides). Otherwise the event is refused citing the termination
+    right it would grant (AGB 8.2 or 8.6), so a forged notice grants nothing.
     """
     from engine.effects import Rejected
 
@@ -284,7 +285,7 @@ def verify_notice(booking: Any, publication: Any | None) -> None:
     terms_file = next((f for f in booking.catalog.files if f.path == publication.file), None)
     plans = concerned_plans(booking.catalog, terms_file) if terms_file is not None else set()
     gone = account.status != "open" or account.contract.status in GONE_CONTRACTS
-    if gone or (plans is not None and account.plan not in plans):
+    if not notified or gone or (plans is not None and account.plan not in plans):
         raise Rejected(
             f"publication {number} ({publication.citation}) does not concern account {account.id}",
             cite,
@@ -298,6 +299,19 @@ def publications_by_id(connection: Connection, numbers: Any) -> dict[int, Any]:
         return {}
     rows = connection.execute(select(publications).where(publications.c.id.in_(wanted)))
     return {row.id: row for row in rows}
+
+
+def notified_accounts(connection: Connection, numbers: Any, names: Any) -> set[tuple[int, str]]:
+    """Which (publication, account) pairs the publications' outbox holds a notification for."""
+    from engine.ledger.tables import outbox
+
+    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
+    if not wanted:
+        return set()
+    query = select(outbox.c.publication, outbox.c.account).where(
+        outbox.c.publication.in_(wanted), outbox.c.account.in_(sorted(set(names)))
+    )
+    return {(row.publication, row.account) for row in connection.execute(query)}
 
 
 def notification_text(
