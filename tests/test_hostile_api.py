@@ -512,3 +512,47 @@ def test_whatever_the_api_refuses_leaves_the_database_as_it_was(api, engine):
         assert database_digest(engine) == before
 
     refused()
+
+
+def test_migration_0008_gives_existing_events_the_digest_of_their_payload(tmp_path, catalog):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert
+
+    from engine.catalog import PROJECT_ROOT
+    from engine.engine import Engine
+    from engine.events import canonical_bytes, content_digest
+    from engine.ledger.store import create_database_engine
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    db = create_database_engine(url)
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    with db.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+    payload = canonical_bytes(TOPUP).decode()
+    with db.begin() as connection:
+        connection.execute(
+            insert(metadata.tables["events"]),
+            [
+                {
+                    "id": "t1",
+                    "account": "acme",
+                    "type": "credit.topped_up",
+                    "at": TOPUP["at"],
+                    "at_utc": "2026-11-03T08:00:00+00:00",
+                    "payload": payload,
+                    "status": "rejected",
+                    "result": "{}",
+                }
+            ],
+        )
+    db.dispose()
+    engine = Engine(url, catalog=catalog)  # upgrades to the newest revision
+    with engine.store.db.connect() as connection:
+        stored = connection.execute(select(metadata.tables["events"].c.digest)).scalar_one()
+    assert bytes(stored) == content_digest(payload.encode())
+    assert engine.handle(TOPUP)["status"] == "duplicate"
+    assert engine.handle({**TOPUP, "amount": "2.00"})["status"] == "conflict"
+    engine.close()
