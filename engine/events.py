@@ -86,11 +86,10 @@ class _Repeated(Exception):
     pass
 
 
-def _refuse_repeats(pairs: list) -> dict:
-    document = dict(pairs)
-    if len(document) != len(pairs):
+def _refuse_repeats(pairs: list) -> None:
+    # Only counts: the document itself comes from orjson, so nothing is built here.
+    if len(dict(pairs)) != len(pairs):
         raise _Repeated
-    return document
 
 
 _CHECK_REPEATS = json.JSONDecoder(object_pairs_hook=_refuse_repeats)
