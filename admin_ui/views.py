@@ -7,6 +7,7 @@ Every refusal says why. Every form carries a CSRF token; every change is in the 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from admin_ui import security
 from admin_ui.people import Person, check_login, current, end_sessions
 from api.app import get_engine, pdf_response
 from engine import audit
-from engine.catalog import Catalog
+from engine.catalog import Catalog, NotInForce
 from engine.catalog.coverage import source_text
 from engine.documents import invoice_filename, itemised_bill_filename
 from engine.examples import examples_of, present, run_examples
@@ -424,7 +425,7 @@ def itemised_bill_download(account: str):
     month = request.args.get("month", "")
     try:
         bill = itemised_bill(_engine(), account, month)
-    except (ItemisedBillRefused, ValueError) as refusal:
+    except (ItemisedBillRefused, ValueError, NotInForce) as refusal:
         flash(f"No itemised bill: {refusal}", "error")
         return redirect(url_for("admin.account_view", account=account))
     if bill is None:
@@ -438,7 +439,7 @@ def itemised_bill_download(account: str):
 @bp.get("/outbox")
 def outbox_view():
     query = select(outbox).order_by(outbox.c.id.desc()).limit(500)
-    if request.args.get("publication", "").isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", request.args.get("publication", "")):
         query = query.where(outbox.c.publication == int(request.args["publication"]))
     with _engine().store.db.connect() as connection:
         rows = connection.execute(query).all()

@@ -19,19 +19,41 @@ import orjson
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from api.openapi import openapi_document
 from api.tokens import authenticate
 from engine.catalog import NotInForce
 from engine.catalog.values import value_to_json
-from engine.engine import BatchInvalid, Engine
-from engine.events import EventInvalid, parse_event
+from engine.engine import BatchInvalid, Engine, EventConflict
+from engine.events import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    PLATFORM_ONLY_TYPES,
+    EventInvalid,
+    parse_event,
+    refuse_repeated_keys,
+)
 
 log = logging.getLogger("billing.api")
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_BATCH = 10_000
 MAX_DEPTH = 16
+# Path segments that name stored things; anything else cannot exist (404 before the database).
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+INVOICE_NUMBER = re.compile(r"[0-9]{4}-[0-9]{6,12}")
+MONTH = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """``<int:...>`` in every URL of the app (the admin UI's draft ids too): ASCII digits up to
+    the largest database key, so ``/admin/drafts/99999999999999999999999`` is a 404, not an
+    overflow in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class ApiError(Exception):
@@ -45,6 +67,7 @@ class ApiError(Exception):
 def create_app(database_url: str | None = None, engine: Engine | None = None) -> Flask:
     """The application; ``engine`` may be given (tests), else one is made per process."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["BILLING_DATABASE_URL"] = database_url or os.environ.get("DATABASE_URL")
     app.extensions["billing.engine"] = engine
@@ -145,21 +168,50 @@ def _depth(document: Any) -> int:
 
 
 def _json_body() -> Any:
+    """The body as JSON: strictly (orjson), at most MAX_DEPTH deep, every key once."""
     if not request.mimetype or request.mimetype != "application/json":
         raise ApiError(415, "Send the body as JSON with Content-Type: application/json.")
+    data = request.get_data(cache=False)
     try:
-        document = orjson.loads(request.get_data(cache=False))
+        document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"The body is not valid JSON: {exc.msg}.") from None
     if _depth(document) > MAX_DEPTH:
         raise ApiError(400, f"The JSON is nested more than {MAX_DEPTH} levels deep.")
+    if isinstance(document, (dict, list)):
+        try:
+            refuse_repeated_keys(data)
+        except EventInvalid as exc:
+            index = _batch_index(document, exc.field)
+            raise ApiError(
+                400, f"The body is not accepted: {exc.message}.", exc.field, index
+            ) from None
     return document
 
 
+def _batch_index(document: Any, pointer: str) -> int | None:
+    """The index of the batch's event that ``pointer`` (``/events/3/...``) points into."""
+    parts = pointer.split("/")
+    if isinstance(document, dict) and len(parts) > 2 and parts[1] == "events":
+        return int(parts[2]) if parts[2].isascii() and parts[2].isdigit() else None
+    return None
+
+
+_ISO_TEXT = re.compile(r"20[0-9]{2}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+
+
 def _instant(text_value: str | None, field: str) -> date | datetime:
+    """A date (YYYY-MM-DD) or an instant with offset, in the years the catalog covers."""
     if not text_value:
         raise ApiError(
             400, f"{field} is required: a date (YYYY-MM-DD) or an instant with offset.", field
+        )
+    if not _ISO_TEXT.fullmatch(text_value):
+        raise ApiError(
+            400,
+            f"{text_value!r} is not a date (YYYY-MM-DD) or an instant with offset in the years "
+            f"{FIRST_YEAR} to {LAST_YEAR}.",
+            field,
         )
     try:
         if len(text_value) == 10:
@@ -174,6 +226,32 @@ def _instant(text_value: str | None, field: str) -> date | datetime:
     return instant
 
 
+def _refuse_platform_only(document: Any, index: int | None = None) -> None:
+    """403 for an event type that only the platform itself emits (``PLATFORM_ONLY_TYPES``)."""
+    kind = document.get("type") if isinstance(document, dict) else None
+    if isinstance(kind, str) and kind in PLATFORM_ONLY_TYPES:
+        where = "" if index is None else f"Event {index}: "
+        pointer = "/type" if index is None else f"/events/{index}/type"
+        raise ApiError(
+            403,
+            f"{where}{kind} events are not accepted from outside: {PLATFORM_ONLY_TYPES[kind]}"
+            + ("; nothing was applied." if index is not None else "."),
+            pointer,
+            index,
+        )
+
+
+def _conflict(exc: EventConflict, batch: bool) -> ApiError:
+    if batch:
+        return ApiError(
+            409,
+            f"Event {exc.index}: {exc.message}; nothing was applied.",
+            f"/events/{exc.index}/id",
+            exc.index,
+        )
+    return ApiError(409, exc.message[0].upper() + exc.message[1:] + ".", "/id")
+
+
 QUERY_PARAMETERS = {
     "ledger": {"after", "limit"},
     "terms": {"at"},
@@ -185,6 +263,11 @@ QUERY_PARAMETERS = {
 def _register_routes(app: Flask) -> None:
     @app.before_request
     def refuse_unknown_query_parameters():
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)
+        ):
+            # No database stores NUL in text (PostgreSQL refuses it): nothing can be found so.
+            raise ApiError(400, "The address or a query parameter holds a NUL character.")
         if request.routing_exception is not None or not (
             request.path.startswith("/api/") or request.path == "/health"
         ):
@@ -229,8 +312,10 @@ def _register_routes(app: Flask) -> None:
                 raise ApiError(
                     400, f"At most {MAX_BATCH} events per batch, not {len(events)}.", "/events"
                 )
+            for index, event in enumerate(events):
+                _refuse_platform_only(event, index)
             try:
-                return json_response({"results": engine.handle_many(events)})
+                return json_response({"results": engine.handle_many(events, refuse_conflicts=True)})
             except BatchInvalid as exc:
                 raise ApiError(
                     400,
@@ -238,18 +323,27 @@ def _register_routes(app: Flask) -> None:
                     f"/events/{exc.index}{exc.field}",
                     exc.index,
                 ) from None
+            except EventConflict as exc:
+                raise _conflict(exc, batch=True) from None
+        _refuse_platform_only(document)
         try:
-            return json_response(engine.handle(document))
+            return json_response(engine.handle(document, refuse_conflicts=True))
         except EventInvalid as exc:
             raise ApiError(400, exc.message, exc.field) from None
+        except EventConflict as exc:
+            raise _conflict(exc, batch=False) from None
 
     @app.post("/api/v1/quote")
     def quote():
         _authorise("events:write")
+        document = _json_body()
+        _refuse_platform_only(document)
         try:
-            return json_response(get_engine().quote(_json_body()))
+            return json_response(get_engine().quote(document, refuse_conflicts=True))
         except EventInvalid as exc:
             raise ApiError(400, exc.message, exc.field) from None
+        except EventConflict as exc:
+            raise _conflict(exc, batch=False) from None
 
     @app.post("/api/v1/clock")
     def clock():
@@ -286,6 +380,7 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/v1/accounts/<account>")
     def account(account: str):
         _authorise("accounts:read")
+        _known_account_id(account)
         found = get_engine().account(account)
         if found is None:
             raise ApiError(404, f"There is no account {account!r}.")
@@ -294,6 +389,7 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/v1/accounts/<account>/ledger")
     def ledger(account: str):
         _authorise("accounts:read")
+        _known_account_id(account)
         after = _int_arg("after", 0, 0, 2**62)
         limit = _int_arg("limit", 100, 1, 1000)
         engine = get_engine()
@@ -306,6 +402,7 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/v1/accounts/<account>/deadlines")
     def deadlines(account: str):
         _authorise("accounts:read")
+        _known_account_id(account)
         engine = get_engine()
         if engine.account(account) is None:
             raise ApiError(404, f"There is no account {account!r}.")
@@ -315,6 +412,7 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/v1/accounts/<account>/invoices")
     def account_invoices(account: str):
         _authorise("accounts:read")
+        _known_account_id(account)
         engine = get_engine()
         with engine.store.unit(commit=False) as unit:
             if unit.account(account) is None:
@@ -423,15 +521,25 @@ def _current_catalog():
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    """A whole number in ASCII digits (not ``²`` or ``٣``) from ``low`` to ``high``."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"{name} must be a whole number from {low} to {high}.", name)
+    if not re.fullmatch(r"[0-9]{1,20}", raw) or not low <= int(raw) <= high:
+        raise ApiError(
+            400, f"{name} must be a whole number (digits 0-9) from {low} to {high}.", name
+        )
     return int(raw)
 
 
+def _known_account_id(account: str) -> None:
+    if not ACCOUNT_ID.fullmatch(account):
+        raise ApiError(404, f"There is no account {account!r}.")
+
+
 def _find_invoice(number: str):
+    if not INVOICE_NUMBER.fullmatch(number):
+        raise ApiError(404, f"There is no invoice {number!r}.")
     with get_engine().store.unit(commit=False) as unit:
         invoice = unit.invoice(number)
     if invoice is None or not invoice.detail:
@@ -463,8 +571,11 @@ def _itemised_bill(account: str) -> dict:
     from engine.documents.itemised_bill import ItemisedBillRefused, itemised_bill
 
     month = request.args.get("month", "")
-    if not re.fullmatch(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])", month):
-        raise ApiError(400, "month is required as YYYY-MM.", "month")
+    if not MONTH.fullmatch(month):
+        raise ApiError(
+            400, f"month is required as YYYY-MM, from {FIRST_YEAR}-01 to {LAST_YEAR}-12.", "month"
+        )
+    _known_account_id(account)
     try:
         bill = itemised_bill(get_engine(), account, month)
     except ItemisedBillRefused as refusal:

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from engine.catalog import PROJECT_ROOT
-from engine.events import flat_event_schemas
+from engine.events import FIRST_YEAR, LAST_YEAR, PLATFORM_ONLY_TYPES, flat_event_schemas
 
 EVENT_PREFIX = "event."
 
@@ -45,6 +45,16 @@ BODY_ERRORS = {
     "413": _error("The request body is too large."),
     "415": _error("The body must be application/json."),
 }
+EVENT_ERRORS = {
+    "403": _error(
+        "The token's role does not allow this, or the event's type is one only the platform "
+        "emits (`field` points at its type)."
+    ),
+    "409": _error(
+        "The event id was used before for an event with different content; `field` points at "
+        "the id (and `index` in a batch). Nothing was applied."
+    ),
+}
 INVOICE_PARAMETER = {
     "name": "number",
     "in": "path",
@@ -55,7 +65,7 @@ MONTH_PARAMETER = {
     "name": "month",
     "in": "query",
     "required": True,
-    "schema": {"type": "string", "pattern": "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"},
+    "schema": {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"},
 }
 PDF = {
     "description": "PDF",
@@ -73,6 +83,10 @@ ACCOUNT_PARAMETER = {
 
 
 @cache
+def _platform_only_list() -> str:
+    return "; ".join(f"`{t}` ({why})" for t, why in PLATFORM_ONLY_TYPES.items())
+
+
 def openapi_document() -> dict[str, Any]:
     definitions = json.loads(
         (PROJECT_ROOT / "schemas/event.schema.json").read_text(encoding="utf-8")
@@ -82,9 +96,13 @@ def openapi_document() -> dict[str, Any]:
         schemas[EVENT_PREFIX + type_name] = copy.deepcopy(flat)
     schemas["Event"] = {
         "description": "One account event: the envelope (id, type, account, at) and the fields "
-        "of its type. Generated from schemas/event.schema.json.",
+        "of its type. Generated from schemas/event.schema.json. Instants and dates lie in the "
+        f"years {FIRST_YEAR} to {LAST_YEAR}. Not accepted here (HTTP 403), because only the "
+        "platform itself emits them: " + _platform_only_list() + ".",
         "oneOf": [
-            {"$ref": f"#/components/schemas/{EVENT_PREFIX}{t}"} for t in flat_event_schemas()
+            {"$ref": f"#/components/schemas/{EVENT_PREFIX}{t}"}
+            for t in flat_event_schemas()
+            if t not in PLATFORM_ONLY_TYPES
         ],
     }
     schemas.update(copy.deepcopy(RESPONSE_SCHEMAS))
@@ -96,7 +114,11 @@ def openapi_document() -> dict[str, Any]:
             "description": (
                 "Billing services send account events; the engine applies the terms in force at "
                 "each event's instant. Every effect names its clause and terms version. Amounts "
-                "are decimal strings in EUR. The same event id twice is applied once."
+                "are decimal strings in EUR. The same event id twice is applied once; the same "
+                "id with different content is refused with 409 (one id, one content). A JSON "
+                "object that names a key twice is refused with 400. Platform-only event types, "
+                "refused with 403 from every token: " + _platform_only_list() + ". `clock` "
+                "stays open to billing services (as POST /api/v1/clock)."
             ),
         },
         "servers": [{"url": "/"}],
@@ -144,7 +166,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         "required": ["id", "status", "effects"],
         "properties": {
             "id": {"type": "string"},
-            "status": {"enum": ["applied", "duplicate", "rejected"]},
+            "status": {"enum": ["applied", "duplicate", "rejected", "conflict"]},
             "reason": {"type": "string"},
             "clause": {"type": "string"},
             "effects": {"type": "array", "items": {"$ref": "#/components/schemas/Effect"}},
@@ -346,6 +368,7 @@ PATHS: dict[str, Any] = {
                 },
                 **BODY_ERRORS,
                 **COMMON_ERRORS,
+                **EVENT_ERRORS,
             },
         }
     },
@@ -356,7 +379,12 @@ PATHS: dict[str, Any] = {
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}},
             },
-            "responses": {"200": _json("Result"), **BODY_ERRORS, **COMMON_ERRORS},
+            "responses": {
+                "200": _json("Result"),
+                **BODY_ERRORS,
+                **COMMON_ERRORS,
+                **EVENT_ERRORS,
+            },
         }
     },
     "/api/v1/clock": {
@@ -484,7 +512,7 @@ PATHS: dict[str, Any] = {
                             {
                                 "type": "string",
                                 "format": "date",
-                                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                "pattern": "^20[0-9]{2}-[0-9]{2}-[0-9]{2}$",
                             },
                             {"$ref": "#/components/schemas/event.instant"},
                         ]

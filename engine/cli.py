@@ -507,7 +507,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     print(summary.describe(), file=sys.stderr)
-    return 1 if summary.invalid else 0
+    return 1 if summary.invalid or summary.conflict else 0
 
 
 def cmd_account_show(args: argparse.Namespace) -> int:

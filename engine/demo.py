@@ -48,8 +48,12 @@ def month_of_events(
     population = [_account(rng, i) for i in range(accounts)]
     counter = iter(range(1, 1 << 62))
 
+    # The set's parameters are part of every id: two different demo sets never reuse an id for
+    # other content (the engine would answer ``conflict``).
+    prefix = f"demo-{month}-s{seed}-a{accounts}-c{calls}"
+
     def event_id(kind: str) -> str:
-        return f"{month}-{kind}-{next(counter):08d}"
+        return f"{prefix}-{kind}-{next(counter):08d}"
 
     opening = datetime(year, number, 1, 0, 5, tzinfo=BERLIN)
     for account in population:

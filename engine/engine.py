@@ -8,8 +8,9 @@ Python API::
     engine.quote(event)                    # the effects, nothing stored
     engine.advance(until)                  # fire due deadlines of every account
 
-Each event yields ``{"id", "status": "applied" | "duplicate" | "rejected", "effects"}``; a
-rejection also has ``reason`` and ``clause``. The same id twice is applied once.
+Each event yields ``{"id", "status": "applied" | "duplicate" | "rejected" | "conflict",
+"effects"}``; a rejection also has ``reason`` and ``clause``. The same id twice is applied once;
+the same id with different content is a ``conflict`` (nothing is stored).
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
-from engine.publishing import publication_count, terms_catalog
+from engine.publishing import (
+    notified_accounts,
+    publication_count,
+    publications_by_id,
+    terms_catalog,
+    verify_notice,
+)
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 from engine.state import AccountState, Deadline, Invoice
 
@@ -76,6 +83,27 @@ class BatchInvalid(EventInvalid):
     def __init__(self, index: int, error: EventInvalid):
         super().__init__(error.field, error.message)
         self.index = index
+
+
+class EventConflict(ValueError):
+    """An event reuses the id of an earlier event with different content.
+
+    Raised (with nothing of the batch applied) when the caller asked to refuse conflicts; else
+    the event's result has ``status: conflict``.
+    """
+
+    def __init__(self, index: int, event_id: str):
+        self.index = index
+        self.id = event_id
+        self.message = conflict_reason(event_id)
+        super().__init__(self.message)
+
+
+def conflict_reason(event_id: str) -> str:
+    return (
+        f"the event id {event_id!r} was already used for an event with different content; "
+        "an id names one event: send a new id for a new event"
+    )
 
 
 @dataclass
@@ -147,11 +175,13 @@ class Engine:
 
     # -- the Python API -----------------------------------------------------------------------
 
-    def handle(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def handle(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
         """Apply one event (decoded JSON). EventInvalid names the field of a malformed event."""
-        return self.handle_events([parse_event(raw)])[0]
+        return self.handle_events([parse_event(raw)], refuse_conflicts=refuse_conflicts)[0]
 
-    def handle_many(self, raws: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def handle_many(
+        self, raws: Iterable[Mapping[str, Any]], *, refuse_conflicts: bool = False
+    ) -> list[dict[str, Any]]:
         """Apply events in order in one transaction; if any is malformed, none is applied."""
         parsed = []
         for index, raw in enumerate(raws):
@@ -159,21 +189,25 @@ class Engine:
                 parsed.append(parse_event(raw))
             except EventInvalid as exc:
                 raise BatchInvalid(index, exc) from None
-        return self.handle_events(parsed)
+        return self.handle_events(parsed, refuse_conflicts=refuse_conflicts)
 
-    def handle_events(self, events: list[Event]) -> list[dict[str, Any]]:
+    def handle_events(
+        self, events: list[Event], *, refuse_conflicts: bool = False
+    ) -> list[dict[str, Any]]:
         """Apply validated events in order in one transaction.
 
         Writers are serialised per account, so concurrent clients never lose or duplicate an
         entry; a transaction that still collides (the same new event id sent for two accounts
-        at once) is rolled back and tried again.
+        at once) is rolled back and tried again. An event whose id is known with other content
+        gets ``status: conflict`` and is not stored; with ``refuse_conflicts`` the first one
+        raises :class:`EventConflict` instead and nothing of the batch is applied.
         """
         for attempt in range(1, RETRIES + 1):
             try:
                 with self.store.unit() as unit:
                     self.refresh_catalog(unit)
                     unit.lock_accounts(e.account for e in events)
-                    results, batch = self._apply_all(unit, events)
+                    results, batch = self._apply_all(unit, events, refuse_conflicts)
                     batch.write(unit)
                 return results
             except (IntegrityError, OperationalError):
@@ -181,12 +215,12 @@ class Engine:
                     raise
         raise AssertionError("unreachable")
 
-    def quote(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def quote(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
         """The result the event would have now, without storing anything."""
         event = parse_event(raw)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
-            results, _ = self._apply_all(unit, [event])
+            results, _ = self._apply_all(unit, [event], refuse_conflicts)
         return results[0]
 
     def advance(self, until: datetime, account: str | None = None) -> list[dict[str, Any]]:
@@ -267,19 +301,40 @@ class Engine:
 
     # -- applying events ----------------------------------------------------------------------
 
-    def _apply_all(self, unit: Unit, events: list[Event]) -> tuple[list[dict], _Batch]:
+    def _apply_all(
+        self, unit: Unit, events: list[Event], refuse_conflicts: bool = False
+    ) -> tuple[list[dict], _Batch]:
         names = {e.account for e in events}
-        known = unit.existing_event_ids({e.id for e in events})
+        known = unit.existing_event_digests({e.id for e in events})
         states = unit.load_accounts(names)
         pending = unit.load_pending(names)
         invoices = unit.load_invoices(names)
+        notices = [e for e in events if e.type == "terms.notified"]
+        publications: dict = {}
+        if notices:
+            numbers = [e.data["publication"] for e in notices]
+            publications = {
+                "rows": publications_by_id(unit.connection, numbers),
+                "notified": notified_accounts(
+                    unit.connection, numbers, [e.account for e in notices]
+                ),
+            }
         batch = _Batch(numbers=InvoiceNumbers(unit.lock_invoice_counter))
         results = []
-        for event in events:
+        for index, event in enumerate(events):
+            digest = event.digest
             if event.id in known:
-                results.append({"id": event.id, "status": "duplicate", "effects": []})
+                if known[event.id] == digest:
+                    results.append({"id": event.id, "status": "duplicate", "effects": []})
+                    continue
+                if refuse_conflicts:
+                    raise EventConflict(index, event.id)
+                reason = conflict_reason(event.id)
+                results.append(
+                    {"id": event.id, "status": "conflict", "reason": reason, "effects": []}
+                )
                 continue
-            known.add(event.id)
+            known[event.id] = digest
             snapshot = batch.numbers.snapshot()
             result, booking = self._apply(
                 event,
@@ -287,6 +342,7 @@ class Engine:
                 pending.get(event.account, []),
                 invoices.get(event.account, []),
                 batch.numbers,
+                publications,
             )
             if booking is None:
                 batch.numbers.restore(snapshot)
@@ -334,6 +390,7 @@ class Engine:
         pending: list[Deadline],
         invoices: list[Invoice],
         numbers: InvoiceNumbers,
+        publications: Mapping[int, Any] | None = None,
     ) -> tuple[dict[str, Any], Booking | None]:
         terms: Terms | None = None
         try:
@@ -351,6 +408,16 @@ class Engine:
             )
             if event.type == "clock":
                 run_clock(booking, self.catalog)
+            elif event.type == "terms.notified":
+                # Only a real publication may grant the special termination right (AGB 8).
+                number = event.data["publication"]
+                found = publications or {"rows": {}, "notified": set()}
+                verify_notice(
+                    booking,
+                    found["rows"].get(number),
+                    (number, event.account) in found["notified"],
+                )
+                HANDLERS[event.type](booking)
             else:
                 HANDLERS[event.type](booking)
             after_booking(booking)
@@ -383,6 +450,7 @@ def _event_row(event: Event, result: dict) -> dict:
         "at": event.raw["at"],
         "at_utc": event.at.astimezone(UTC).isoformat(),
         "payload": event.canonical_json(),
+        "digest": event.digest,
         "status": result["status"],
         "result": orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode(),
     }

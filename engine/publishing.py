@@ -261,6 +261,9 @@ def refusals(
     return problems
 
 
+GONE_CONTRACTS = ("deleted", "withdrawn", "lapsed", "ended")
+
+
 def affected_accounts(connection: Connection, catalog: Catalog, terms_file: TermsFile) -> list[Any]:
     """The customers a change concerns: a plan's accounts, a rate table's, or everyone."""
     rows = connection.execute(
@@ -274,18 +277,96 @@ def affected_accounts(connection: Connection, catalog: Catalog, terms_file: Term
         .where(accounts.c.status == "open")
         .order_by(accounts.c.id)
     ).all()
-    live = [
+    plans = concerned_plans(catalog, terms_file)
+    return [
         r
         for r in rows
-        if json.loads(r.contract).get("status") not in ("deleted", "withdrawn", "lapsed", "ended")
+        if json.loads(r.contract).get("status") not in GONE_CONTRACTS
+        and (plans is None or r.plan in plans)
     ]
+
+
+def concerned_plans(catalog: Catalog, terms_file: TermsFile) -> set[str] | None:
+    """The plans whose customers a change of ``terms_file`` concerns; None: every plan."""
     if terms_file.kind == "plan":
-        return [r for r in live if r.plan == terms_file.name]
+        return {terms_file.name}
     if terms_file.kind == "rates":
         today = catalog.at(terms_file.versions[-1].effective_from)
-        plans = {p for p in catalog.plans if today.plan(p)["rate_table"] == terms_file.name}
-        return [r for r in live if r.plan in plans]
-    return live
+        return {p for p in catalog.plans if today.plan(p)["rate_table"] == terms_file.name}
+    return None
+
+
+def verify_notice(booking: Any, publication: Any | None, notified: bool) -> None:
+    """A ``terms.notified`` event is only what its publication said, to whom it said it.
+
+    The publication must exist, name the same notice clause, effective date and termination
+    right, be notified on the event's day, and concern the account: its outbox holds the
+    account's notification (``notified``) and the account's plan is one the change concerns (as
+    :func:`affected_accounts` decides). Otherwise the event is refused citing the termination
+    right it would grant (AGB 8.2 or 8.6), so a forged notice grants nothing.
+    """
+    from engine.effects import Rejected
+
+    data = booking.event.data
+    number = data["publication"]
+    if publication is None:
+        raise Rejected(
+            f"there is no publication {number}: a change of the terms is notified only by "
+            "publishing it (admin UI), never by an event from outside",
+            data.get("termination_clause") or "AGB 8.6",
+        )
+    summary = json.loads(publication.summary)
+    notice = summary.get("notice_clause") or "AGB 8.1"
+    termination = summary.get("termination_clause")
+    cite = termination or notice
+    said = {
+        "clause": notice,
+        "effective_on": publication.effective_from,
+        "termination_clause": termination,
+    }
+    for name, expected in said.items():
+        if data.get(name) != expected:
+            raise Rejected(
+                f"publication {number} notified {name} {expected!r}, not {data.get(name)!r}",
+                cite,
+            )
+    if booking.local_date.isoformat() != publication.notified_on:
+        raise Rejected(
+            f"publication {number} was notified on {publication.notified_on}, "
+            f"not on {booking.local_date.isoformat()}",
+            cite,
+        )
+    account = booking.require_account()
+    terms_file = next((f for f in booking.catalog.files if f.path == publication.file), None)
+    plans = concerned_plans(booking.catalog, terms_file) if terms_file is not None else set()
+    gone = account.status != "open" or account.contract.status in GONE_CONTRACTS
+    if not notified or gone or (plans is not None and account.plan not in plans):
+        raise Rejected(
+            f"publication {number} ({publication.citation}) does not concern account {account.id}",
+            cite,
+        )
+
+
+def publications_by_id(connection: Connection, numbers: Any) -> dict[int, Any]:
+    """The publications of these numbers (for checking ``terms.notified`` events)."""
+    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
+    if not wanted:
+        return {}
+    rows = connection.execute(select(publications).where(publications.c.id.in_(wanted)))
+    return {row.id: row for row in rows}
+
+
+def notified_accounts(connection: Connection, numbers: Any, names: Any) -> set[tuple[int, str]]:
+    """Which (publication, account) pairs the publications' outbox holds a notification for."""
+    from engine.ledger.tables import outbox
+
+    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
+    if not wanted:
+        return set()
+    query = select(outbox.c.publication, outbox.c.account).where(
+        outbox.c.publication.in_(wanted), outbox.c.account.in_(sorted(set(names)))
+    )
+    return {(row.publication, row.account) for row in connection.execute(query)}
 
 
 def notification_text(

@@ -1,8 +1,9 @@
 """Replaying a JSON Lines file of events: one result per line, in the file's order.
 
 The file is streamed (never loaded whole) and applied in batches, one transaction each. A line
-that is not JSON or not a valid event gets an ``invalid`` result naming the line and field, and
-is not applied; the other lines are.
+that is not JSON or not a valid event (also one naming a key twice) gets an ``invalid`` result
+naming the line and field, and is not applied; the other lines are. An event whose id was used
+before for other content gets ``conflict`` and is not applied either.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 from tqdm import tqdm
 
 from engine.engine import Engine
-from engine.events import EventInvalid, parse_event
+from engine.events import EventInvalid, loads_json, parse_event
 
 
 @dataclass
@@ -25,11 +26,12 @@ class ReplaySummary:
     duplicate: int = 0
     rejected: int = 0
     invalid: int = 0
+    conflict: int = 0
 
     def describe(self) -> str:
         return (
             f"{self.lines} lines: {self.applied} applied, {self.duplicate} duplicate, "
-            f"{self.rejected} rejected, {self.invalid} invalid"
+            f"{self.rejected} rejected, {self.invalid} invalid, {self.conflict} conflict"
         )
 
 
@@ -48,7 +50,7 @@ def replay(
                 continue
             summary.lines += 1
             try:
-                event = parse_event(orjson.loads(line))
+                event = parse_event(loads_json(line))
             except orjson.JSONDecodeError as exc:
                 slots.append(_invalid(number, "", f"not JSON: {exc.msg}"))
                 continue

@@ -10,6 +10,7 @@ or earlier on request) no longer appear.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 
 from fpdf import FPDF
@@ -28,7 +29,12 @@ class ItemisedBillRefused(Exception):
 
 
 def itemised_bill(engine, account_id: str, month: str) -> dict | None:
-    """The itemised bill of ``month`` (YYYY-MM); None if the account does not exist."""
+    """The itemised bill of ``month`` (YYYY-MM); None if the account does not exist.
+
+    A month that is not YYYY-MM in the years the catalog covers raises ValueError.
+    """
+    if not re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", month):
+        raise ValueError(f"month must be YYYY-MM from 2000-01 to 2099-12, not {month!r}")
     year, number = map(int, month.split("-"))
     last = last_day_of_month(year, number)
     with engine.store.unit(commit=False) as unit:

@@ -126,10 +126,15 @@ class Unit:
     # -- reading --------------------------------------------------------------------------
 
     def existing_event_ids(self, ids: Iterable[str]) -> set[str]:
-        found: set[str] = set()
+        return set(self.existing_event_digests(ids))
+
+    def existing_event_digests(self, ids: Iterable[str]) -> dict[str, bytes]:
+        """The content digest of each of these ids already stored (one id, one content)."""
+        found: dict[str, bytes] = {}
         for chunk in _chunks(list(ids)):
-            rows = self.connection.execute(select(events.c.id).where(events.c.id.in_(chunk)))
-            found.update(row.id for row in rows)
+            query = select(events.c.id, events.c.digest).where(events.c.id.in_(chunk))
+            for row in self.connection.execute(query):
+                found[row.id] = bytes(row.digest)
         return found
 
     def load_accounts(self, ids: Iterable[str]) -> dict[str, AccountState]:

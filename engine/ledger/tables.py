@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -34,6 +35,8 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("status", String(16), nullable=False),
     Column("result", Text, nullable=False),
+    # BLAKE2b-128 of the canonical payload: the same id with other content is a conflict.
+    Column("digest", LargeBinary(16), nullable=False),
 )
 Index("ix_events_account_seq", events.c.account, events.c.seq)
 
