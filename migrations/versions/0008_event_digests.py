@@ -1,7 +1,7 @@
 """A digest of each event's content: one event id, one content (issue 11).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 
 The digest is BLAKE2b-128 of the canonical JSON the ``payload`` column already holds (keys
 sorted, no spaces, UTF-8), so existing rows get theirs from their payload.
