@@ -172,3 +172,45 @@ def test_the_content_security_policy_blocks_nothing_the_pages_need(page):
     header = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
     assert header == "rgb(29, 36, 48)"
     assert not [m for m in messages if "Content Security Policy" in m], messages
+
+
+# -- the Conformance page ------------------------------------------------------------------
+
+
+def test_legal_opens_conformance_from_the_nav_and_sees_each_warning_with_both_citations(page):
+    log_in(page, "legal@example.com")
+    page.click("#nav-conformance")
+    assert page.inner_text("h1") == "Conformance with the statutes"
+    assert page.input_value("#at") == "2026-11-21"
+    assert "11 warnings on 2026-11-21 (terms version 2026-01-01)" in page.inner_text("#summary")
+    rows = page.locator("#conformance tr")
+    assert rows.count() == 12  # a header and one row per warning
+    interest = page.locator("#conformance tr", has_text="business_margin")
+    cells = interest.locator("td").all_inner_texts()
+    assert cells[0].startswith("AGB 4.4.4") and cells[2].startswith("BGB § 288 (2)")
+    assert (cells[1], cells[3], cells[4], cells[5]) == (
+        "8.00 percentage points",
+        "9.00 percentage points",
+        "2014-07-29",
+        "customer",
+    )
+    refund = page.locator("#conformance tr", has_text="refund_within")
+    favours = refund.locator("td.favours")
+    assert favours.inner_text() == "provider"
+    assert "disadvantage" in favours.get_attribute("class")
+    assert "the statute prevails over the clause" in refund.inner_text()
+    refund.locator("a", has_text="BGB § 357 (1)").click()
+    assert "Refunds after a consumer's withdrawal" in page.inner_text("h1")
+
+
+def test_choosing_2013_shows_only_the_signature_warning(page):
+    log_in(page, "legal@example.com")
+    page.goto("/admin/conformance")
+    page.fill("#at", "2013-01-01")
+    page.click("#show")
+    page.wait_for_url("**/admin/conformance?at=2013-01-01")
+    assert "1 warning on 2013-01-01" in page.inner_text("#summary")
+    rows = page.locator("#conformance tr")
+    assert rows.count() == 2
+    assert "UStG § 14 (3)" in rows.nth(1).inner_text()
+    assert "TKG § 57" not in page.inner_text("main")
