@@ -11,6 +11,7 @@ file's, and one named like an earlier example replaces it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -219,6 +220,9 @@ def _event_faults(document, pointer: str, spec, fields_of) -> Iterator[CatalogEr
                 f"{key!r} is not a field of a {event['type']} event (its fields: {fields})",
                 at_key=True,
             )
+    publication = spec.get("publication")
+    if publication:
+        yield from _publication_faults(document, pointer, spec, publication)
     opened = (spec.get("account") or {}).get("opened")
     if opened:
         try:
@@ -227,6 +231,26 @@ def _event_faults(document, pointer: str, spec, fields_of) -> Iterator[CatalogEr
             yield document.error(
                 f"{pointer}/account/opened", f"{opened!r} is not a date or time: {exc}"
             )
+
+
+def _publication_faults(document, pointer: str, spec, publication) -> Iterator[CatalogError]:
+    """The publication comes after the account's opening and before the example's events."""
+    where = f"{pointer}/publication/at"
+    try:
+        published = instant(publication["at"])
+        first = instant(spec["events"][0]["at"])
+        opened = (spec.get("account") or {}).get("opened")
+        opened_at = instant(opened) if opened else first.replace(hour=0, minute=0, second=0)
+    except ValueError as exc:
+        yield document.error(where, f"{publication['at']!r} is not a date or time: {exc}")
+        return
+    if published > first:
+        yield document.error(where, "the publication must come before the example's first event")
+    if published < opened_at:
+        yield document.error(
+            where,
+            "the account is opened after the publication: give account.opened an earlier time",
+        )
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -241,9 +265,12 @@ def shared_decider():
 
 
 def run_example(catalog: Catalog, example: Example, decider=None) -> Outcome:
-    """Apply one example to a fresh in-memory engine under ``catalog``; compare the effects."""
+    """Apply one example to a fresh in-memory engine under ``catalog``; compare the effects.
+
+    An example's ``publication`` is published after the account is set up, before the
+    example's own events; the engine then reads the catalog's files with that publication.
+    """
     from engine.engine import Engine
-    from engine.events import EventInvalid
 
     time_zone = _time_zone(catalog)
     try:
@@ -252,26 +279,99 @@ def run_example(catalog: Catalog, example: Example, decider=None) -> Outcome:
         return Outcome(example, False, f"not a valid date or time: {exc}")
     engine = Engine("sqlite://", catalog=catalog, decider=decider or shared_decider())
     produced: list[dict] = []
+    publication = example.spec.get("publication")
     try:
         for event in events:
             setup = event.pop("setup", False)
-            try:
-                result = engine.handle(event)
-            except (EventInvalid, LookupError) as exc:
-                return Outcome(example, False, f"the event of {event['at']} fails: {exc}")
-            day = catalog.local_date(datetime.fromisoformat(event["at"])).isoformat()
-            effects = list(result.get("effects", ()))
-            if result.get("status") == "rejected" and not any(
-                e.get("kind") == "rejected" for e in effects
-            ):
-                effects.append(
-                    {"kind": "rejected", "clause": result.get("clause"), "reason": result["reason"]}
-                )
-            if setup and result.get("status") != "rejected":
-                continue
-            produced.extend({**e, "day": day, "event": event["type"]} for e in effects)
+            batch = [event]
+            if publication and not setup:
+                notices, refused = _publish(engine, publication, time_zone)
+                if refused:
+                    return Outcome(example, False, f"the publication is refused: {refused}")
+                batch, publication = [*notices, event], None
+            for each in batch:
+                failure = _apply(engine, catalog, each, setup, produced)
+                if failure is not None:
+                    return Outcome(example, False, failure)
     finally:
         engine.close()
+    return _compare(example, produced)
+
+
+def _apply(engine, catalog: Catalog, event: dict, setup: bool, produced: list[dict]) -> str | None:
+    """Apply one event and collect its effects; a reason when the event itself is invalid."""
+    from engine.events import EventInvalid
+
+    try:
+        result = engine.handle(event)
+    except (EventInvalid, LookupError) as exc:
+        return f"the event of {event['at']} fails: {exc}"
+    day = catalog.local_date(datetime.fromisoformat(event["at"])).isoformat()
+    effects = list(result.get("effects", ()))
+    if result.get("status") == "rejected" and not any(e.get("kind") == "rejected" for e in effects):
+        effects.append(
+            {"kind": "rejected", "clause": result.get("clause"), "reason": result["reason"]}
+        )
+    if not (setup and result.get("status") != "rejected"):
+        produced.extend({**e, "day": day, "event": event["type"]} for e in effects)
+    return None
+
+
+def _publish(engine, publication: Mapping[str, Any], time_zone: str) -> tuple[list[dict], str]:
+    """Publish the example's version as the admin UI does (AGB 8): checked, refused where the
+    notice rules say so, stored; the ``terms.notified`` events it sends, or why it is refused."""
+    from engine.publishing import (
+        affected_accounts,
+        check_draft,
+        publication_versions,
+        publish,
+        refusals,
+    )
+
+    catalog = engine.catalog
+    text = "".join(f"{key}: {_flow(value)}\n" for key, value in publication["version"].items())
+    notified_at = instant(publication["at"], time_zone)
+    reason, ground = publication.get("reason", ""), publication.get("ground")
+    terms_file = next((f for f in catalog.files if f.path == publication["file"]), None)
+    if terms_file is None:
+        return [], f"the catalog has no file {publication['file']}"
+    with engine.store.db.begin() as connection:
+        check = check_draft(
+            catalog.root, publication_versions(connection), terms_file.path, text, examples=False
+        )
+        if check.errors:
+            return [], "; ".join(e["message"] for e in check.errors)
+        affected = affected_accounts(connection, catalog, terms_file)
+        problems = refusals(
+            catalog,
+            check.assessment,
+            notified_on=catalog.local_date(notified_at),
+            reason=reason,
+            ground=ground,
+            consumers_affected=any(a.customer_type == "consumer" for a in affected),
+        )
+        if problems:
+            return [], " ".join(problems)
+        _, notices = publish(
+            connection,
+            catalog,
+            check.assessment,
+            terms_file,
+            text,
+            notified_at=notified_at,
+            actor="example",
+            reason=reason,
+            ground=ground,
+        )
+    return notices, ""
+
+
+def _flow(value: Any) -> str:
+    """A value as YAML flow text (JSON is YAML); dates as ISO strings."""
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _compare(example: Example, produced: list[dict]) -> Outcome:
     problems = [
         f"expected {describe(pattern)}; got: {_got(pattern, produced)}"
         for pattern in example.spec.get("expect", ())

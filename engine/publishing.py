@@ -91,6 +91,7 @@ def check_draft(
     text: str,
     *,
     decider=None,
+    examples: bool = True,
 ) -> DraftCheck:
     """Validate a draft as if it were appended to its file, with everything already published,
     and run the clause examples it could change.
@@ -116,6 +117,8 @@ def check_draft(
         return check
     terms_file = next(f for f in result.files if f.path == file)
     check.assessment = assess(terms_file, terms_file.versions[-2], terms_file.versions[-1])
+    if not examples:
+        return check
     from engine.examples import draft_examples, examples_of, run_examples
 
     with_draft = Catalog(result.files, root)

@@ -29,8 +29,6 @@ NOT_EVENT_DRIVEN = {
     "AGB 8.3": "business price adjustments: publishing",
     "AGB 8.4": "notice of AGB changes: publishing",
     "AGB 8.5": "notice of service description changes: publishing",
-    "AGB 8.2": "the termination window needs a real publication (test_admin.py)",
-    "AGB 8.6": "the termination window needs a real publication (test_admin.py)",
     "TKG § 57": "statutory rules for term changes: publishing",
     "BGB § 357": "the statutory refund period: a conformance comparison (AGB 9.3 applies)",
     "CLINQ SD 2.3": "yearly availability: billing availability (engine/availability.py)",
@@ -153,3 +151,22 @@ def test_an_invalid_example_event_fails_validation(catalog_copy):
         load_catalog(catalog_copy)
     (error,) = raised.value.errors
     assert error.pointer == "/versions/0/examples/0/events/0/method"
+
+
+def test_agb_8_6_an_example_publishes_a_change_as_legal_would_and_the_notice_rules_apply(
+    catalog_copy, decider
+):
+    path = catalog_copy / "rules/agb/8.6-change-notice-and-termination.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("      at: 2026-11-21 10:00\n", "      at: 2026-12-22 10:00\n"))
+    (error,) = load_files(catalog_copy).errors
+    assert error.pointer == "/examples/0/publication/at"
+    assert error.message == "the publication must come before the example's first event"
+    path.write_text(text.replace("      at: 2026-11-21 10:00\n", "      at: 2026-11-28 10:00\n"))
+    catalog = load_catalog(catalog_copy)
+    first = catalog_examples(catalog, "AGB 8.6")[0]
+    outcome = run_example(catalog, first, decider)
+    assert not outcome.passed
+    assert "the publication is refused: AGB 8.4 needs the customers to be notified" in (
+        outcome.reason
+    )
