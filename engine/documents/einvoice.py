@@ -89,6 +89,11 @@ def vat_layout(detail: dict) -> dict[bool, tuple[str, Decimal | None]]:
     return {True: ("S", rate), False: ("E", Decimal("0.00")) if mixed else ("O", None)}
 
 
+def build_einvoice(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
+    """The invoice as a structured e-invoice in one of :data:`FORMATS`."""
+    return build_cii(invoice, fmt)
+
+
 def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     """The invoice as CII XML in the profile ``fmt`` (``xrechnung-cii`` or ``factur-x``)."""
     if fmt not in GUIDELINES:
