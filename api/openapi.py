@@ -477,7 +477,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/invoices/{number}.xml": {
         "get": {
             "summary": "One invoice as a structured e-invoice (EN 16931): XRechnung 3.0 in CII "
-            "(default) or the Factur-X EN 16931 XML",
+            "(default) or UBL 2.1, or the Factur-X EN 16931 XML",
             "parameters": [
                 INVOICE_PARAMETER,
                 {
@@ -486,7 +486,7 @@ PATHS: dict[str, Any] = {
                     "required": False,
                     "schema": {
                         "type": "string",
-                        "enum": ["xrechnung-cii", "factur-x"],
+                        "enum": ["xrechnung-cii", "xrechnung-ubl", "factur-x"],
                         "default": "xrechnung-cii",
                     },
                 },

@@ -274,9 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     xml.add_argument(
         "--format",
         default="xrechnung-cii",
-        choices=["xrechnung-cii", "factur-x"],
-        help="xrechnung-cii (XRechnung 3.0, UN/CEFACT CII; default) or factur-x (the XML a "
-        "ZUGFeRD / Factur-X EN 16931 PDF embeds)",
+        choices=["xrechnung-cii", "xrechnung-ubl", "factur-x"],
+        help="xrechnung-cii (XRechnung 3.0, UN/CEFACT CII; default), xrechnung-ubl (XRechnung "
+        "3.0, UBL 2.1) or factur-x (the XML a ZUGFeRD / Factur-X EN 16931 PDF embeds)",
     )
     xml.add_argument("--out", help="file to write (default: Rechnung-NUMBER.xrechnung.xml)")
     xml.add_argument("--db", help="database URL")

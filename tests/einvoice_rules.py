@@ -100,6 +100,10 @@ def compile_rules(cache: Path) -> Rules:
             KOSIT / "cii" / "XRechnung-CII-validation.sch", "xrechnung-cii"
         ),
         "factur-x": facturx_xslt,
+        "en16931-ubl": CEN / "EN16931-UBL-validation.xslt",
+        "xrechnung-ubl": schematron(
+            KOSIT / "ubl" / "XRechnung-UBL-validation.sch", "xrechnung-ubl"
+        ),
     }
     rules = Rules(processor)
     for layer, path in paths.items():

@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from engine.catalog import load_catalog
-from engine.documents.einvoice import FACTUR_X_CII, XRECHNUNG_CII, build_cii
+from engine.documents.einvoice import FACTUR_X_CII, XRECHNUNG_CII, build_cii, build_ubl
 from engine.einvoice_duty import FACTUR_X, PDF, einvoice_decision
 from tests import einvoice_rules
 from tests.conftest import Customer, edit, effects_of
@@ -197,6 +197,27 @@ def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_cii(rules, issued, w
     assert (invoice.detail.get("default_hint") in notes) == (which == "kundin:monthly")
 
 
+@pytest.mark.parametrize(
+    "which", ["firma:monthly", "kundin:monthly", "mixed:negative_credit", "mixed:monthly"]
+)
+def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_ubl(rules, issued, which):
+    invoice = issued[which]
+    xml = build_ubl(invoice)
+    for layer in ("en16931-ubl", "xrechnung-ubl"):
+        errors = rules.errors(layer, xml)
+        assert not errors, f"{layer}: {[(e.id, e.text) for e in errors]}"
+    ubl = {
+        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+        "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    }
+    root = etree.fromstring(xml)
+    assert root.findtext("cbc:BuyerReference", None, ubl) == invoice.account
+    assert (
+        root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", None, ubl)
+        == (invoice.detail["due"])
+    )
+
+
 def test_en_16931_vat_categories_s_with_e_when_mixed_o_alone(issued):
     def categories(invoice):
         root = etree.fromstring(build_cii(invoice))
@@ -245,6 +266,11 @@ def test_xrechnung_rules_catch_a_missing_buyer_reference(rules, issued):
     reference.getparent().remove(reference)
     broken = etree.tostring(root, xml_declaration=True, encoding="utf-8")
     assert "BR-DE-15" in {e.id for e in rules.errors("xrechnung-cii", broken)}
+    ubl = etree.fromstring(build_ubl(issued["firma:monthly"]))
+    for element in ubl.iterfind("{*}BuyerReference"):
+        ubl.remove(element)
+    broken_ubl = etree.tostring(ubl, xml_declaration=True, encoding="utf-8")
+    assert "BR-DE-15" in {e.id for e in rules.errors("xrechnung-ubl", broken_ubl)}
 
 
 def test_billing_invoices_xml_and_the_api_endpoint(ledger, issued, tmp_path, capsys, catalog):
@@ -257,6 +283,9 @@ def test_billing_invoices_xml_and_the_api_endpoint(ledger, issued, tmp_path, cap
     out = tmp_path / "x.xml"
     assert main(["invoices", "xml", invoice.number, "--out", str(out), "--db", db]) == 0
     assert out.read_bytes() == build_cii(invoice, XRECHNUNG_CII)
+    args = ["invoices", "xml", invoice.number, "--format", "xrechnung-ubl", "--out", str(out)]
+    assert main([*args, "--db", db]) == 0
+    assert out.read_bytes() == build_ubl(invoice)
     assert main(["invoices", "xml", "2026-999999", "--db", db]) == 2
     capsys.readouterr()
     engine = Engine(db, catalog=catalog)
@@ -266,6 +295,8 @@ def test_billing_invoices_xml_and_the_api_endpoint(ledger, issued, tmp_path, cap
     ok = client.get(f"/api/v1/invoices/{invoice.number}.xml", headers=headers)
     assert ok.status_code == 200 and ok.mimetype == "application/xml"
     assert ok.data == build_cii(invoice, XRECHNUNG_CII)
+    ubl = client.get(f"/api/v1/invoices/{invoice.number}.xml?format=xrechnung-ubl", headers=headers)
+    assert ubl.data == build_ubl(invoice)
     fx = client.get(f"/api/v1/invoices/{invoice.number}.xml?format=factur-x", headers=headers)
     assert fx.data == build_cii(invoice, FACTUR_X_CII)
     bad = client.get(f"/api/v1/invoices/{invoice.number}.xml?format=edifact", headers=headers)

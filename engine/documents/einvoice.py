@@ -48,8 +48,9 @@ from engine.documents.invoice_pdf import german_date, item_name
 from engine.state import Invoice
 
 XRECHNUNG_CII = "xrechnung-cii"
+XRECHNUNG_UBL = "xrechnung-ubl"
 FACTUR_X_CII = "factur-x"
-FORMATS = (XRECHNUNG_CII, FACTUR_X_CII)
+FORMATS = (XRECHNUNG_CII, XRECHNUNG_UBL, FACTUR_X_CII)
 
 GUIDELINES = {
     XRECHNUNG_CII: "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0",
@@ -71,7 +72,8 @@ class EInvoiceUnavailable(ValueError):
 
 
 def filename(number: str, fmt: str) -> str:
-    return f"Rechnung-{number}.{'xrechnung' if fmt == XRECHNUNG_CII else 'factur-x'}.xml"
+    suffix = {XRECHNUNG_CII: "xrechnung", XRECHNUNG_UBL: "xrechnung-ubl"}.get(fmt, "factur-x")
+    return f"Rechnung-{number}.{suffix}.xml"
 
 
 def _money(value: str | Decimal) -> Decimal:
@@ -91,6 +93,8 @@ def vat_layout(detail: dict) -> dict[bool, tuple[str, Decimal | None]]:
 
 def build_einvoice(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     """The invoice as a structured e-invoice in one of :data:`FORMATS`."""
+    if fmt == XRECHNUNG_UBL:
+        return build_ubl(invoice)
     return build_cii(invoice, fmt)
 
 
@@ -291,3 +295,197 @@ def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
         },
         lang="de-DE",
     )
+
+
+# --- XRechnung 3.0 in UBL 2.1 -----------------------------------------------------------------
+
+UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+UBL_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+UBL_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+
+
+def build_ubl(invoice: Invoice) -> bytes:
+    """The invoice as XRechnung 3.0 in UBL 2.1: the same business terms as :func:`build_cii`.
+
+    No maintained Python model of UBL invoices was at hand, so this builds the element tree
+    with lxml's ElementMaker in the order of the UBL 2.1 schema; the tests validate it with
+    CEN's EN 16931 UBL rules and KoSIT's XRechnung UBL Schematron (not with the UBL XSD).
+    """
+    from lxml import etree
+    from lxml.builder import ElementMaker
+
+    # Build the CII first: it checks the data and the sums once for both syntaxes.
+    build_cii(invoice, XRECHNUNG_CII)
+    detail = invoice.detail
+    provider, customer = detail["provider"], detail.get("customer") or {}
+    address = customer["address"]
+    layout = vat_layout(detail)
+    only_non_taxable = not any(i["vat"] for i in detail["items"])
+    root = ElementMaker(
+        namespace=UBL_INVOICE, nsmap={None: UBL_INVOICE, "cac": UBL_CAC, "cbc": UBL_CBC}
+    )
+    cac = ElementMaker(namespace=UBL_CAC)
+    cbc = ElementMaker(namespace=UBL_CBC)
+
+    def amount(tag: str, value: Decimal | str):
+        return getattr(cbc, tag)(f"{_money(value)}", currencyID="EUR")
+
+    def postal(street, postcode, city, country):
+        parts = [cbc.StreetName(street)] if street else []
+        return cac.PostalAddress(
+            *parts,
+            cbc.CityName(city),
+            cbc.PostalZone(postcode),
+            cac.Country(cbc.IdentificationCode(country)),
+        )
+
+    def tax_scheme(company_id: str, scheme: str):
+        return cac.PartyTaxScheme(cbc.CompanyID(company_id), cac.TaxScheme(cbc.ID(scheme)))
+
+    def category(element, code: str, rate: Decimal | None, *, breakdown: bool):
+        parts = [cbc.ID(code)]
+        if rate is not None or breakdown:
+            parts.append(cbc.Percent(f"{rate if rate is not None else Decimal('0.00')}"))
+        if breakdown and code == "O":
+            parts += [
+                cbc.TaxExemptionReasonCode("VATEX-EU-O"),
+                cbc.TaxExemptionReason(NON_TAXABLE_REASON),
+            ]
+        elif breakdown and code == "E":
+            parts.append(cbc.TaxExemptionReason(NON_TAXABLE_REASON))
+        return element(*parts, cac.TaxScheme(cbc.ID("VAT")))
+
+    seller_taxes = [] if only_non_taxable else [tax_scheme(provider["vat_id"], "VAT")]
+    seller_taxes.append(tax_scheme(provider["tax_number"], "FC"))
+    mandate = detail.get("mandate")
+    direct_debit = isinstance(mandate, dict) and mandate.get("reference") and mandate.get("iban")
+    seller_ids = (
+        [cac.PartyIdentification(cbc.ID(provider["creditor_id"], schemeID="SEPA"))]
+        if direct_debit
+        else []
+    )
+    seller = cac.AccountingSupplierParty(
+        cac.Party(
+            cbc.EndpointID(provider["email"], schemeID="EM"),
+            *seller_ids,
+            postal(provider["street"], provider["postal_code"], provider["city"], "DE"),
+            *seller_taxes,
+            cac.PartyLegalEntity(
+                cbc.RegistrationName(provider["name"]),
+                cbc.CompanyID(provider["register"]),
+                cbc.CompanyLegalForm(
+                    f"{provider['register']}; Geschäftsführer: {provider['managing_directors']}"
+                ),
+            ),
+            cac.Contact(
+                cbc.Name(f"Rechnungsservice {provider['name']}"),
+                cbc.Telephone(provider["phone"]),
+                cbc.ElectronicMail(provider["email"]),
+            ),
+        )
+    )
+    buyer_parts = []
+    if customer.get("email"):
+        buyer_parts.append(cbc.EndpointID(customer["email"], schemeID="EM"))
+    buyer_parts += [
+        cac.PartyIdentification(cbc.ID(invoice.account)),
+        postal(
+            address.get("street"),
+            address["postal_code"],
+            address["city"],
+            address.get("country") or detail.get("country") or "DE",
+        ),
+    ]
+    if customer.get("vat_id") and not only_non_taxable:
+        buyer_parts.append(tax_scheme(customer["vat_id"], "VAT"))
+    buyer_parts.append(
+        cac.PartyLegalEntity(
+            cbc.RegistrationName(customer.get("name") or f"Kunde {invoice.account}")
+        )
+    )
+    due_on = _day(detail["due_on"])
+    if direct_debit:
+        means = cac.PaymentMeans(
+            cbc.PaymentMeansCode(SEPA_DIRECT_DEBIT),
+            cac.PaymentMandate(
+                cbc.ID(mandate["reference"]), cac.PayerFinancialAccount(cbc.ID(mandate["iban"]))
+            ),
+        )
+        terms_text = (
+            "Der Betrag wird frühestens sechs Arbeitstage nach Zugang per SEPA-Lastschrift "
+            f"eingezogen (AGB 4.2.2), Mandatsreferenz {mandate['reference']}."
+        )
+    else:
+        means = cac.PaymentMeans(
+            cbc.PaymentMeansCode(CREDIT_TRANSFER),
+            cbc.PaymentID(invoice.number),
+            cac.PayeeFinancialAccount(
+                cbc.ID(provider["iban"]),
+                cbc.Name(provider["name"]),
+                cac.FinancialInstitutionBranch(cbc.ID(provider["bic"])),
+            ),
+        )
+        terms_text = (
+            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {german_date(str(due_on))}."
+        )
+
+    subtotals = []
+    vat_total = _money(detail["vat"])
+    for taxable in (True, False):
+        lines = [i for i in detail["items"] if i["vat"] == taxable]
+        if not lines:
+            continue
+        code, rate = layout[taxable]
+        subtotals.append(
+            cac.TaxSubtotal(
+                amount("TaxableAmount", sum((_money(i["net"]) for i in lines), Decimal("0.00"))),
+                amount("TaxAmount", vat_total if taxable else Decimal("0.00")),
+                category(cac.TaxCategory, code, rate, breakdown=True),
+            )
+        )
+    gross, due, net = _money(detail["gross"]), _money(detail["due"]), _money(detail["net"])
+    invoice_lines = []
+    for index, item in enumerate(detail["items"], start=1):
+        line_net = _money(item["net"])
+        code, rate = layout[item["vat"]]
+        invoice_lines.append(
+            cac.InvoiceLine(
+                cbc.ID(str(index)),
+                cbc.InvoicedQuantity("1" if line_net >= 0 else "-1", unitCode="C62"),
+                amount("LineExtensionAmount", line_net),
+                cac.Item(
+                    cbc.Description(f"Grundlage: {item['clause']}"),
+                    cbc.Name(item_name(item)),
+                    category(cac.ClassifiedTaxCategory, code, rate, breakdown=False),
+                ),
+                cac.Price(amount("PriceAmount", abs(line_net))),
+            )
+        )
+    document = root.Invoice(
+        cbc.CustomizationID(GUIDELINES[XRECHNUNG_CII]),
+        cbc.ProfileID(BUSINESS_PROCESS),
+        cbc.ID(invoice.number),
+        cbc.IssueDate(invoice.issued_on),
+        cbc.DueDate(due_on.isoformat()),
+        cbc.InvoiceTypeCode(INVOICE),
+        *[cbc.Note(text) for text in notes(invoice)],
+        cbc.DocumentCurrencyCode("EUR"),
+        cbc.BuyerReference(customer.get("leitweg_id") or invoice.account),
+        cac.InvoicePeriod(cbc.StartDate(detail["period_start"]), cbc.EndDate(detail["period_end"])),
+        seller,
+        cac.AccountingCustomerParty(cac.Party(*buyer_parts)),
+        means,
+        cac.PaymentTerms(cbc.Note(terms_text)),
+        cac.TaxTotal(amount("TaxAmount", vat_total), *subtotals),
+        cac.LegalMonetaryTotal(
+            amount("LineExtensionAmount", net),
+            amount("TaxExclusiveAmount", net),
+            amount("TaxInclusiveAmount", gross),
+            amount("AllowanceTotalAmount", Decimal("0.00")),
+            amount("ChargeTotalAmount", Decimal("0.00")),
+            amount("PrepaidAmount", gross - due),
+            amount("PayableAmount", due),
+        ),
+        *invoice_lines,
+    )
+    return etree.tostring(document, xml_declaration=True, encoding="utf-8", pretty_print=True)
