@@ -249,6 +249,7 @@ def test_zugferd_business_invoices_are_factur_x_pdfs_with_valid_xml(rules, issue
     assert business.detail["einvoice"]["format"] == FACTUR_X
     assert business.detail["einvoice"]["terms_version"] == "2026-01-01"
     assert consumer.detail["einvoice"]["format"] == PDF
+    assert "previous_year_turnover" not in business.detail["provider"]  # internal, not printed
     pdf = invoice_document(business, catalog, None)
     filename, xml = get_xml_from_pdf(io.BytesIO(pdf), check_xsd=False)
     assert filename == "factur-x.xml"
