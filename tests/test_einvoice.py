@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from engine.catalog import load_catalog
+from engine.catalog import PROJECT_ROOT, load_catalog
 from engine.documents.einvoice import FACTUR_X_CII, XRECHNUNG_CII, build_cii, build_ubl
 from engine.einvoice_duty import FACTUR_X, PDF, einvoice_decision
 from tests import einvoice_rules
@@ -195,6 +195,10 @@ def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_cii(rules, issued, w
     notes = [n.text for n in root.iterfind(".//ram:IncludedNote/ram:Content", NS)]
     assert invoice.detail["hint"] in notes  # AGB 4.5.3
     assert (invoice.detail.get("default_hint") in notes) == (which == "kundin:monthly")
+    if which == "firma:monthly":  # for a person to look at (CI keeps test-artifacts/)
+        artefacts = PROJECT_ROOT / "test-artifacts"
+        artefacts.mkdir(exist_ok=True)
+        (artefacts / "sample-xrechnung.xml").write_bytes(xml)
 
 
 @pytest.mark.parametrize(
