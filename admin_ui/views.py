@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import (
     Blueprint,
     Flask,
+    Response,
     current_app,
     flash,
     g,
@@ -412,6 +413,36 @@ def invoice_download(number: str):
         raise NotFound(f"There is no invoice {number!r}.")
     document = invoice_document(invoice, engine.catalog, SigningKey.from_environment())
     return pdf_response(document, invoice_filename(number), attachment=True)
+
+
+@bp.get("/invoices/<number>.xml")
+def invoice_xml_download(number: str):
+    """The invoice as XRechnung 3.0 (CII), for business customers' e-invoicing."""
+    from werkzeug.exceptions import Conflict, NotFound
+
+    from engine.documents.einvoice import (
+        XRECHNUNG_CII,
+        EInvoiceUnavailable,
+        build_einvoice,
+        filename,
+    )
+
+    engine = _engine()
+    with engine.store.unit(commit=False) as unit:
+        invoice = unit.invoice(number)
+    if invoice is None or not invoice.detail:
+        raise NotFound(f"There is no invoice {number!r}.")
+    try:
+        document = build_einvoice(invoice, XRECHNUNG_CII)
+    except EInvoiceUnavailable as exc:
+        raise Conflict(f"No e-invoice for invoice {number}: {exc}.") from None
+    return Response(
+        document,
+        mimetype="application/xml",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename(number, XRECHNUNG_CII)}"'
+        },
+    )
 
 
 @bp.get("/accounts/<account>/evn.pdf")

@@ -257,6 +257,7 @@ QUERY_PARAMETERS = {
     "terms": {"at"},
     "itemised_bill_json": {"month"},
     "itemised_bill_pdf": {"month"},
+    "invoice_xml": {"format"},
 }
 
 
@@ -429,6 +430,31 @@ def _register_routes(app: Flask) -> None:
 
         document = invoice_document(invoice, get_engine().catalog, SigningKey.from_environment())
         return pdf_response(document, invoice_filename(invoice.number))
+
+    @app.get("/api/v1/invoices/<number>.xml")
+    def invoice_xml(number: str):
+        _authorise("accounts:read")
+        from engine.documents.einvoice import (
+            FORMATS,
+            XRECHNUNG_CII,
+            EInvoiceUnavailable,
+            build_einvoice,
+            filename,
+        )
+
+        fmt = request.args.get("format", XRECHNUNG_CII)
+        if fmt not in FORMATS:
+            raise ApiError(400, f"format must be one of {', '.join(FORMATS)}.", "format")
+        invoice = _find_invoice(number)
+        try:
+            document = build_einvoice(invoice, fmt)
+        except EInvoiceUnavailable as exc:
+            raise ApiError(409, f"No e-invoice for invoice {number}: {exc}.") from None
+        return Response(
+            document,
+            mimetype="application/xml",
+            headers={"Content-Disposition": f'inline; filename="{filename(number, fmt)}"'},
+        )
 
     @app.get("/api/v1/invoices/<number>")
     def invoice_json(number: str):

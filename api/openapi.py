@@ -474,6 +474,35 @@ PATHS: dict[str, Any] = {
             "responses": {"200": PDF, "404": _error("No such invoice."), **COMMON_ERRORS},
         }
     },
+    "/api/v1/invoices/{number}.xml": {
+        "get": {
+            "summary": "One invoice as a structured e-invoice (EN 16931): XRechnung 3.0 in CII "
+            "(default) or UBL 2.1, or the Factur-X EN 16931 XML",
+            "parameters": [
+                INVOICE_PARAMETER,
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "string",
+                        "enum": ["xrechnung-cii", "xrechnung-ubl", "factur-x"],
+                        "default": "xrechnung-cii",
+                    },
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "XML",
+                    "content": {"application/xml": {"schema": {"type": "string"}}},
+                },
+                "400": _error("An unknown format; `field` is `format`."),
+                "404": _error("No such invoice."),
+                "409": _error("The customer data on file do not make a valid e-invoice."),
+                **COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/accounts/{account}/evn": {
         "get": {
             "summary": "The itemised bill of a month (CLINQ Premium only, CLINQ SD 2.5; AGB 5.5)",

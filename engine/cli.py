@@ -267,6 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     pdf.add_argument("--out", help="file to write (default: Rechnung-NUMBER.pdf)")
     pdf.add_argument("--db", help="database URL")
     pdf.set_defaults(handler=cmd_invoices_pdf)
+    xml = invoice_commands.add_parser(
+        "xml", help="write one invoice as a structured e-invoice (EN 16931, XRechnung 3.0)"
+    )
+    xml.add_argument("number")
+    xml.add_argument(
+        "--format",
+        default="xrechnung-cii",
+        choices=["xrechnung-cii", "xrechnung-ubl", "factur-x"],
+        help="xrechnung-cii (XRechnung 3.0, UN/CEFACT CII; default), xrechnung-ubl (XRechnung "
+        "3.0, UBL 2.1) or factur-x (the XML a ZUGFeRD / Factur-X EN 16931 PDF embeds)",
+    )
+    xml.add_argument("--out", help="file to write (default: Rechnung-NUMBER.xrechnung.xml)")
+    xml.add_argument("--db", help="database URL")
+    xml.set_defaults(handler=cmd_invoices_xml)
 
     outbox_parser = commands.add_parser("outbox", help="notifications to customers")
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
@@ -879,6 +893,26 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invoices_xml(args: argparse.Namespace) -> int:
+    from engine.documents.einvoice import EInvoiceUnavailable, build_einvoice, filename
+    from engine.ledger.store import Store
+
+    with Store(args.db) as store, store.unit(commit=False) as unit:
+        invoice = unit.invoice(args.number)
+    if invoice is None or not invoice.detail:
+        print(f"error: no invoice {args.number!r}", file=sys.stderr)
+        return 2
+    try:
+        document = build_einvoice(invoice, args.format)
+    except EInvoiceUnavailable as exc:
+        print(f"error: no e-invoice for invoice {invoice.number}: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out or filename(invoice.number, args.format))
+    out.write_bytes(document)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_invoices_pdf(args: argparse.Namespace) -> int:
     from engine.documents import invoice_filename
     from engine.documents.signing import SigningKey, invoice_document
@@ -891,5 +925,6 @@ def cmd_invoices_pdf(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out or invoice_filename(invoice.number))
     out.write_bytes(invoice_document(invoice, terms_of(args), SigningKey.from_environment()))
-    print(f"wrote {out}")
+    kind = invoice.detail.get("einvoice", {}).get("format", "pdf")
+    print(f"wrote {out}" + (" (ZUGFeRD / Factur-X EN 16931)" if kind != "pdf" else ""))
     return 0

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from engine.catalog import Terms
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
+from engine.einvoice_duty import einvoice_decision
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
 from engine.state import Deadline, Invoice
@@ -273,10 +274,12 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "plan": account.plan,
         "customer_type": account.customer_type,
         "customer": dict(account.customer),
-        "provider": {name: provider[name] for name in provider.file.parameters},
+        "provider": provider_detail(provider),
         "hint": terms.clause("AGB 4.5.3")["invoice_hint"],
         "default_hint": default_hint(booking, terms),
     }
+    detail["country"] = account.country
+    detail["einvoice"] = einvoice_decision_for(terms, account, from_cents(gross))
     invoice = issue_invoice(
         booking,
         "monthly",
@@ -322,7 +325,34 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
         "plan": account.plan,
         "customer_type": account.customer_type,
         "customer": dict(account.customer),
-        "provider": {name: provider[name] for name in provider.file.parameters},
+        "provider": provider_detail(provider),
         "hint": terms.clause("AGB 4.5.3")["invoice_hint"],
         "default_hint": default_hint(booking, terms) if invoice.default_hint else None,
+        "country": account.country,
+        "einvoice": einvoice_decision_for(terms, account, from_cents(invoice.amount_cents)),
     }
+
+
+# Provider parameters that are internal and never printed on an invoice.
+INTERNAL_PROVIDER_PARAMETERS = frozenset({"previous_year_turnover"})
+
+
+def provider_detail(provider) -> dict:
+    """The provider's details an invoice carries (Platform: provider), as on the issue date."""
+    return {
+        name: provider[name]
+        for name in provider.file.parameters
+        if name not in INTERNAL_PROVIDER_PARAMETERS
+    }
+
+
+def einvoice_decision_for(terms: Terms, account, gross) -> dict:
+    """Which format the invoice is issued in and why (UStG § 14), recorded in its detail."""
+    address = account.customer.get("address") or {}
+    return einvoice_decision(
+        terms,
+        customer_type=account.customer_type,
+        country=address.get("country", account.country),
+        gross=gross,
+        address_on_file=bool(address.get("postal_code") and address.get("city")),
+    )

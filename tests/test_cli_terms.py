@@ -41,7 +41,7 @@ def test_terms_show_before_a_clause_existed_is_an_error(capsys):
     assert main(["terms", "show", "CLINQ SD 1.4", "--at", "2019-05-01"]) == 2
     assert capsys.readouterr().err == (
         "error: CLINQ SD 1.4 (rules/clinq-sd/1.4-term-and-termination.yaml) is not part of "
-        "terms version 2016-07-01: its first version starts 2020-01-01 (asked for 2019-05-01)\n"
+        "terms version 2017-01-01: its first version starts 2020-01-01 (asked for 2019-05-01)\n"
     )
 
 

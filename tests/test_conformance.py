@@ -263,7 +263,7 @@ def test_billing_validate_lists_the_warnings_after_ok_and_exits_0(catalog_copy, 
     out = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"OK: \d+ files", out[0])
     assert out[1] == (
-        "warnings: 11 differences from the statutes in terms version 2026-01-01 "
+        "warnings: 11 differences from the statutes in terms version 2028-01-01 "
         "(details: billing conformance)"
     )
     assert (

@@ -297,6 +297,9 @@ def test_the_admin_ui_offers_invoices_and_itemised_bills_as_downloads(month):
     number = re.search(r"/admin/invoices/(\d{4}-\d{6})\.pdf", page).group(1)
     pdf = client.get(f"/admin/invoices/{number}.pdf")
     assert pdf.mimetype == "application/pdf" and f"Rechnung {number}" in text_of(pdf.data)
+    assert f"/admin/invoices/{number}.xml" in page  # XRechnung 3.0 (CII), next to the PDF
+    xml = client.get(f"/admin/invoices/{number}.xml")
+    assert xml.mimetype == "application/xml" and b"kosit:xrechnung_3.0" in xml.data
     evn = client.get(f"/admin/accounts/{premium}/evn.pdf?month=2026-11")
     assert "Einzelverbindungsnachweis 2026-11" in text_of(evn.data)
     assert b"acct-000000" in client.get("/admin/accounts").data

@@ -33,6 +33,8 @@ NOT_EVENT_DRIVEN = {
     "BGB § 357": "the statutory refund period: a conformance comparison (AGB 9.3 applies)",
     "CLINQ SD 2.3": "yearly availability: billing availability (engine/availability.py)",
     "CLINQ SD 2.5": "the itemised bill's price: a document, not an effect",
+    "UStG § 14": "the e-invoice duty decides an invoice's format (tests/test_einvoice.py)",
+    "Platform: provider": "details and turnover for documents and the e-invoice duty",
 }
 
 

@@ -116,7 +116,7 @@ def test_agb_4_2_3_a_new_fee_applies_only_from_its_effective_date(catalog_copy, 
         effects_of(before, "charge")[-1]["terms_version"],
     ) == (
         "9.80",
-        "2026-01-01",
+        "2027-01-01",  # the e-invoice duty of UStG § 14 starts a terms version
     )
     assert (
         effects_of(after, "charge")[-1]["amount"],
@@ -437,7 +437,7 @@ def test_agb_4_5_3_without_an_objection_the_invoice_counts_as_approved(engine):
         {
             "kind": "invoice_approved",
             "clause": "AGB 4.5.3",
-            "terms_version": "2026-01-01",
+            "terms_version": "2027-01-01",  # UStG § 14: the e-invoice duty
             "invoice": invoice["invoice"],
             "date": "2027-01-16",
         }

@@ -17,7 +17,9 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 
 from engine.catalog import Catalog
-from engine.documents.invoice_pdf import render_invoice
+from engine.documents.einvoice import embed_in_pdf
+from engine.documents.invoice_pdf import render_invoice as render_plain_invoice
+from engine.einvoice_duty import FACTUR_X
 from engine.state import Invoice
 
 SIGNED = "Diese Rechnung ist elektronisch signiert (AGB 4.3.2)."
@@ -39,6 +41,15 @@ class SigningKey:
             return None
         passphrase = os.environ.get("BILLING_SIGNING_PASSPHRASE")
         return cls(path, passphrase.encode() if passphrase is not None else None)
+
+
+def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
+    """The invoice's PDF: a ZUGFeRD / Factur-X (EN 16931) PDF/A-3 with its XML embedded where
+    the invoice was issued as an e-invoice (``detail["einvoice"]``, UStG § 14), else plain."""
+    pdf = render_plain_invoice(invoice, signed_note=signed_note)
+    if invoice.detail.get("einvoice", {}).get("format") == FACTUR_X:
+        pdf = embed_in_pdf(pdf, invoice)
+    return pdf
 
 
 def needs_signature(invoice: Invoice, catalog: Catalog) -> bool:

@@ -1,0 +1,491 @@
+"""Structured e-invoices (EN 16931) from an issued invoice: XRechnung 3.0 and Factur-X in CII.
+
+The document is built with drafthorse's models of UN/CEFACT CII (D16B) and serialized with its
+XSD check; everything in it comes from the invoice as issued (``Invoice.detail``), like the
+PDF. Two guideline ids (BT-24) share one builder:
+
+* XRechnung 3.0 (the German CIUS): ``urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:
+  kosit:xrechnung_3.0``, a plain XML file;
+* Factur-X / ZUGFeRD profile EN 16931: ``urn:cen.eu:en16931:2017``, embedded into the invoice
+  PDF as ``factur-x.xml`` (PDF/A-3) by :func:`embed_in_pdf`.
+
+VAT categories (BT-151, BT-118). Calls and fees for users bear VAT at the rate of UStG § 12:
+category ``S``. The flat fees for returned debits and payment requests and default interest
+are damages, not supplies, and are not subject to VAT (Platform: invoicing). EN 16931 has the
+category ``O`` (not subject to VAT) for that, but ``O`` may not be mixed with any other
+category in one invoice (BR-O-11 to BR-O-14) and forbids the seller's and the buyer's VAT
+identifiers (BR-O-02). So:
+
+* an invoice with only non-taxable items (the invoice of an outstanding credit balance, an
+  invoice of fees and interest only) uses ``O`` with the exemption reason code
+  ``VATEX-EU-O`` and without VAT identifiers (the seller is identified by its tax number,
+  BT-32);
+* an invoice that mixes taxable and non-taxable items puts the non-taxable ones in category
+  ``E`` (exempt, rate 0 %) with the exemption reason as text, which EN 16931 allows next to
+  ``S``. The reason names them as non-taxable damages, so nobody reads ``E`` as a tax
+  exemption of § 4 UStG.
+
+Amounts: the credit that paid part of the invoice and what earlier invoices already claim are
+the paid amount (BT-113); the amount due (BT-115) is what the invoice asks for. Quantities:
+the ledger keeps one amount per item and zone, not minutes, so every line is one unit
+(``C62``) at its net amount.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+
+from drafthorse.models.accounting import ApplicableTradeTax
+from drafthorse.models.document import Document
+from drafthorse.models.note import IncludedNote
+from drafthorse.models.party import TaxRegistration
+from drafthorse.models.payment import PaymentMeans, PaymentTerms
+from drafthorse.models.tradelines import LineItem
+
+from engine.documents.invoice_pdf import german_date, item_name
+from engine.state import Invoice
+
+XRECHNUNG_CII = "xrechnung-cii"
+XRECHNUNG_UBL = "xrechnung-ubl"
+FACTUR_X_CII = "factur-x"
+FORMATS = (XRECHNUNG_CII, XRECHNUNG_UBL, FACTUR_X_CII)
+
+GUIDELINES = {
+    XRECHNUNG_CII: "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0",
+    FACTUR_X_CII: "urn:cen.eu:en16931:2017",
+}
+BUSINESS_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"  # BT-23
+INVOICE = "380"
+CREDIT_TRANSFER = "58"
+SEPA_DIRECT_DEBIT = "59"
+CENT = Decimal("0.01")
+NON_TAXABLE_REASON = (
+    "Nicht steuerbar: pauschalierter Schadensersatz bzw. Verzugszinsen, kein Entgelt für eine "
+    "Leistung (Platform: invoicing)"
+)
+
+
+class EInvoiceUnavailable(ValueError):
+    """The invoice lacks data a structured e-invoice needs; names the business term."""
+
+
+def filename(number: str, fmt: str) -> str:
+    suffix = {XRECHNUNG_CII: "xrechnung", XRECHNUNG_UBL: "xrechnung-ubl"}.get(fmt, "factur-x")
+    return f"Rechnung-{number}.{suffix}.xml"
+
+
+def _money(value: str | Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT)
+
+
+def _day(iso: str) -> date:
+    return date.fromisoformat(iso)
+
+
+def vat_layout(detail: dict) -> dict[bool, tuple[str, Decimal | None]]:
+    """The VAT category and rate of taxable (True) and non-taxable (False) lines."""
+    rate = Decimal(detail["vat_rate"]).quantize(CENT)
+    mixed = any(i["vat"] for i in detail["items"]) and not all(i["vat"] for i in detail["items"])
+    return {True: ("S", rate), False: ("E", Decimal("0.00")) if mixed else ("O", None)}
+
+
+def build_einvoice(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
+    """The invoice as a structured e-invoice in one of :data:`FORMATS`."""
+    if fmt == XRECHNUNG_UBL:
+        return build_ubl(invoice)
+    return build_cii(invoice, fmt)
+
+
+def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
+    """The invoice as CII XML in the profile ``fmt`` (``xrechnung-cii`` or ``factur-x``)."""
+    if fmt not in GUIDELINES:
+        raise ValueError(f"unknown e-invoice format {fmt!r}; one of {', '.join(FORMATS)}")
+    detail = invoice.detail
+    if not detail:
+        raise EInvoiceUnavailable(f"invoice {invoice.number} has no detail")
+    provider, customer = detail["provider"], detail.get("customer") or {}
+    address = customer.get("address") or {}
+    for field, term in (("postal_code", "BT-53"), ("city", "BT-52")):
+        if not address.get(field):
+            raise EInvoiceUnavailable(
+                f"the customer's postal address has no {field} ({term}, BR-DE-8, BR-DE-9)"
+            )
+    layout = vat_layout(detail)
+    only_non_taxable = layout[False][0] == "O" and not any(i["vat"] for i in detail["items"])
+
+    doc = Document()
+    doc.context.business_parameter.id = BUSINESS_PROCESS
+    doc.context.guideline_parameter.id = GUIDELINES[fmt]
+    doc.header.id = invoice.number  # BT-1
+    doc.header.type_code = INVOICE  # BT-3
+    doc.header.issue_date_time = _day(invoice.issued_on)  # BT-2
+    for text in notes(invoice):  # BT-22
+        doc.header.notes.add(IncludedNote(content=text))
+
+    agreement = doc.trade.agreement
+    # BT-10: the customer's Leitweg-ID where one is on file, else the customer number.
+    agreement.buyer_reference = customer.get("leitweg_id") or invoice.account
+    seller = agreement.seller
+    seller.name = provider["name"]  # BT-27
+    seller.description = (  # BT-33
+        f"{provider['register']}; Geschäftsführer: {provider['managing_directors']}"
+    )
+    seller.legal_organization.id = provider["register"]  # BT-30 (BR-CO-26 without BT-31)
+    seller.contact.person_name = f"Rechnungsservice {provider['name']}"  # BT-41
+    seller.contact.telephone.number = provider["phone"]  # BT-42
+    seller.contact.email.address = provider["email"]  # BT-43
+    seller.address.line_one = provider["street"]
+    seller.address.postcode = provider["postal_code"]
+    seller.address.city_name = provider["city"]
+    seller.address.country_id = "DE"
+    seller.electronic_address.uri_ID = ("EM", provider["email"])  # BT-34
+    seller.tax_registrations.add(TaxRegistration(id=("FC", provider["tax_number"])))  # BT-32
+    if not only_non_taxable:  # BR-O-02: no VAT identifiers with category O
+        seller.tax_registrations.add(TaxRegistration(id=("VA", provider["vat_id"])))  # BT-31
+
+    buyer = agreement.buyer
+    buyer.id = invoice.account  # BT-46
+    buyer.name = customer.get("name") or f"Kunde {invoice.account}"  # BT-44
+    buyer.address.line_one = address.get("street")
+    buyer.address.postcode = address["postal_code"]
+    buyer.address.city_name = address["city"]
+    buyer.address.country_id = address.get("country") or detail.get("country") or "DE"
+    if customer.get("email"):
+        buyer.electronic_address.uri_ID = ("EM", customer["email"])  # BT-49
+    if customer.get("vat_id") and not only_non_taxable:
+        buyer.tax_registrations.add(TaxRegistration(id=("VA", customer["vat_id"])))  # BT-48
+
+    settlement = doc.trade.settlement
+    settlement.currency_code = "EUR"  # BT-5
+    settlement.period.start = _day(detail["period_start"])  # BT-73
+    settlement.period.end = _day(detail["period_end"])  # BT-74
+    _payment(settlement, invoice, provider)
+
+    lines: dict[bool, Decimal] = {True: Decimal("0.00"), False: Decimal("0.00")}
+    for index, item in enumerate(detail["items"], start=1):
+        net = _money(item["net"])
+        category, rate = layout[item["vat"]]
+        line = LineItem()
+        line.document.line_id = str(index)  # BT-126
+        line.product.name = item_name(item)  # BT-153
+        line.product.description = f"Grundlage: {item['clause']}"  # BT-154
+        quantity = Decimal("1.0000") if net >= 0 else Decimal("-1.0000")  # BR-27: price >= 0
+        line.agreement.net.amount = abs(net)  # BT-146
+        line.delivery.billed_quantity = (quantity, "C62")  # BT-129, BT-130
+        line.settlement.trade_tax.type_code = "VAT"
+        line.settlement.trade_tax.category_code = category  # BT-151
+        if rate is not None:
+            line.settlement.trade_tax.rate_applicable_percent = rate  # BT-152
+        line.settlement.monetary_summation.total_amount = net  # BT-131
+        doc.trade.items.add(line)
+        lines[item["vat"]] += net
+
+    net_total = _money(detail["net"])
+    vat_total = _money(detail["vat"])
+    if sum(lines.values()) != net_total:
+        raise EInvoiceUnavailable(f"invoice {invoice.number}: the lines do not add up to the net")
+    for taxable in (True, False):
+        if not any(i["vat"] == taxable for i in detail["items"]):
+            continue
+        category, rate = layout[taxable]
+        tax = ApplicableTradeTax()  # BG-23
+        tax.calculated_amount = vat_total if taxable else Decimal("0.00")  # BT-117
+        tax.type_code = "VAT"
+        tax.basis_amount = lines[taxable]  # BT-116
+        tax.category_code = category  # BT-118
+        if category == "O":
+            tax.exemption_reason = NON_TAXABLE_REASON  # BT-120
+            tax.exemption_reason_code = "VATEX-EU-O"  # BT-121
+        elif category == "E":
+            tax.exemption_reason = NON_TAXABLE_REASON
+        # BT-119: XRechnung demands it in every breakdown (BR-DE-14), also with O: 0 %.
+        tax.rate_applicable_percent = rate if rate is not None else Decimal("0.00")
+        settlement.trade_tax.add(tax)
+
+    gross, due = _money(detail["gross"]), _money(detail["due"])
+    if net_total + vat_total != gross:
+        raise EInvoiceUnavailable(f"invoice {invoice.number}: net and VAT do not add up to gross")
+    totals = settlement.monetary_summation
+    totals.line_total = net_total  # BT-106
+    totals.charge_total = Decimal("0.00")  # BT-108
+    totals.allowance_total = Decimal("0.00")  # BT-107
+    totals.tax_basis_total = net_total  # BT-109
+    totals.tax_total = (vat_total, "EUR")  # BT-110
+    totals.grand_total = gross  # BT-112
+    totals.prepaid_total = gross - due  # BT-113
+    totals.due_amount = due  # BT-115
+    return doc.serialize(schema="FACTUR-X_EN16931")
+
+
+def notes(invoice: Invoice) -> list[str]:
+    """BT-22: the objection hint (AGB 4.5.3), the consumer's default hint (BGB § 286 (3)) and
+    what the paid amount (BT-113) consists of."""
+    detail = invoice.detail
+    found = [detail["hint"]]
+    if detail.get("default_hint"):
+        found.append(detail["default_hint"])
+    paid = _money(detail.get("paid_by_credit", "0.00"))
+    claimed = _money(detail.get("claimed_by_earlier_invoices", "0.00"))
+    if paid or claimed:
+        parts = []
+        if paid:
+            parts.append(f"{paid} EUR aus Ihrem Guthaben bezahlt")
+        if claimed:
+            numbers = ", ".join(detail.get("earlier_invoices", []))
+            parts.append(f"{claimed} EUR bereits mit Rechnung {numbers} angefordert")
+        found.append("Bereits bezahlter Betrag: " + "; ".join(parts) + ".")
+    found.append(
+        "Diese Rechnung enthält keinen Einzelverbindungsnachweis (AGB 4.3.3); Sie können ihn "
+        "in Ihrem Account abrufen."
+    )
+    return found
+
+
+def _payment(settlement, invoice: Invoice, provider: dict) -> None:
+    """BG-16: SEPA direct debit (59) where a mandate with reference and debtor IBAN is on the
+    invoice, else credit transfer (58) to the provider's account; BT-9 and BT-20."""
+    detail = invoice.detail
+    mandate = detail.get("mandate")
+    means = PaymentMeans()
+    terms = PaymentTerms()
+    due_on = _day(detail["due_on"])
+    if isinstance(mandate, dict) and mandate.get("reference") and mandate.get("iban"):
+        means.type_code = SEPA_DIRECT_DEBIT
+        means.payer_account.iban = mandate["iban"]  # BT-91
+        settlement.creditor_reference_id = provider["creditor_id"]  # BT-90
+        terms.debit_mandate_id = mandate["reference"]  # BT-89
+        text = (
+            f"Der Betrag wird frühestens sechs Arbeitstage nach Zugang per SEPA-Lastschrift "
+            f"eingezogen (AGB 4.2.2), Mandatsreferenz {mandate['reference']}."
+        )
+    else:
+        means.type_code = CREDIT_TRANSFER
+        means.payee_account.iban = provider["iban"]  # BT-84
+        means.payee_account.account_name = provider["name"]  # BT-85
+        means.payee_institution.bic = provider["bic"]  # BT-86
+        text = (
+            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {german_date(str(due_on))}."
+        )
+        settlement.payment_reference = invoice.number  # BT-83
+    settlement.payment_means.add(means)
+    terms.description = text  # BT-20
+    terms.due = due_on  # BT-9
+    settlement.terms.add(terms)
+
+
+def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
+    """The invoice PDF with its Factur-X EN 16931 XML embedded (PDF/A-3, ``factur-x.xml``)."""
+    from facturx import generate_from_binary
+
+    xml = build_cii(invoice, FACTUR_X_CII)
+    provider = invoice.detail["provider"]
+    return generate_from_binary(
+        io.BytesIO(pdf).getvalue(),
+        xml,
+        flavor="factur-x",
+        level="en16931",
+        check_xsd=True,
+        pdf_metadata={
+            "author": provider["name"],
+            "keywords": "Factur-X, ZUGFeRD, Rechnung",
+            "title": f"Rechnung {invoice.number}",
+            "subject": f"Rechnung {invoice.number} von {provider['name']}",
+        },
+        lang="de-DE",
+    )
+
+
+# --- XRechnung 3.0 in UBL 2.1 -----------------------------------------------------------------
+
+UBL_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+UBL_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+UBL_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+
+
+def build_ubl(invoice: Invoice) -> bytes:
+    """The invoice as XRechnung 3.0 in UBL 2.1: the same business terms as :func:`build_cii`.
+
+    No maintained Python model of UBL invoices was at hand, so this builds the element tree
+    with lxml's ElementMaker in the order of the UBL 2.1 schema; the tests validate it with
+    CEN's EN 16931 UBL rules and KoSIT's XRechnung UBL Schematron (not with the UBL XSD).
+    """
+    from lxml import etree
+    from lxml.builder import ElementMaker
+
+    # Build the CII first: it checks the data and the sums once for both syntaxes.
+    build_cii(invoice, XRECHNUNG_CII)
+    detail = invoice.detail
+    provider, customer = detail["provider"], detail.get("customer") or {}
+    address = customer["address"]
+    layout = vat_layout(detail)
+    only_non_taxable = not any(i["vat"] for i in detail["items"])
+    root = ElementMaker(
+        namespace=UBL_INVOICE, nsmap={None: UBL_INVOICE, "cac": UBL_CAC, "cbc": UBL_CBC}
+    )
+    cac = ElementMaker(namespace=UBL_CAC)
+    cbc = ElementMaker(namespace=UBL_CBC)
+
+    def amount(tag: str, value: Decimal | str):
+        return getattr(cbc, tag)(f"{_money(value)}", currencyID="EUR")
+
+    def postal(street, postcode, city, country):
+        parts = [cbc.StreetName(street)] if street else []
+        return cac.PostalAddress(
+            *parts,
+            cbc.CityName(city),
+            cbc.PostalZone(postcode),
+            cac.Country(cbc.IdentificationCode(country)),
+        )
+
+    def tax_scheme(company_id: str, scheme: str):
+        return cac.PartyTaxScheme(cbc.CompanyID(company_id), cac.TaxScheme(cbc.ID(scheme)))
+
+    def category(element, code: str, rate: Decimal | None, *, breakdown: bool):
+        parts = [cbc.ID(code)]
+        if rate is not None or breakdown:
+            parts.append(cbc.Percent(f"{rate if rate is not None else Decimal('0.00')}"))
+        if breakdown and code == "O":
+            parts += [
+                cbc.TaxExemptionReasonCode("VATEX-EU-O"),
+                cbc.TaxExemptionReason(NON_TAXABLE_REASON),
+            ]
+        elif breakdown and code == "E":
+            parts.append(cbc.TaxExemptionReason(NON_TAXABLE_REASON))
+        return element(*parts, cac.TaxScheme(cbc.ID("VAT")))
+
+    seller_taxes = [] if only_non_taxable else [tax_scheme(provider["vat_id"], "VAT")]
+    seller_taxes.append(tax_scheme(provider["tax_number"], "FC"))
+    mandate = detail.get("mandate")
+    direct_debit = isinstance(mandate, dict) and mandate.get("reference") and mandate.get("iban")
+    seller_ids = (
+        [cac.PartyIdentification(cbc.ID(provider["creditor_id"], schemeID="SEPA"))]
+        if direct_debit
+        else []
+    )
+    seller = cac.AccountingSupplierParty(
+        cac.Party(
+            cbc.EndpointID(provider["email"], schemeID="EM"),
+            *seller_ids,
+            postal(provider["street"], provider["postal_code"], provider["city"], "DE"),
+            *seller_taxes,
+            cac.PartyLegalEntity(
+                cbc.RegistrationName(provider["name"]),
+                cbc.CompanyID(provider["register"]),
+                cbc.CompanyLegalForm(
+                    f"{provider['register']}; Geschäftsführer: {provider['managing_directors']}"
+                ),
+            ),
+            cac.Contact(
+                cbc.Name(f"Rechnungsservice {provider['name']}"),
+                cbc.Telephone(provider["phone"]),
+                cbc.ElectronicMail(provider["email"]),
+            ),
+        )
+    )
+    buyer_parts = []
+    if customer.get("email"):
+        buyer_parts.append(cbc.EndpointID(customer["email"], schemeID="EM"))
+    buyer_parts += [
+        cac.PartyIdentification(cbc.ID(invoice.account)),
+        postal(
+            address.get("street"),
+            address["postal_code"],
+            address["city"],
+            address.get("country") or detail.get("country") or "DE",
+        ),
+    ]
+    if customer.get("vat_id") and not only_non_taxable:
+        buyer_parts.append(tax_scheme(customer["vat_id"], "VAT"))
+    buyer_parts.append(
+        cac.PartyLegalEntity(
+            cbc.RegistrationName(customer.get("name") or f"Kunde {invoice.account}")
+        )
+    )
+    due_on = _day(detail["due_on"])
+    if direct_debit:
+        means = cac.PaymentMeans(
+            cbc.PaymentMeansCode(SEPA_DIRECT_DEBIT),
+            cac.PaymentMandate(
+                cbc.ID(mandate["reference"]), cac.PayerFinancialAccount(cbc.ID(mandate["iban"]))
+            ),
+        )
+        terms_text = (
+            "Der Betrag wird frühestens sechs Arbeitstage nach Zugang per SEPA-Lastschrift "
+            f"eingezogen (AGB 4.2.2), Mandatsreferenz {mandate['reference']}."
+        )
+    else:
+        means = cac.PaymentMeans(
+            cbc.PaymentMeansCode(CREDIT_TRANSFER),
+            cbc.PaymentID(invoice.number),
+            cac.PayeeFinancialAccount(
+                cbc.ID(provider["iban"]),
+                cbc.Name(provider["name"]),
+                cac.FinancialInstitutionBranch(cbc.ID(provider["bic"])),
+            ),
+        )
+        terms_text = (
+            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {german_date(str(due_on))}."
+        )
+
+    subtotals = []
+    vat_total = _money(detail["vat"])
+    for taxable in (True, False):
+        lines = [i for i in detail["items"] if i["vat"] == taxable]
+        if not lines:
+            continue
+        code, rate = layout[taxable]
+        subtotals.append(
+            cac.TaxSubtotal(
+                amount("TaxableAmount", sum((_money(i["net"]) for i in lines), Decimal("0.00"))),
+                amount("TaxAmount", vat_total if taxable else Decimal("0.00")),
+                category(cac.TaxCategory, code, rate, breakdown=True),
+            )
+        )
+    gross, due, net = _money(detail["gross"]), _money(detail["due"]), _money(detail["net"])
+    invoice_lines = []
+    for index, item in enumerate(detail["items"], start=1):
+        line_net = _money(item["net"])
+        code, rate = layout[item["vat"]]
+        invoice_lines.append(
+            cac.InvoiceLine(
+                cbc.ID(str(index)),
+                cbc.InvoicedQuantity("1" if line_net >= 0 else "-1", unitCode="C62"),
+                amount("LineExtensionAmount", line_net),
+                cac.Item(
+                    cbc.Description(f"Grundlage: {item['clause']}"),
+                    cbc.Name(item_name(item)),
+                    category(cac.ClassifiedTaxCategory, code, rate, breakdown=False),
+                ),
+                cac.Price(amount("PriceAmount", abs(line_net))),
+            )
+        )
+    document = root.Invoice(
+        cbc.CustomizationID(GUIDELINES[XRECHNUNG_CII]),
+        cbc.ProfileID(BUSINESS_PROCESS),
+        cbc.ID(invoice.number),
+        cbc.IssueDate(invoice.issued_on),
+        cbc.DueDate(due_on.isoformat()),
+        cbc.InvoiceTypeCode(INVOICE),
+        *[cbc.Note(text) for text in notes(invoice)],
+        cbc.DocumentCurrencyCode("EUR"),
+        cbc.BuyerReference(customer.get("leitweg_id") or invoice.account),
+        cac.InvoicePeriod(cbc.StartDate(detail["period_start"]), cbc.EndDate(detail["period_end"])),
+        seller,
+        cac.AccountingCustomerParty(cac.Party(*buyer_parts)),
+        means,
+        cac.PaymentTerms(cbc.Note(terms_text)),
+        cac.TaxTotal(amount("TaxAmount", vat_total), *subtotals),
+        cac.LegalMonetaryTotal(
+            amount("LineExtensionAmount", net),
+            amount("TaxExclusiveAmount", net),
+            amount("TaxInclusiveAmount", gross),
+            amount("AllowanceTotalAmount", Decimal("0.00")),
+            amount("ChargeTotalAmount", Decimal("0.00")),
+            amount("PrepaidAmount", gross - due),
+            amount("PayableAmount", due),
+        ),
+        *invoice_lines,
+    )
+    return etree.tostring(document, xml_declaration=True, encoding="utf-8", pretty_print=True)
