@@ -204,7 +204,9 @@ def collect(booking: Booking, invoice, amount: str, earliest: date, terms: Terms
     mandate = contract.sepa_mandate
     if mandate is None:
         return None
-    day = collection_date(earliest, terms)
+    # A clock that fires the deadline late moves the collection: the file for it must still
+    # reach the bank in time (a later date than the pre-notification's; never an earlier one).
+    day = collection_date(max(earliest, booking.local_date), terms)
     provider = terms.clause("Platform: provider")
     debit = {
         "collection_date": day.isoformat(),

@@ -30,9 +30,10 @@ from engine.money import parse_amount, to_cents
 from engine.sepa import latest_submission
 
 SCHEMES = ("CORE", "B2B")
-# A debit's collection date lies at most this many days after its AGB 4.2.2 day (weekend plus
-# Good Friday and Easter Monday plus the lead time): the window of deadlines looked at.
-_WINDOW = timedelta(days=14)
+# A debit's collection date lies a few days after its AGB 4.2.2 day (a weekend, Good Friday and
+# Easter Monday, the lead time), or later when the clock fired the deadline late: the deadlines
+# of this many days before the collection date are looked at.
+_WINDOW = timedelta(days=62)
 
 
 class ExportRefused(ValueError):
