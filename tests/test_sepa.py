@@ -550,3 +550,32 @@ def test_the_api_gives_the_file_to_a_finance_token_only(engine):
         headers=finance,
     )
     assert late.status_code in (404, 409)
+
+
+def test_the_file_depends_on_its_content_only(engine):
+    """No wall clock, no random ids: the same collections make the same bytes."""
+    from engine.sepa_export import build_xml, due_collections, message_id
+
+    acme = postpay(engine)
+    acme.call("2026-11-03T10:00:00+01:00", US, 600)
+    days(acme, "2026-12-01", 14)
+    terms = engine.catalog.at(date(2026, 12, 9))
+    created = datetime(2026, 12, 8, tzinfo=ZoneInfo("Europe/Berlin"))
+    with engine.store.unit(commit=False) as unit:
+        due = due_collections(unit.connection, date(2026, 12, 9), "CORE")
+    msg_id = message_id(date(2026, 12, 9), "CORE", due)
+    assert len(msg_id) <= 35
+    files = [
+        build_xml(
+            due,
+            date(2026, 12, 9),
+            "CORE",
+            msg_id,
+            created,
+            terms.clause("Platform: provider"),
+            "pain.008.001.08",
+        )
+        for _ in range(2)
+    ]
+    assert files[0] == files[1]
+    assert export(engine.store, engine.catalog, date(2026, 12, 9)).xml == files[0]
