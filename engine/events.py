@@ -264,32 +264,10 @@ def _check_values(raw: dict) -> datetime:
     for field_name in ("sent_on", "effective_on", "signed_on"):
         if field_name in raw:
             _date(raw, field_name)
-    if raw.get("type") == "mandate.granted":
-        _check_mandate(raw, at)
     for field_name in ("amount",):
         if field_name in raw and parse_amount(raw[field_name]) <= 0:
             raise EventInvalid(f"/{field_name}", "must be more than 0.00")
     return at
-
-
-def _check_mandate(raw: dict, at: datetime) -> None:
-    """A SEPA mandate's IBAN and BIC must be real ones (check digits, national format), and it
-    cannot be signed after the event that records it (AGB 4.2.1)."""
-    from schwifty import BIC, IBAN
-    from schwifty.exceptions import SchwiftyException
-
-    if "iban" in raw:
-        try:
-            IBAN(raw["iban"])
-        except SchwiftyException as error:
-            raise EventInvalid("/iban", f"{raw['iban']!r} is not a valid IBAN ({error})") from None
-    if "bic" in raw:
-        try:
-            BIC(raw["bic"])
-        except SchwiftyException as error:
-            raise EventInvalid("/bic", f"{raw['bic']!r} is not a valid BIC ({error})") from None
-    if "signed_on" in raw and raw["signed_on"] > raw["at"][:10]:
-        raise EventInvalid("/signed_on", f"{raw['signed_on']} is after the event ({raw['at']})")
 
 
 def _fast_error(verdict: Any) -> EventInvalid:

@@ -73,6 +73,36 @@ def _same_bank(iban_a: str, iban_b: str) -> bool:
     return IBAN(iban_a).bank_code == IBAN(iban_b).bank_code and iban_a[:2] == iban_b[:2]
 
 
+def check_bank_details(data: dict, day: date) -> None:
+    """What the event schema cannot say: the IBAN's check digits and national format, a BIC of
+    a real country, a signature not after the event (AGB 4.2.1: a mandate must be valid).
+
+    Refused as a rejected event naming the field (``/iban: ...``): the request itself is
+    well-formed, the mandate is not usable.
+    """
+    from schwifty import BIC, IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        IBAN(data["iban"])
+    except SchwiftyException as error:
+        raise Rejected(
+            f"/iban: {data['iban']!r} is not a valid IBAN ({error})", "AGB 4.2.1"
+        ) from None
+    if "bic" in data:
+        try:
+            BIC(data["bic"])
+        except SchwiftyException as error:
+            raise Rejected(
+                f"/bic: {data['bic']!r} is not a valid BIC ({error})", "AGB 4.2.1"
+            ) from None
+    if data["signed_on"] > day.isoformat():
+        raise Rejected(
+            f"/signed_on: the mandate is signed on {data['signed_on']}, after the event ({day})",
+            "AGB 4.2.1",
+        )
+
+
 def grant(booking: Booking) -> dict | None:
     """``mandate.granted`` with SEPA fields: a new mandate or an amendment (same reference).
 
@@ -83,6 +113,7 @@ def grant(booking: Booking) -> dict | None:
         return None
     account = booking.require_account()
     contract = account.contract
+    check_bank_details(data, booking.local_date)
     scheme = data.get("scheme", "CORE")
     if scheme == "B2B" and account.customer_type != "business":
         raise Rejected(
