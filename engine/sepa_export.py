@@ -222,58 +222,59 @@ def export(
         raise ExportRefused("scheme", f"{scheme!r} is not a SEPA scheme ({', '.join(SCHEMES)})")
     terms = catalog.at(day)
     for attempt in range(2):
-        with store.unit() as unit:
-            connection = unit.connection
-            recorded = connection.execute(
-                select(sepa_batches).where(
-                    sepa_batches.c.collection_date == day.isoformat(),
-                    sepa_batches.c.scheme == scheme,
-                )
-            ).one_or_none()
-            due = due_collections(connection, day, scheme)
-            if recorded is not None:
-                if due:
+        try:
+            with store.unit() as unit:
+                connection = unit.connection
+                recorded = connection.execute(
+                    select(sepa_batches).where(
+                        sepa_batches.c.collection_date == day.isoformat(),
+                        sepa_batches.c.scheme == scheme,
+                    )
+                ).one_or_none()
+                due = due_collections(connection, day, scheme)
+                if recorded is not None:
+                    if due:
+                        raise ExportRefused(
+                            "collection_date",
+                            f"the {scheme} file for {day} was written already (message "
+                            f"{recorded.message_id}); these collections came later and are not in "
+                            f"it: {', '.join(c['invoice'] for c in due)}",
+                        )
+                    return Export(
+                        recorded.xml.encode(),
+                        recorded.message_id,
+                        day,
+                        scheme,
+                        recorded.count,
+                        recorded.total_cents,
+                        created=False,
+                    )
+                created = created_at or default_created_at(day, catalog)
+                last = latest_submission(day, terms)
+                if created.astimezone(terms.calendar.zone).date() > last:
+                    raise ExportRefused(
+                        "created_at",
+                        f"a {scheme} file for {day} must reach the bank by {last} (one TARGET2 "
+                        f"business day before, Platform: sepa); created {created.isoformat()} is "
+                        "too late: collect on a later date",
+                    )
+                if not due:
                     raise ExportRefused(
                         "collection_date",
-                        f"the {scheme} file for {day} was written already (message "
-                        f"{recorded.message_id}); these collections came later and are not in "
-                        f"it: {', '.join(c['invoice'] for c in due)}",
+                        f"no {scheme} direct debits are due for collection on {day}",
                     )
-                return Export(
-                    recorded.xml.encode(),
-                    recorded.message_id,
+                _refuse_shared_references(due)
+                msg_id = message_id(day, scheme, due)
+                xml = build_xml(
+                    due,
                     day,
                     scheme,
-                    recorded.count,
-                    recorded.total_cents,
-                    created=False,
+                    msg_id,
+                    created,
+                    terms.clause("Platform: provider"),
+                    terms.clause("Platform: sepa")["schema"],
                 )
-            created = created_at or default_created_at(day, catalog)
-            last = latest_submission(day, terms)
-            if created.astimezone(terms.calendar.zone).date() > last:
-                raise ExportRefused(
-                    "created_at",
-                    f"a {scheme} file for {day} must reach the bank by {last} (one TARGET2 "
-                    f"business day before, Platform: sepa); created {created.isoformat()} is "
-                    "too late: collect on a later date",
-                )
-            if not due:
-                raise ExportRefused(
-                    "collection_date", f"no {scheme} direct debits are due for collection on {day}"
-                )
-            _refuse_shared_references(due)
-            msg_id = message_id(day, scheme, due)
-            xml = build_xml(
-                due,
-                day,
-                scheme,
-                msg_id,
-                created,
-                terms.clause("Platform: provider"),
-                terms.clause("Platform: sepa")["schema"],
-            )
-            total = sum(c["amount_cents"] for c in due)
-            try:
+                total = sum(c["amount_cents"] for c in due)
                 connection.execute(
                     insert(sepa_batches),
                     [
@@ -305,11 +306,11 @@ def export(
                             for c in due
                         ],
                     )
-            except IntegrityError:
-                if attempt:
-                    raise
-                continue  # a concurrent export recorded it first: read what it wrote
-            return Export(xml, msg_id, day, scheme, len(due), total, created=True)
+                return Export(xml, msg_id, day, scheme, len(due), total, created=True)
+        except IntegrityError:
+            if attempt:
+                raise
+            # A concurrent export recorded this date or one of its invoices first: read again.
     raise AssertionError("unreachable")
 
 
