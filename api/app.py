@@ -258,6 +258,7 @@ QUERY_PARAMETERS = {
     "itemised_bill_json": {"month"},
     "itemised_bill_pdf": {"month"},
     "invoice_xml": {"format"},
+    "sepa_collections": {"date", "scheme", "created_at"},
 }
 
 
@@ -454,6 +455,39 @@ def _register_routes(app: Flask) -> None:
             document,
             mimetype="application/xml",
             headers={"Content-Disposition": f'inline; filename="{filename(number, fmt)}"'},
+        )
+
+    @app.get("/api/v1/sepa/collections")
+    def sepa_collections():
+        """The pain.008 file of a collection date: recorded on first fetch, the same after."""
+        _authorise("sepa:export")
+        from engine.sepa_export import ExportRefused, export
+
+        text_value = request.args.get("date")
+        day = _instant(text_value, "date")
+        if not isinstance(day, date) or isinstance(day, datetime):
+            raise ApiError(400, f"{text_value!r} is not a date (YYYY-MM-DD).", "date")
+        scheme = request.args.get("scheme", "CORE")
+        if scheme not in ("CORE", "B2B"):
+            raise ApiError(400, f"{scheme!r} is not a SEPA scheme (CORE, B2B).", "scheme")
+        created = None
+        if "created_at" in request.args:
+            created = _instant(request.args["created_at"], "created_at")
+            if not isinstance(created, datetime):
+                raise ApiError(400, "created_at is an instant with its UTC offset.", "created_at")
+        try:
+            result = export(get_engine().store, _current_catalog(), day, scheme, created)
+        except ExportRefused as refused:
+            status = 404 if refused.message.startswith("no ") else 409
+            raise ApiError(status, refused.message, refused.field) from None
+        name = f"pain.008-{result.scheme}-{result.collection_date}.xml"
+        return Response(
+            result.xml,
+            mimetype="application/xml",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "X-SEPA-Message-Id": result.message_id,
+            },
         )
 
     @app.get("/api/v1/invoices/<number>")

@@ -503,6 +503,49 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/sepa/collections": {
+        "get": {
+            "summary": "The SEPA direct debit file (pain.008.001.08) of a collection date "
+            "(AGB 4.2.2); a finance token. The first fetch records the file and its "
+            "collections; every later fetch returns the same file, and no invoice is ever in "
+            "two files.",
+            "parameters": [
+                {
+                    "name": "date",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+                },
+                {
+                    "name": "scheme",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"enum": ["CORE", "B2B"]},
+                },
+                {
+                    "name": "created_at",
+                    "in": "query",
+                    "required": False,
+                    "description": "When the file is made (an instant with offset); default: "
+                    "the start of the last day it reaches the bank in time. Later than that "
+                    "day is refused (409, the scheme's lead time).",
+                    "schema": {"type": "string", "format": "date-time"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "pain.008.001.08",
+                    "content": {"application/xml": {"schema": {"type": "string"}}},
+                },
+                "404": _error("No direct debits are due for collection on that date."),
+                "409": _error(
+                    "Too late for the scheme's lead time, or collections came after the "
+                    "date's file was recorded; `field` says which."
+                ),
+                **COMMON_ERRORS,
+            },
+        }
+    },
     "/api/v1/accounts/{account}/evn": {
         "get": {
             "summary": "The itemised bill of a month (CLINQ Premium only, CLINQ SD 2.5; AGB 5.5)",

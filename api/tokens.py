@@ -23,6 +23,9 @@ from engine.ledger.tables import api_tokens
 ROLES: dict[str, frozenset[str]] = {
     "billing-service": frozenset({"events:write", "accounts:read", "terms:read"}),
     "reader": frozenset({"accounts:read", "terms:read"}),
+    # Finance collects the money: the SEPA files move it, so neither a billing service nor a
+    # reader may fetch them (a GET records the file of its date on first fetch).
+    "finance": frozenset({"sepa:export", "accounts:read", "terms:read"}),
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -21,6 +21,7 @@ from engine.catalog.coverage import (
 from engine.catalog.loader import load_files
 from engine.catalog.values import format_value, value_to_json
 from engine.engine import Engine
+from engine.money import from_cents
 
 
 def catalog_root(value: str | None) -> Path:
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token and print it once")
     create.add_argument("name")
-    create.add_argument("--role", required=True, help="billing-service or reader")
+    create.add_argument("--role", required=True, help="billing-service, reader or finance")
     create.add_argument("--db", help="database URL")
     create.set_defaults(handler=cmd_token_create)
     revoke = token_commands.add_parser("revoke", help="revoke a token")
@@ -281,6 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     xml.add_argument("--out", help="file to write (default: Rechnung-NUMBER.xrechnung.xml)")
     xml.add_argument("--db", help="database URL")
     xml.set_defaults(handler=cmd_invoices_xml)
+
+    sepa = commands.add_parser("sepa", help="SEPA direct debits")
+    sepa_commands = sepa.add_subparsers(dest="sepa_command", required=True)
+    sepa_export = sepa_commands.add_parser(
+        "export", help="write the pain.008 file of a collection date (exactly once)"
+    )
+    sepa_export.add_argument("--collection-date", required=True, help="YYYY-MM-DD")
+    sepa_export.add_argument("--scheme", default="CORE", help="CORE (default) or B2B")
+    sepa_export.add_argument(
+        "--created-at",
+        help="the file's creation instant (default: the start of the last submission day)",
+    )
+    sepa_export.add_argument("--out", help="file to write (default: stdout)")
+    sepa_export.add_argument("--db", help="database URL")
+    sepa_export.set_defaults(handler=cmd_sepa_export)
 
     outbox_parser = commands.add_parser("outbox", help="notifications to customers")
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
@@ -910,6 +926,50 @@ def cmd_invoices_xml(args: argparse.Namespace) -> int:
     out = Path(args.out or filename(invoice.number, args.format))
     out.write_bytes(document)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_sepa_export(args: argparse.Namespace) -> int:
+    from engine.ledger.store import Store
+    from engine.sepa_export import ExportRefused, export
+
+    try:
+        day = date.fromisoformat(args.collection_date)
+    except ValueError:
+        print(f"error: --collection-date: {args.collection_date!r} is not a date", file=sys.stderr)
+        return 2
+    created = None
+    if args.created_at:
+        try:
+            created = datetime.fromisoformat(args.created_at)
+        except ValueError:
+            created = None
+        if created is None or created.tzinfo is None:
+            print(
+                f"error: --created-at: {args.created_at!r} is not an instant with its UTC "
+                "offset (2026-11-27T08:00:00+01:00)",
+                file=sys.stderr,
+            )
+            return 2
+    catalog = terms_of(args)
+    with Store(args.db) as store:
+        try:
+            result = export(store, catalog, day, args.scheme, created)
+        except ExportRefused as refused:
+            print(f"error: {refused.field}: {refused.message}", file=sys.stderr)
+            return 1
+    if args.out:
+        Path(args.out).write_bytes(result.xml)
+    else:
+        sys.stdout.buffer.write(result.xml)
+        sys.stdout.flush()
+    state = "written" if result.created else "as recorded before"
+    print(
+        f"{result.scheme} {result.collection_date}: {result.count} debits, "
+        f"{from_cents(result.total_cents)} EUR, message {result.message_id} ({state})"
+        + (f", {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from engine import contract, invoicing, payments
+from engine import contract, invoicing, payments, sepa
 from engine.catalog import Catalog, Terms
 from engine.credit import (
     NEGATIVE_CREDIT_INVOICE,
@@ -85,7 +85,7 @@ def issue_negative_credit_invoice(booking: Booking, deadline: Deadline, terms: T
                 booking, "negative_credit", outstanding, deadline.clause, terms, deadline.due
             )
             invoice.period = deadline.due.strftime("%Y-%m")
-            invoice.detail = outstanding_detail(booking, invoice, terms)
+            invoice.detail = outstanding_detail(booking, invoice, terms) | invoice.detail
         following = last_day_of_month(deadline.due.year, deadline.due.month) + timedelta(days=1)
         booking.schedule(
             NEGATIVE_CREDIT_INVOICE,
@@ -120,4 +120,5 @@ DEADLINE_HANDLERS: dict[str, Callable[[Booking, Deadline, Terms], str]] = {
     payments.BLOCKING: payments.fire_blocking,
     payments.BLOCK_INCOMING: payments.fire_block_incoming,
     payments.MISUSE_BLOCK: payments.fire_misuse_block,
+    sepa.MANDATE_EXPIRY: sepa.fire_expiry,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar as _stdlib_calendar
 from datetime import date, timedelta
 
+from engine import sepa
 from engine.catalog import Terms
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
@@ -62,6 +63,9 @@ def issue_invoice(
             "earliest_debit_after_invoice", received, terms.calendar
         )
         booking.schedule(DIRECT_DEBIT, earliest, "AGB 4.2.2", invoice=invoice.number)
+        notice = sepa.prenotification(booking, earliest, terms)
+        if notice is not None and invoice.open_cents > 0:
+            invoice.detail = {**invoice.detail, "mandate": notice}
     return invoice
 
 
@@ -80,13 +84,23 @@ def fire_direct_debit(booking: Booking, deadline: Deadline, terms: Terms) -> str
     contract = booking.require_account().contract
     if invoice is None or invoice.open_cents == 0 or not contract.mandate:
         return "lapsed"
+    amount = from_cents(invoice.open_cents)
+    debit = sepa.collect(booking, invoice, f"{amount}", deadline.due, terms)
+    fields = {}
+    if debit is not None:
+        fields = {
+            "collection_date": debit["collection_date"],
+            "sequence_type": debit["sequence_type"],
+            "reference": debit["mandate"]["reference"],
+        }
     booking.effect(
         "direct_debit_requested",
         "AGB 4.2.2",
         terms.version,
         invoice=invoice.number,
-        amount=from_cents(invoice.open_cents),
+        amount=amount,
         date=deadline.due,
+        **fields,
     )
     return "done"
 
@@ -291,7 +305,7 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         period=period,
         amount_due=from_cents(due),
     )
-    invoice.period, invoice.detail = period, detail
+    invoice.period, invoice.detail = period, detail | invoice.detail
     return "done"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from engine import sepa
 from engine.catalog import Terms
 from engine.effects import Booking, Rejected
 from engine.interest import default_interest
@@ -24,15 +25,27 @@ MISUSE_BLOCK = "misuse_block"
 
 def revoke_mandate(booking: Booking) -> None:
     contract = booking.require_account().contract
+    reference = (contract.sepa_mandate or {}).get("reference")
     contract.mandate = False
-    booking.effect("mandate_revoked", "AGB 4.1.4")
+    sepa.revoke(booking)
+    booking.effect(
+        "mandate_revoked", "AGB 4.1.4", **({"reference": reference} if reference else {})
+    )
     booking.balance_changed = True  # the balance's facts changed: the rules look again
 
 
 def grant_mandate(booking: Booking) -> None:
+    """mandate.granted: with SEPA fields a direct debit mandate (new, or an amendment of the one
+    with the same reference); without them a mandate on file the SEPA export cannot collect."""
     contract = booking.require_account().contract
+    mandate = sepa.grant(booking)
     contract.mandate, contract.settlement_requested = True, False
-    booking.effect("mandate_granted", "AGB 4.2.1")
+    fields = {}
+    if mandate is not None:
+        fields = {"reference": mandate["reference"], "scheme": mandate["scheme"]}
+        if mandate["amendment"]:
+            fields["amendment"] = True
+    booking.effect("mandate_granted", "AGB 4.2.1", **fields)
     booking.balance_changed = True
 
 

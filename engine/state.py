@@ -24,6 +24,9 @@ class Contract:
     ends_on: str | None = None
     ended_on: str | None = None
     mandate: bool = False
+    # The SEPA direct debit mandate (engine/sepa.py): reference, signed_on, debtor_name, iban,
+    # bic, scheme, one_off, granted_on, collections, last_collection, amendment; or None.
+    sepa_mandate: dict[str, Any] | None = None
     last_use: str | None = None
     blocked: str | None = None  # "outgoing" or "all" while blocked
     block_reason: str | None = None

@@ -801,6 +801,8 @@ def _check_across_files(
         _check_references(document, terms_file, names, errors)
         if terms_file.kind == "zones":
             _check_zone_overlap(document, terms_file, errors)
+        if terms_file.citation == "Platform: provider":
+            _check_bank_details(document, terms_file, errors)
         if terms_file.kind == "rates" and names["zone"] is not None:
             _check_rate_coverage(document, terms_file, names["zone"], errors)
     if built:
@@ -854,6 +856,44 @@ def _element_problem(kind: str | None, element: str, names) -> str | None:
     elif kind == "token" and not _TOKEN.match(element):
         return f"{element!r} is not a lower-case name"
     return None
+
+
+def _bank_detail_problem(name: str, value: object) -> str | None:
+    """Why the provider's ``iban``, ``bic`` or SEPA ``creditor_id`` is not a valid one, or None.
+
+    The creditor identifier carries ISO 7064 MOD 97-10 check digits like an IBAN (EPC262-08,
+    AT-02; python-stdnum's ``stdnum.eu.at_02``); IBAN and BIC are checked with schwifty.
+    """
+    from schwifty import BIC, IBAN
+    from schwifty.exceptions import SchwiftyException
+    from stdnum.eu import at_02
+    from stdnum.exceptions import ValidationError as StdnumError
+
+    text = str(value)
+    try:
+        if name == "creditor_id":
+            if at_02.compact(text) != text:
+                return f"{text!r}: write the creditor identifier without spaces"
+            at_02.validate(text)
+        elif name == "iban":
+            IBAN(text)
+        elif name == "bic":
+            BIC(text)
+    except StdnumError as error:
+        return f"{text!r} is not a valid SEPA creditor identifier ({error})"
+    except SchwiftyException as error:
+        return f"{text!r} is not a valid {name.upper()} ({error})"
+    return None
+
+
+def _check_bank_details(document, provider: TermsFile, errors) -> None:
+    for index, version in enumerate(provider.versions):
+        for name in ("iban", "bic", "creditor_id"):
+            if name in version.values:
+                problem = _bank_detail_problem(name, version.values[name].value)
+                if problem:
+                    pointer = f"/versions/{index}/values/{name}"
+                    errors.append(document.error(pointer, f"{name}: {problem}"))
 
 
 def _check_zone_overlap(document, zones: TermsFile, errors) -> None:

@@ -52,6 +52,18 @@ def german_date(iso: str) -> str:
     return date.fromisoformat(iso).strftime("%d.%m.%Y")
 
 
+def prenotification_text(detail: dict) -> str | None:
+    """The SEPA pre-notification of an invoice collected by direct debit, or None."""
+    mandate = detail.get("mandate")
+    if not mandate:
+        return None
+    return (
+        f"Der Betrag von {euro(detail['due'])} wird am "
+        f"{german_date(mandate['collection_date'])} mit der Mandatsreferenz "
+        f"{mandate['reference']} und der Gläubiger-ID {mandate['creditor_id']} eingezogen."
+    )
+
+
 def item_name(item: dict) -> str:
     if item["kind"] == "call":
         return f"Verbindungen {ZONE_NAMES.get(item['zone'], item['zone'])}"
@@ -140,6 +152,12 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=9)
     pdf.ln(4)
+    notice = prenotification_text(detail)
+    if notice:  # SEPA pre-notification (AGB 4.2.2: the debit comes six working days later)
+        pdf.set_font("Helvetica", style="B", size=9)
+        pdf.multi_cell(0, 5, notice, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=9)
+        pdf.ln(1)
     pdf.multi_cell(0, 5, detail["hint"], new_x="LMARGIN", new_y="NEXT")
     if detail.get("default_hint"):  # BGB § 286 (3): consumers only
         pdf.ln(1)

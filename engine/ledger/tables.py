@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -197,3 +198,32 @@ audit_log = Table(
     # "hmac-sha256" (keyed, engine/audit.py) or "sha256" (unkeyed entries from before 0007).
     Column("scheme", String(16), nullable=False, server_default="sha256"),
 )
+
+# SEPA direct debit files (pain.008) and what each collects: one row per invoice, so no invoice
+# is collected twice; the file as written, so exporting its date again writes it again.
+sepa_batches = Table(
+    "sepa_batches",
+    metadata,
+    Column("message_id", String(35), primary_key=True),
+    Column("collection_date", String(10), nullable=False),
+    Column("scheme", String(4), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("total_cents", BigInteger, nullable=False),
+    Column("xml", Text, nullable=False),
+    UniqueConstraint("collection_date", "scheme", name="uq_sepa_batches_date_scheme"),
+)
+
+sepa_collections = Table(
+    "sepa_collections",
+    metadata,
+    Column("invoice", String(32), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("message_id", String(35), nullable=False),
+    Column("collection_date", String(10), nullable=False),
+    Column("end_to_end_id", String(35), nullable=False),
+    Column("mandate_reference", String(35), nullable=False),
+    Column("sequence_type", String(4), nullable=False),
+)
+Index("ix_sepa_collections_message_id", sepa_collections.c.message_id)
