@@ -221,6 +221,7 @@ def prenotification(booking: Booking, earliest: date, terms: Terms) -> dict | No
         "reference": mandate["reference"],
         "creditor_id": terms.clause("Platform: provider")["creditor_id"],
         "collection_date": collection_date(earliest, terms).isoformat(),
+        "iban": mandate["iban"],  # the account debited (EN 16931 BT-91)
     }
 
 
@@ -260,6 +261,7 @@ def collect(booking: Booking, invoice, amount: str, earliest: date, terms: Terms
             "reference": mandate["reference"],
             "creditor_id": provider["creditor_id"],
             "collection_date": day.isoformat(),
+            "iban": mandate["iban"],
         },
     }
     used = {

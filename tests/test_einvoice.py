@@ -151,7 +151,27 @@ def ledger(tmp_path_factory, catalog, decider) -> str:
     )
     mixed.send("credit.topped_up", "2026-11-03T09:00:00+01:00", amount="30.00")
     mixed.send("direct_debit.returned", "2026-11-04T09:00:00+01:00", amount="20.00")
-    for customer in (business, consumer, mixed):
+    # Postpay with a SEPA mandate: the invoice is collected by direct debit (BG-16, code 59).
+    debited = Customer(engine, "lastschrift")
+    debited.open(
+        billing_method="postpay",
+        customer={
+            "name": "Lastschrift KG",
+            "email": "buchhaltung@lastschrift.example",
+            "address": ADDRESS,
+            "vat_id": "DE111111125",
+        },
+    )
+    debited.send(
+        "mandate.granted",
+        "2026-11-02T10:00:00+01:00",
+        reference="CLINQ-lastschrift-1",
+        signed_on="2026-11-01",
+        debtor_name="Lastschrift KG",
+        iban="DE02120300000000202051",
+    )
+    debited.call("2026-11-05T10:00:00+01:00", "+12125550100", 600)
+    for customer in (business, consumer, mixed, debited):
         effects_of(customer.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
     engine.close()
     return f"sqlite:///{path}"
@@ -162,7 +182,7 @@ def issued(ledger) -> dict:
     from engine.ledger.store import Store
 
     with Store(ledger) as store, store.unit(commit=False) as unit:
-        found = unit.load_invoices(["firma", "kundin", "mixed"])
+        found = unit.load_invoices(["firma", "kundin", "mixed", "lastschrift"])
     invoices = {}
     for account, listed in found.items():
         for invoice in listed:
@@ -180,7 +200,14 @@ def _assert_valid_xrechnung(rules, xml: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "which", ["firma:monthly", "kundin:monthly", "mixed:negative_credit", "mixed:monthly"]
+    "which",
+    [
+        "firma:monthly",
+        "kundin:monthly",
+        "mixed:negative_credit",
+        "mixed:monthly",
+        "lastschrift:monthly",
+    ],
 )
 def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_cii(rules, issued, which):
     invoice = issued[which]
@@ -202,7 +229,14 @@ def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_cii(rules, issued, w
 
 
 @pytest.mark.parametrize(
-    "which", ["firma:monthly", "kundin:monthly", "mixed:negative_credit", "mixed:monthly"]
+    "which",
+    [
+        "firma:monthly",
+        "kundin:monthly",
+        "mixed:negative_credit",
+        "mixed:monthly",
+        "lastschrift:monthly",
+    ],
 )
 def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_ubl(rules, issued, which):
     invoice = issued[which]
@@ -309,3 +343,19 @@ def test_billing_invoices_xml_and_the_api_endpoint(ledger, issued, tmp_path, cap
     assert client.get("/api/v1/invoices/2026-999999.xml", headers=headers).status_code == 404
     assert client.get(f"/api/v1/invoices/{invoice.number}.xml").status_code == 401
     engine.close()
+
+
+def test_en_16931_a_direct_debit_invoice_names_the_mandate_creditor_and_debited_account(
+    rules, issued
+):
+    invoice = issued["lastschrift:monthly"]
+    assert invoice.detail["mandate"]["reference"] == "CLINQ-lastschrift-1"
+    root = etree.fromstring(build_cii(invoice, XRECHNUNG_CII))
+    assert root.findtext(".//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode", None, NS) == (
+        "59"
+    )
+    assert root.findtext(".//ram:DirectDebitMandateID", None, NS) == "CLINQ-lastschrift-1"
+    assert root.findtext(".//ram:CreditorReferenceID", None, NS) == "DE98ZZZ09999999999"
+    assert root.findtext(".//ram:PayerPartyDebtorFinancialAccount/ram:IBANID", None, NS) == (
+        "DE02120300000000202051"
+    )

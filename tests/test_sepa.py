@@ -486,6 +486,7 @@ def test_the_invoice_carries_the_pre_notification(engine):
         "reference": "CLINQ-acme-1",
         "creditor_id": CREDITOR_ID,
         "collection_date": "2026-11-30",
+        "iban": IBAN,  # the e-invoice names the account debited (EN 16931 BT-91)
     }
     text = "\n".join(
         page.extract_text() for page in PdfReader(io.BytesIO(render_invoice(invoice))).pages
