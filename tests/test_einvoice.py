@@ -190,6 +190,16 @@ def issued(ledger) -> dict:
     return invoices
 
 
+# A business's, a consumer's, a negative-credit settlement (O), a mixed S + E, a direct debit.
+INVOICES = [
+    "firma:monthly",
+    "kundin:monthly",
+    "mixed:negative_credit",
+    "mixed:monthly",
+    "lastschrift:monthly",
+]
+
+
 def _assert_valid_xrechnung(rules, xml: bytes) -> None:
     from facturx import xml_check_xsd
 
@@ -199,16 +209,7 @@ def _assert_valid_xrechnung(rules, xml: bytes) -> None:
         assert not errors, f"{layer}: {[(e.id, e.text) for e in errors]}"
 
 
-@pytest.mark.parametrize(
-    "which",
-    [
-        "firma:monthly",
-        "kundin:monthly",
-        "mixed:negative_credit",
-        "mixed:monthly",
-        "lastschrift:monthly",
-    ],
-)
+@pytest.mark.parametrize("which", INVOICES)
 def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_cii(rules, issued, which):
     invoice = issued[which]
     xml = build_cii(invoice, XRECHNUNG_CII)
@@ -228,16 +229,7 @@ def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_cii(rules, issued, w
         (artefacts / "sample-xrechnung.xml").write_bytes(xml)
 
 
-@pytest.mark.parametrize(
-    "which",
-    [
-        "firma:monthly",
-        "kundin:monthly",
-        "mixed:negative_credit",
-        "mixed:monthly",
-        "lastschrift:monthly",
-    ],
-)
+@pytest.mark.parametrize("which", INVOICES)
 def test_en_16931_every_invoice_is_a_valid_xrechnung_3_0_in_ubl(rules, issued, which):
     invoice = issued[which]
     xml = build_ubl(invoice)
