@@ -72,6 +72,8 @@ def test_an_invoice_has_the_mandatory_content_of_section_14_ustg_and_the_objecti
         "Rechnungsbetrag brutto",
         "als genehmigt (AGB 4.5.1, 4.5.3)",  # AGB 4.5.3: the hint
         "keinen Einzelverbindungsnachweis (AGB 4.3.3)",
+        "Geschäftsführer: Tim Mustermann, Thilo Beispiel",  # GmbHG § 35a
+        "IBAN DE89 3704 0044 0532 0130 00",  # the account to pay to
     ):
         assert expected in text, expected
     net = detail["net"].replace(".", ",")

@@ -185,4 +185,22 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
+    if letter_details := business_letter_details(provider):
+        pdf.multi_cell(0, 4, letter_details, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def business_letter_details(provider: dict) -> str:
+    """The managing directors a GmbH's business letters name (GmbHG § 35a) and the account to
+    pay to; invoices issued before the provider file held them show what they have."""
+    parts = []
+    if provider.get("managing_directors"):
+        parts.append(f"Geschäftsführer: {provider['managing_directors']}")
+    if provider.get("iban"):
+        iban = " ".join(provider["iban"][i : i + 4] for i in range(0, len(provider["iban"]), 4))
+        bank = f"{provider['bank']} · " if provider.get("bank") else ""
+        bic = f" · BIC {provider['bic']}" if provider.get("bic") else ""
+        parts.append(f"Bankverbindung: {bank}IBAN {iban}{bic}")
+    if provider.get("creditor_id"):
+        parts.append(f"Gläubiger-ID {provider['creditor_id']}")
+    return " · ".join(parts)
