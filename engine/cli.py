@@ -909,14 +909,23 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_invoices_xml(args: argparse.Namespace) -> int:
-    from engine.documents.einvoice import EInvoiceUnavailable, build_einvoice, filename
+def _stored_invoice(args: argparse.Namespace):
+    """Invoice ``args.number`` from the database, or None after saying it does not exist."""
     from engine.ledger.store import Store
 
     with Store(args.db) as store, store.unit(commit=False) as unit:
         invoice = unit.invoice(args.number)
     if invoice is None or not invoice.detail:
         print(f"error: no invoice {args.number!r}", file=sys.stderr)
+        return None
+    return invoice
+
+
+def cmd_invoices_xml(args: argparse.Namespace) -> int:
+    from engine.documents.einvoice import EInvoiceUnavailable, build_einvoice, filename
+
+    invoice = _stored_invoice(args)
+    if invoice is None:
         return 2
     try:
         document = build_einvoice(invoice, args.format)
@@ -976,12 +985,9 @@ def cmd_sepa_export(args: argparse.Namespace) -> int:
 def cmd_invoices_pdf(args: argparse.Namespace) -> int:
     from engine.documents import invoice_filename
     from engine.documents.signing import SigningKey, invoice_document
-    from engine.ledger.store import Store
 
-    with Store(args.db) as store, store.unit(commit=False) as unit:
-        invoice = unit.invoice(args.number)
-    if invoice is None or not invoice.detail:
-        print(f"error: no invoice {args.number!r}", file=sys.stderr)
+    invoice = _stored_invoice(args)
+    if invoice is None:
         return 2
     out = Path(args.out or invoice_filename(invoice.number))
     out.write_bytes(invoice_document(invoice, terms_of(args), SigningKey.from_environment()))
