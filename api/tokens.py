@@ -1,6 +1,8 @@
 """API tokens: created and revoked on the command line, stored as SHA-256 hashes, scoped.
 
 A token is 32 random bytes; only its hash is stored, so a leaked database reveals no token.
+Creating and revoking a token are recorded in the audit log in the same transaction (who, when,
+which name and role; never the secret).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from engine import audit
 from engine.ledger.store import Store
 from engine.ledger.tables import api_tokens
 
@@ -47,23 +50,25 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(store: Store, name: str, role: str) -> str:
-    """Create a token and return its secret (shown once, never stored)."""
+def create_token(store: Store, name: str, role: str, *, actor: str = "platform") -> str:
+    """Create a token and return its secret (shown once, never stored); ``actor`` is audited."""
     if not _NAME.match(name):
         raise TokenError(f"a token name is letters, digits, dot, dash or underscore, not {name!r}")
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     secret = "bt_" + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     row = {
         "name": name,
         "role": role,
         "token_sha256": _hash(secret),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": now.isoformat(timespec="seconds"),
         "revoked_at": None,
     }
     try:
         with store.db.begin() as connection:
             connection.execute(insert(api_tokens), [row])
+            audit.record(connection, actor, "token_created", at=now, name=name, role=role)
     except IntegrityError:
         raise TokenError(
             f"a token named {name!r} exists; revoke it or choose another name"
@@ -71,15 +76,18 @@ def create_token(store: Store, name: str, role: str) -> str:
     return secret
 
 
-def revoke_token(store: Store, name: str) -> None:
+def revoke_token(store: Store, name: str, *, actor: str = "platform") -> None:
+    """Revoke the active token of this name; ``actor`` is audited."""
+    now = datetime.now(UTC)
     with store.db.begin() as connection:
         result = connection.execute(
             update(api_tokens)
             .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC).isoformat(timespec="seconds"))
+            .values(revoked_at=now.isoformat(timespec="seconds"))
         )
-    if result.rowcount == 0:
-        raise TokenError(f"no active token named {name!r}")
+        if result.rowcount == 0:
+            raise TokenError(f"no active token named {name!r}")
+        audit.record(connection, actor, "token_revoked", at=now, name=name)
     forget_cached_tokens()
 
 

@@ -642,7 +642,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
     try:
         with Store(args.db) as store:
-            secret = create_token(store, args.name, args.role)
+            secret = create_token(store, args.name, args.role, actor=_cli_actor())
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -657,7 +657,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
     try:
         with Store(args.db) as store:
-            revoke_token(store, args.name)
+            revoke_token(store, args.name, actor=_cli_actor())
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

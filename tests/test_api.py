@@ -268,3 +268,24 @@ def test_token_commands(tmp_path, capsys):
     listed = capsys.readouterr().out
     assert "svc\tbilling-service" in listed and "revoked" in listed
     assert secret not in listed
+
+
+def test_creating_and_revoking_a_token_is_audited_without_its_secret(tmp_path, capsys):
+    """Who may call the API is a trust decision: each change names its actor in the audit log."""
+    from engine import audit
+    from engine.ledger.store import Store
+
+    db = f"sqlite:///{tmp_path / 't.sqlite'}"
+    assert main(["token", "create", "svc", "--role", "finance", "--db", db]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert main(["token", "revoke", "svc", "--db", db]) == 0
+    assert main(["token", "revoke", "svc", "--db", db]) == 2  # nothing to revoke: no entry
+    with Store(db) as store, store.db.connect() as connection:
+        logged = audit.entries(connection)
+        assert audit.verify(connection) == []
+    assert [(e["action"], e["detail"]) for e in reversed(logged)] == [
+        ("token_created", {"name": "svc", "role": "finance"}),
+        ("token_revoked", {"name": "svc"}),
+    ]
+    assert all(e["actor"].startswith("cli:") for e in logged)
+    assert all(secret not in str(e) for e in logged)
