@@ -260,6 +260,9 @@ def chart_of(terms: Terms) -> Chart:
         for parameter in datev.file.parameters
         if parameter.startswith(prefix)
     }
+    for account, number in found.items():
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", number):
+            raise DatevRefused(f"{prefix}{account}", f"{number!r} is not an account number")
     return Chart(
         name,
         found,
@@ -359,7 +362,7 @@ def entry_postings(entry, debtor: str, chart: Chart, day: date) -> list[Posting]
     """A ledger entry's bookings: payments, top-ups, returned debits, refunds and the refund
     fee; charges are booked through their invoice, VAT with it."""
     detail = json.loads(entry.detail)
-    document = belegfeld(detail.get("invoice") or detail.get("reference") or f"L{entry.id}")
+    document = belegfeld(detail.get("invoice") or detail.get("reference") or "") or f"L{entry.id}"
     amount = abs(int(entry.amount_cents))
     if entry.kind in MONEY_MOVEMENTS:
         side, text = MONEY_MOVEMENTS[entry.kind]
@@ -481,8 +484,14 @@ def _cp1252(text: str) -> str:
 def header_line(terms: Terms, batch: Batch, created: datetime, label: str) -> list[str]:
     provider = terms.clause("Platform: provider")
     datev = terms.clause("Platform: datev")
-    month, day = (int(part) for part in provider["fiscal_year_start"].split("-"))
-    year_start = date(batch.first.year, month, day)
+    try:
+        month, day = (int(part) for part in provider["fiscal_year_start"].split("-"))
+        year_start = date(batch.first.year, month, day)
+    except ValueError:
+        raise DatevRefused(
+            "fiscal_year_start",
+            f"{provider['fiscal_year_start']!r} is not a day of the year (MM-DD)",
+        ) from None
     if year_start > batch.first:
         year_start = year_start.replace(year=year_start.year - 1)
     values = [
