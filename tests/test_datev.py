@@ -22,11 +22,13 @@ from engine.cli import main
 from engine.datev import (
     COLUMNS,
     HEADER_FIELDS,
+    Batch,
     Chart,
     DatevRefused,
     chart_of,
     document_postings,
     export,
+    header_line,
     parse_month,
 )
 from engine.state import Invoice
@@ -316,6 +318,9 @@ def test_skr04_books_to_the_skr04_accounts(engine, catalog_copy):
         (290, "4402", "40"),  # calls
         (787, "3806", ""),  # Umsatzsteuer 19 %
     ]
+    batch = Batch(date(2026, 11, 1), date(2026, 11, 30), postings)
+    header = header_line(terms, batch, datetime(2026, 12, 1, tzinfo=BERLIN), "CLINQ 2026-11")
+    assert header[HEADER_FIELDS.index("Sachkontenrahmen")] == '"04"'
 
 
 def test_a_credit_note_reverses_the_invoice_bookings(catalog):
