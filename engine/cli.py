@@ -298,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     sepa_export.add_argument("--db", help="database URL")
     sepa_export.set_defaults(handler=cmd_sepa_export)
 
+    datev = commands.add_parser("datev", help="bookings for the accountant (DATEV)")
+    datev_commands = datev.add_subparsers(dest="datev_command", required=True)
+    datev_export = datev_commands.add_parser(
+        "export", help="the month's DATEV Buchungsstapel (EXTF 700, format version 13)"
+    )
+    datev_export.add_argument("--month", required=True, help="YYYY-MM")
+    datev_export.add_argument(
+        "--created-at", help="the header's creation instant (default: the start of next month)"
+    )
+    datev_export.add_argument("--out", help="file to write (default: stdout)")
+    datev_export.add_argument("--db", help="database URL")
+    datev_export.set_defaults(handler=cmd_datev_export)
+
     outbox_parser = commands.add_parser("outbox", help="notifications to customers")
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
     send = outbox_commands.add_parser("send", help="send queued notifications by SMTP")
@@ -993,4 +1006,46 @@ def cmd_invoices_pdf(args: argparse.Namespace) -> int:
     out.write_bytes(invoice_document(invoice, terms_of(args), SigningKey.from_environment()))
     kind = invoice.detail.get("einvoice", {}).get("format", "pdf")
     print(f"wrote {out}" + (" (ZUGFeRD / Factur-X EN 16931)" if kind != "pdf" else ""))
+    return 0
+
+
+def cmd_datev_export(args: argparse.Namespace) -> int:
+    from engine.datev import DatevRefused, export, parse_month
+    from engine.ledger.store import Store
+
+    try:
+        parse_month(args.month)
+    except DatevRefused as refused:
+        print(f"error: --month: {refused.message}", file=sys.stderr)
+        return 2
+    created = None
+    if args.created_at:
+        try:
+            created = datetime.fromisoformat(args.created_at)
+        except ValueError:
+            created = None
+        if created is None or created.tzinfo is None:
+            print(
+                f"error: --created-at: {args.created_at!r} is not an instant with its UTC "
+                "offset (2026-12-01T00:00:00+01:00)",
+                file=sys.stderr,
+            )
+            return 2
+    catalog = terms_of(args)
+    with Store(args.db) as store:
+        try:
+            data, batch = export(store, catalog, args.month, created)
+        except DatevRefused as refused:
+            print(f"error: {refused.field}: {refused.message}", file=sys.stderr)
+            return 1
+    if args.out:
+        Path(args.out).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    print(
+        f"DATEV {args.month}: {len(batch.postings)} bookings"
+        + (f", {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
     return 0

@@ -348,7 +348,15 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
 
 
 # Provider parameters that are internal and never printed on an invoice.
-INTERNAL_PROVIDER_PARAMETERS = frozenset({"previous_year_turnover"})
+INTERNAL_PROVIDER_PARAMETERS = frozenset(
+    {
+        "previous_year_turnover",
+        "chart_of_accounts",
+        "datev_consultant_number",
+        "datev_client_number",
+        "fiscal_year_start",
+    }
+)
 
 
 def provider_detail(provider) -> dict:
