@@ -47,6 +47,8 @@ _MESSAGES = {
 }
 _NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:((camt\.054|pain\.002)\.001\.\d{2})$")
 _REASON_CODE = re.compile(r"^[A-Z0-9]{4}$")
+# Refused before parsing (an entity bomb never reaches the parser), in each encoding XML allows.
+_DOCTYPE_MARKS = tuple("<!DOCTYPE".encode(c) for c in ("utf-8", "utf-16-le", "utf-16-be"))
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,35}$")
 
 
@@ -93,7 +95,7 @@ class ReturnFile:
     message_id: str
     transactions: list[ReturnedTransaction]
     other: int  # transactions that are no return (credits, accepted statuses)
-    rejected_groups: list[str] = field(default_factory=list)  # whole batches rejected
+    rejected_batches: list[str] = field(default_factory=list)  # whole batches rejected
 
 
 def _parser():
@@ -116,6 +118,10 @@ def read_return_file(data: bytes) -> ReturnFile:
 
     if len(data) > MAX_BYTES:
         raise ReturnFileInvalid("file", f"larger than {MAX_BYTES // (1024 * 1024)} MB")
+    if any(mark in data for mark in _DOCTYPE_MARKS):
+        raise ReturnFileInvalid(
+            "file", "has a DOCTYPE; bank files have none, and entity declarations are refused"
+        )
     try:
         tree = etree.fromstring(data, _parser()).getroottree()
     except etree.XMLSyntaxError as error:
@@ -300,7 +306,7 @@ class ImportReport:
     message_id: str
     outcomes: list[Outcome]
     other: int
-    rejected_groups: list[str]
+    rejected_batches: list[str]
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -314,7 +320,7 @@ class ImportReport:
             "unmatched": self.count("unmatched"),
             "rejected": self.count("rejected"),
             "not_returns": self.other,
-            "rejected_batches": self.rejected_groups,
+            "rejected_batches": self.rejected_batches,
             "transactions": [o.to_json() for o in self.outcomes],
         }
 
@@ -450,5 +456,5 @@ def import_returns(engine: Engine, data: bytes) -> ImportReport:
                 outcome.status = "rejected"
                 outcome.reason = result.get("reason")
     return ImportReport(
-        returns.message, returns.message_id, outcomes, returns.other, returns.rejected_groups
+        returns.message, returns.message_id, outcomes, returns.other, returns.rejected_batches
     )
