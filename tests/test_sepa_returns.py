@@ -22,7 +22,7 @@ from engine.sepa_returns import (
     read_return_file,
 )
 from tests.conftest import Customer
-from tests.test_sepa import a_month_of_customers, collect, days, transactions
+from tests.test_sepa import a_month_of_customers, collect, days, mandate, transactions
 
 CREDITOR_IBAN = "DE89370400440532013000"
 
@@ -491,3 +491,45 @@ def test_the_decision_puts_each_code_on_one_side(catalog):
     assert [customer_responsible(c, terms) for c in ("MD01", "MS03", "AC01", "AM05", "XX99")] == [
         False
     ] * 5
+
+
+# -- mandate references are unique per creditor --------------------------------------------------
+
+
+def test_a_reference_of_another_accounts_mandate_is_refused_at_grant(engine):
+    anna = Customer(engine, "anna")
+    anna.open(billing_method="postpay", customer_type="consumer")
+    granted = anna.send("mandate.granted", "2026-11-02T10:00:00+01:00", **mandate())
+    assert granted["status"] == "applied"
+    bert = Customer(engine, "bert")
+    bert.open(billing_method="postpay", customer_type="consumer")
+    refused = bert.send("mandate.granted", "2026-11-02T11:00:00+01:00", **mandate())
+    assert (refused["status"], refused["clause"]) == ("rejected", "AGB 4.2.1")
+    assert refused["reason"].startswith(
+        "/reference: mandate reference 'CLINQ-acme-1' belongs to another account (anna)"
+    )
+    assert engine.account("bert")["contract"]["sepa_mandate"] is None
+    # The owner may amend it (same reference, new IBAN); a revoked reference stays taken.
+    amended = anna.send(
+        "mandate.granted", "2026-11-03T10:00:00+01:00", **mandate(iban="DE62370400440532013001")
+    )
+    assert amended["status"] == "applied"
+    anna.send("mandate.revoked", "2026-11-04T10:00:00+01:00")
+    again = bert.send("mandate.granted", "2026-11-05T10:00:00+01:00", **mandate())
+    assert again["status"] == "rejected"
+    own = bert.send("mandate.granted", "2026-11-05T10:00:00+01:00", **mandate("BERT-1"))
+    assert own["status"] == "applied"
+
+
+def test_two_accounts_granting_one_reference_in_one_batch_get_it_once(engine):
+    carl, dora = Customer(engine, "carl"), Customer(engine, "dora")
+    for customer in (carl, dora):
+        customer.open(billing_method="postpay", customer_type="consumer")
+    results = engine.handle_many(
+        [
+            carl.event("mandate.granted", "2026-11-02T10:00:00+01:00", **mandate("SHARED-1")),
+            dora.event("mandate.granted", "2026-11-02T10:00:00+01:00", **mandate("SHARED-1")),
+        ]
+    )
+    assert [r["status"] for r in results] == ["applied", "rejected"]
+    assert "belongs to another account (carl)" in results[1]["reason"]
