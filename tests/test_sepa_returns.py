@@ -326,6 +326,24 @@ def test_both_versions_of_each_message_read_alike(camt_version, pain_version):
     assert pain.other == 1  # the accepted transaction is no return
 
 
+def test_a_whole_batch_rejected_is_listed_without_transactions():
+    """A pain.002 rejecting the whole file (GrpSts RJCT, no TxInfAndSts): nothing was collected,
+    so there is nothing to reverse; the report names the message and the reason."""
+    ns = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
+    xml = (
+        f'<Document xmlns="{ns}"><CstmrPmtStsRpt><GrpHdr><MsgId>P1</MsgId>'
+        "<CreDtTm>2026-11-27T09:00:00</CreDtTm></GrpHdr><OrgnlGrpInfAndSts>"
+        "<OrgnlMsgId>CLINQ-20261130-CORE-ABC</OrgnlMsgId><OrgnlMsgNmId>pain.008.001.08"
+        "</OrgnlMsgNmId><GrpSts>RJCT</GrpSts><StsRsnInf><Rsn><Cd>FF01</Cd></Rsn></StsRsnInf>"
+        "</OrgnlGrpInfAndSts></CstmrPmtStsRpt></Document>"
+    ).encode()
+    report = read_return_file(xml)
+    assert (report.transactions, report.rejected_batches) == (
+        [],
+        ["message CLINQ-20261130-CORE-ABC (FF01)"],
+    )
+
+
 def test_what_cannot_be_matched_is_reported_and_changes_nothing(engine):
     customers, tx, message_id = a_collected_month(engine)
     anna, firm, _ = customers
