@@ -297,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     sepa_export.add_argument("--out", help="file to write (default: stdout)")
     sepa_export.add_argument("--db", help="database URL")
     sepa_export.set_defaults(handler=cmd_sepa_export)
+    sepa_import = sepa_commands.add_parser(
+        "import",
+        help="apply the returns and rejects of a bank file (camt.054 or pain.002), once",
+    )
+    sepa_import.add_argument("file", help="the camt.054 or pain.002 XML file from the bank")
+    sepa_import.add_argument("--db", help="database URL")
+    sepa_import.add_argument("--json", action="store_true", help="print the report as JSON")
+    sepa_import.set_defaults(handler=cmd_sepa_import)
 
     datev = commands.add_parser("datev", help="bookings for the accountant (DATEV)")
     datev_commands = datev.add_subparsers(dest="datev_command", required=True)
@@ -992,6 +1000,48 @@ def cmd_sepa_export(args: argparse.Namespace) -> int:
         + (f", {args.out}" if args.out else ""),
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_sepa_import(args: argparse.Namespace) -> int:
+    """Exit 0 whatever was matched; 1 only for a file that cannot be read as a bank file."""
+    from engine.sepa_returns import ReturnFileInvalid, import_returns
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as error:
+        print(f"error: {args.file}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    engine = Engine(args.db)
+    try:
+        report = import_returns(engine, data)
+    except ReturnFileInvalid as refused:
+        print(f"error: {args.file}: {refused.field}: {refused.message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"{report.message} {report.message_id}: {report.count('applied')} applied, "
+        f"{report.count('already_imported')} already imported, "
+        f"{report.count('unmatched')} unmatched, {report.count('rejected')} rejected"
+        + (f", {report.other} not returns" if report.other else "")
+    )
+    for outcome in report.outcomes:
+        tx = outcome.transaction
+        line = f"  {outcome.status}: {tx.end_to_end_id} {tx.amount} EUR {tx.reason_code}"
+        if outcome.event is not None:
+            line += f" account {outcome.event['account']} event {outcome.event['id']}"
+        if outcome.status == "applied":
+            fees = [e for e in outcome.effects if e.get("item") == "returned_debit_fee"]
+            line += f", fee {fees[0]['amount']} EUR" if fees else ", no fee"
+        if outcome.reason:
+            line += f": {outcome.reason}"
+        print(line)
+    for batch in report.rejected_batches:
+        print(f"  rejected batch: {batch}, nothing was collected, nothing to reverse")
     return 0
 
 

@@ -118,9 +118,11 @@ class _Batch:
     new_invoices: dict[str, Invoice] = field(default_factory=dict)
     changed_invoices: dict[str, Invoice] = field(default_factory=dict)
     numbers: InvoiceNumbers | None = None
+    mandate_references: list[dict] = field(default_factory=list)
 
     def write(self, unit: Unit) -> None:
         created = {id(d) for d in self.new_deadlines}
+        unit.record_mandate_references(self.mandate_references)
         unit.write(
             self.event_rows,
             self.ledger_rows,
@@ -319,6 +321,9 @@ class Engine:
                     unit.connection, numbers, [e.account for e in notices]
                 ),
             }
+        mandate_owners = unit.mandate_reference_owners(
+            {e.data["reference"] for e in events if _grants_reference(e)}
+        )
         batch = _Batch(numbers=InvoiceNumbers(unit.lock_invoice_counter))
         results = []
         for index, event in enumerate(events):
@@ -336,20 +341,30 @@ class Engine:
                 continue
             known[event.id] = digest
             snapshot = batch.numbers.snapshot()
-            result, booking = self._apply(
-                event,
-                states.get(event.account),
-                pending.get(event.account, []),
-                invoices.get(event.account, []),
-                batch.numbers,
-                publications,
-            )
+            owner = _other_owner(event, mandate_owners)
+            if owner is not None:
+                result, booking = self._reference_taken(event, owner), None
+            else:
+                result, booking = self._apply(
+                    event,
+                    states.get(event.account),
+                    pending.get(event.account, []),
+                    invoices.get(event.account, []),
+                    batch.numbers,
+                    publications,
+                )
             if booking is None:
                 batch.numbers.restore(snapshot)
             results.append(result)
             batch.event_rows.append(_event_row(event, result))
             if booking is None:
                 continue
+            reference = event.data["reference"] if _grants_reference(event) else None
+            if reference is not None and reference not in mandate_owners:
+                mandate_owners[reference] = event.account
+                batch.mandate_references.append(
+                    {"reference": reference, "account": event.account, "event_id": event.id}
+                )
             if booking.account is not None:
                 states[event.account] = booking.account
                 batch.changed[event.account] = booking.account
@@ -382,6 +397,18 @@ class Engine:
                 for entry in booking.entries
             )
         return results, batch
+
+    def _reference_taken(self, event: Event, owner: str) -> dict[str, Any]:
+        """A mandate reference is unique per creditor (SEPA rulebook; AGB 4.2.1): refused."""
+        try:
+            version = self.catalog.at(event.at).version
+        except NotInForce:
+            version = None
+        reason = (
+            f"/reference: mandate reference {event.data['reference']!r} belongs to another "
+            f"account ({owner}); a reference is unique per creditor: give this mandate its own"
+        )
+        return _rejected(event, reason, "AGB 4.2.1", version)
 
     def _apply(
         self,
@@ -428,6 +455,18 @@ class Engine:
             version = terms.version if terms else None
             return _rejected(event, str(missing), missing.citation or "AGB 3.4", version), None
         return {"id": event.id, "status": "applied", "effects": booking.effects}, booking
+
+
+def _grants_reference(event: Event) -> bool:
+    return event.type == "mandate.granted" and "reference" in event.data
+
+
+def _other_owner(event: Event, owners: Mapping[str, str]) -> str | None:
+    """The other account a granted mandate's reference already belongs to, if any."""
+    if not _grants_reference(event):
+        return None
+    owner = owners.get(event.data["reference"])
+    return owner if owner is not None and owner != event.account else None
 
 
 def _rejected(event: Event, reason: str, clause: str, terms_version: str | None) -> dict:

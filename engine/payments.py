@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from engine import sepa
+from engine import sepa, sepa_returns
 from engine.catalog import Terms
 from engine.effects import Booking, Rejected
 from engine.interest import default_interest
@@ -71,11 +71,16 @@ def request_settlement(booking: Booking, clause: str) -> None:
 
 
 def return_direct_debit(booking: Booking) -> None:
-    """direct_debit.returned: the payment is reversed and the flat fee charged."""
+    """direct_debit.returned: the payment is reversed and the flat fee charged.
+
+    With the bank's ``reason_code`` the fee (and the count towards AGB 1.3.1) applies only to a
+    return the customer is responsible for ("soweit er diese zu vertreten hat"), as the platform
+    decision ``rules/platform/sepa-returns.yaml`` reads the code; without one, always.
+    """
     account = booking.require_account()
     data = booking.event.data
     amount = to_cents(parse_amount(data["amount"]))
-    fields = {"invoice": data["invoice"]} if "invoice" in data else {}
+    fields = {key: data[key] for key in ("invoice", "reason_code", "end_to_end_id") if key in data}
     booking.book("returned_debit", -amount, "AGB 4.2.3", **fields)
     if "invoice" in data:
         invoice = booking.invoice(data["invoice"])
@@ -83,6 +88,13 @@ def return_direct_debit(booking: Booking) -> None:
             raise Rejected(f"account {account.id} has no invoice {data['invoice']}", "AGB 4.2.3")
         invoice.open_cents = min(invoice.amount_cents, invoice.open_cents + amount)
         invoice.status = "open"
+    decision = {}
+    if "reason_code" in data:
+        code = data["reason_code"]
+        decision = {"reason_code": code, "decision": sepa_returns.DECISION}
+        if not sepa_returns.customer_responsible(code, booking.terms):
+            booking.effect("returned_debit_fee_waived", "AGB 4.2.3", responsible=False, **decision)
+            return
     terms = booking.terms.clause("AGB 4.2.3")
     fee = terms["flat_fee"]
     basis = "flat"
@@ -91,7 +103,7 @@ def return_direct_debit(booking: Booking) -> None:
     if "itemised_higher_costs" in data and terms["itemised_higher_costs_chargeable"]:
         fee, basis = max(fee, parse_amount(data["itemised_higher_costs"])), "itemised_higher_costs"
     if fee:
-        booking.book("returned_debit_fee", -to_cents(fee), "AGB 4.2.3", basis=basis)
+        booking.book("returned_debit_fee", -to_cents(fee), "AGB 4.2.3", basis=basis, **decision)
     account.contract.returned_debits += 1
     needed = booking.terms.clause("AGB 1.3.1")["returned_debits_for_ground"]
     if account.contract.returned_debits >= needed:

@@ -124,8 +124,8 @@ def test_faults_in_examples_are_located(catalog_copy):
         f"{FEE_FILE}:{line('02-30')}:18: '2026-02-30' is not a date or time: day is out of range "
         "for month (at /versions/0/examples/0/events/0/at)",
         f"{FEE_FILE}:{line('colour')}:105: 'colour' is not a field of a direct_debit.returned "
-        "event (its fields: amount, invoice, itemised_higher_costs, proven_lower_damage) "
-        "(at /versions/0/examples/1/events/0/colour)",
+        "event (its fields: amount, end_to_end_id, invoice, itemised_higher_costs, "
+        "proven_lower_damage, reason_code) (at /versions/0/examples/1/events/0/colour)",
     ]
     edit(path, 'amount: "9.80", clause', "amount: 9.80, clause")
     lines = path.read_text().splitlines()

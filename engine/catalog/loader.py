@@ -60,6 +60,7 @@ CHANNELS = {"email", "letter", "fax", "phone", "web"}
 INCREMENT_PARAMETERS = {"first_increment", "next_increment"}
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
+_ISO_REASON_CODE = re.compile(r"^[A-Z0-9]{4}$")
 
 
 @cache
@@ -855,6 +856,8 @@ def _element_problem(kind: str | None, element: str, names) -> str | None:
         return f"{element!r} is not a weekday ({', '.join(WEEKDAYS)})"
     elif kind == "token" and not _TOKEN.match(element):
         return f"{element!r} is not a lower-case name"
+    elif kind == "iso_reason_code" and not _ISO_REASON_CODE.match(element):
+        return f"{element!r} is not an ISO 20022 reason code (four capitals or digits, e.g. AM04)"
     return None
 
 

@@ -27,6 +27,7 @@ from engine.ledger.tables import (
     invoice_counters,
     invoices,
     ledger_entries,
+    sepa_mandate_references,
 )
 from engine.state import AccountState, Contract, Deadline, Invoice
 
@@ -166,6 +167,22 @@ class Unit:
             for row in self.connection.execute(query):
                 found.setdefault(row.account, []).append(_invoice_from_row(row))
         return found
+
+    def mandate_reference_owners(self, references: Iterable[str]) -> dict[str, str]:
+        """The account each of these SEPA mandate references belongs to (unique per creditor)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(references)):
+            query = select(sepa_mandate_references).where(
+                sepa_mandate_references.c.reference.in_(chunk)
+            )
+            for row in self.connection.execute(query):
+                found[row.reference] = row.account
+        return found
+
+    def record_mandate_references(self, rows: list[dict]) -> None:
+        """``{"reference", "account", "event_id"}`` of mandates granted with a new reference."""
+        if rows:
+            self.connection.execute(insert(sepa_mandate_references), rows)
 
     def lock_accounts(self, ids: Iterable[str]) -> None:
         """Serialise writers per account (PostgreSQL advisory locks, in a fixed order)."""

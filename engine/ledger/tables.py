@@ -227,3 +227,11 @@ sepa_collections = Table(
     Column("sequence_type", String(4), nullable=False),
 )
 Index("ix_sepa_collections_message_id", sepa_collections.c.message_id)
+
+sepa_mandate_references = Table(
+    "sepa_mandate_references",
+    metadata,
+    Column("reference", String(35), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+)
