@@ -248,7 +248,8 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     taxable = set(period_terms.clause("Platform: invoicing")["taxable_items"])
     items, net, taxable_net = [], 0, 0
     for item, (cents, clause) in sorted(charges.items()):
-        kind, _, zone = item.partition(":")
+        line, _, span = item.partition("@")
+        kind, _, zone = line.partition(":")
         items.append(
             {
                 "item": item,
@@ -257,6 +258,7 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
                 "clause": clause,
                 "net": f"{from_cents(cents)}",
                 "vat": kind in taxable,
+                **item_period(span),
             }
         )
         net += cents
@@ -307,6 +309,14 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     )
     invoice.period, invoice.detail = period, detail | invoice.detail
     return "done"
+
+
+def item_period(span: str) -> dict:
+    """A part-month item's plan and days (``plan@from@to``, Platform: plan-changes), or {}."""
+    if not span:
+        return {}
+    plan, start, end = span.split("@")
+    return {"plan": plan, "period_start": start, "period_end": end}
 
 
 def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict:
