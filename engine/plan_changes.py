@@ -98,14 +98,11 @@ def change_plan(booking: Booking) -> None:
         )
     direction = "upgrade" if order.index(target) > order.index(account.plan) else "downgrade"
     effective = effective_day(booking, direction, decision)
-    if (
-        contract.ends_on
-        and effective is not None
-        and effective > date.fromisoformat(contract.ends_on)
-    ):
+    ends = date.fromisoformat(contract.ends_on) if contract.ends_on else None
+    if ends is not None and effective is not None and effective >= ends:
         raise Rejected(
-            f"effective: the contract ends on {contract.ends_on}, before the change to "
-            f"{target} would take effect on {effective}",
+            f"effective: the contract ends on {ends}; the change to {target} would only take "
+            f"effect on {effective}",
             DECISION,
         )
     if pending:

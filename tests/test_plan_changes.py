@@ -232,6 +232,19 @@ def test_no_change_on_a_contract_that_is_over(engine):
     assert engine.account("anna")["plan"] == "clinq"
 
 
+def test_no_downgrade_after_the_contract_ends(engine):
+    acme = Customer(engine)
+    acme.open(plan="clinq-premium")
+    ends = acme.send(
+        "termination.received", "2026-11-05T10:00:00+01:00", by="customer", channel="email"
+    )
+    last_day = effects_of(ends, "contract_ends")[0]["date"]
+    assert last_day <= "2026-12-01"
+    refused = acme.send("plan.changed", "2026-11-11T10:00:00+01:00", plan="clinq")
+    assert refused["status"] == "rejected"
+    assert f"the contract ends on {last_day}" in refused["reason"]
+
+
 def scenario() -> list[dict]:
     acme = Customer(None)
     events = [
