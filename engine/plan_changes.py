@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.catalog import InForce, NotInForce, Terms
-from engine.credit import CONTRACT_OVER
+from engine.credit import CONTRACT_OVER, RECURRING_FEES
 from engine.effects import Booking, Rejected
 from engine.money import format_amount, to_cents
 from engine.state import AccountState, Deadline
@@ -200,9 +200,9 @@ def apply_change(
     decision = terms.clause(DECISION)
     day = terms.calendar.local_date(instant)
     charges = (
-        rest_of_month(old, new, account, instant, terms)
-        if instant > day_start(day.replace(day=1), terms)
-        else []
+        []
+        if month_fees_to_come(booking, instant, terms)
+        else rest_of_month(old, new, account, instant, terms)
     )
     account.plan = target
     contract.plan_history = [
@@ -260,6 +260,16 @@ def apply_change(
             used_seconds=used,
             left_seconds=new["free_minutes"] * 60 - used,
         )
+
+
+def month_fees_to_come(booking: Booking, instant: datetime, terms: Terms) -> bool:
+    """Whether the change is in force from the month's first moment and the month's fees
+    (Platform: recurring-fees) are still to be charged: then they are the new plan's, and
+    nothing is charged pro rata."""
+    first = terms.calendar.local_date(instant).replace(day=1)
+    if instant > day_start(first, terms):
+        return False
+    return any(d.kind == RECURRING_FEES and d.due == first for d in booking.due_deadlines(date.max))
 
 
 def rest_of_month(

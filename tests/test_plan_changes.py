@@ -192,6 +192,27 @@ def test_an_upgrade_on_a_later_day_is_charged_from_that_day(engine):
     assert acme.balance == "-11.25"  # 0.29 + 10.96
 
 
+def test_an_upgrade_from_the_first_of_a_month_is_charged_once_by_the_monthly_fees(engine):
+    acme = Customer(engine)
+    acme.open()
+    acme.send(
+        "plan.changed", "2026-11-11T10:00:00+01:00", plan="clinq-premium", effective="2026-12-01"
+    )
+    clock = acme.send("clock", "2026-12-01T06:00:00+01:00")
+    assert effects_of(clock, "plan_changed")[0]["effective_at"] == "2026-12-01T00:00:00+01:00"
+    # No part month: December's fee in advance is the Premium one, 29.90 EUR, once.
+    assert [(e["item"], e["amount"]) for e in effects_of(clock, "charge")] == [
+        ("base_fee", "29.90")
+    ]
+    # An upgrade at once after the month's fees were charged (CLINQ: nothing) pays the whole
+    # month pro rata: 31 of 31 days of December, 29.90 EUR.
+    firm = Customer(engine, "firm")
+    firm.open()
+    firm.send("clock", "2026-12-01T00:00:00+01:00")
+    upgrade = firm.send("plan.changed", "2026-12-01T00:00:00+01:00", plan="clinq-premium")
+    assert [(e["amount"], e["days"]) for e in effects_of(upgrade, "charge")] == [("29.90", 31)]
+
+
 def ledger_and_account(engine) -> tuple:
     return engine.ledger("acme"), engine.account("acme")
 
