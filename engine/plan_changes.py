@@ -99,7 +99,7 @@ def change_plan(booking: Booking) -> None:
     direction = "upgrade" if order.index(target) > order.index(account.plan) else "downgrade"
     effective = effective_day(booking, direction, decision)
     ends = date.fromisoformat(contract.ends_on) if contract.ends_on else None
-    if ends is not None and effective is not None and effective >= ends:
+    if ends is not None and (effective or booking.local_date) >= ends:
         raise Rejected(
             f"effective: the contract ends on {ends}; the change to {target} would only take "
             f"effect on {effective}",

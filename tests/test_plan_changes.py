@@ -264,6 +264,15 @@ def test_no_downgrade_after_the_contract_ends(engine):
     refused = acme.send("plan.changed", "2026-11-11T10:00:00+01:00", plan="clinq")
     assert refused["status"] == "rejected"
     assert f"the contract ends on {last_day}" in refused["reason"]
+    # On a CLINQ contract past its last day, even before the clock ended it, no upgrade either.
+    free = Customer(engine, "free")
+    free.open()
+    ends = free.send(
+        "termination.received", "2026-11-05T10:00:00+01:00", by="customer", channel="email"
+    )
+    last_day = effects_of(ends, "contract_ends")[0]["date"]
+    late = free.send("plan.changed", f"{last_day}T12:00:00+01:00", plan="clinq-premium")
+    assert late["status"] == "rejected" and "the contract ends on" in late["reason"]
 
 
 def scenario() -> list[dict]:
