@@ -16,6 +16,7 @@ from engine.effects import Booking, Rejected
 from engine.einvoice_duty import einvoice_decision
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
+from engine.plan_changes import day_start, plan_at
 from engine.state import Deadline, Invoice
 
 INVOICE_APPROVAL = "invoice_approval"
@@ -287,7 +288,8 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "earlier_invoices": [i.number for i in earlier] if claimed else [],
         "due": f"{from_cents(due)}",
         "due_on": deadline.due.isoformat(),
-        "plan": account.plan,
+        # The plan of the month invoiced: a downgrade on the 1st does not rename November.
+        "plan": plan_at(account, day_start(deadline.due, terms) - timedelta(microseconds=1)),
         "customer_type": account.customer_type,
         "customer": dict(account.customer),
         "provider": provider_detail(provider),

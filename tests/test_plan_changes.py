@@ -144,6 +144,9 @@ def test_a_downgrade_takes_effect_at_month_end_and_clinq_starts_with_a_full_pool
     clock = acme.send("clock", "2026-12-02T06:00:00+01:00")
     assert [e for e in effects_of(clock, "charge") if e["item"] == "base_fee"] == []
     assert engine.account("acme")["plan"] == "clinq"
+    with engine.store.unit(commit=False) as unit:
+        monthly = [i for i in unit.load_invoices(["acme"])["acme"] if i.kind == "monthly"]
+    assert [(i.period, i.detail["plan"]) for i in monthly] == [("2026-11", "clinq-premium")]
     # November's itemised bill (a Premium month) stays available; December's is refused.
     assert itemised_bill(engine, "acme", "2026-11")["account"] == "acme"
     try:
