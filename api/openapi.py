@@ -82,6 +82,18 @@ ACCOUNT_PARAMETER = {
 }
 
 
+QUOTE_DESCRIPTION = (
+    "Applies the event to the account as it is now and returns its result without storing "
+    "anything. A `plan.changed` event previews a plan change (Platform: plan-changes): for an "
+    "upgrade the `plan_changed` effect with `changes` (`{parameter: {from, to}}`: monthly price, "
+    "users, local numbers, free minutes, flat-rate zones, itemised bill) and the prorated "
+    "`charge` effects (`prorated_from`, `prorated_to`, `days`, `month_days`); for a downgrade "
+    "the `plan_change_scheduled` effect with its `effective_on` (the first of the next month), "
+    "the local numbers kept and released and the customer's confirmation text. A refused "
+    "change is a `rejected` result naming the reason and `Platform: plan-changes`."
+)
+
+
 @cache
 def _platform_only_list() -> str:
     return "; ".join(f"`{t}` ({why})" for t, why in PLATFORM_ONLY_TYPES.items())
@@ -375,6 +387,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/quote": {
         "post": {
             "summary": "The result an event would have now; nothing is stored",
+            "description": QUOTE_DESCRIPTION,
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}},

@@ -13,6 +13,7 @@ from engine.contract import record_use, require_usable
 from engine.effects import Booking, Rejected
 from engine.money import to_cents
 from engine.payments import check_not_blocked
+from engine.plan_changes import plan_at
 from engine.rating import billed_seconds, price, split_free_seconds
 from engine.state import AccountState
 
@@ -23,7 +24,9 @@ def rate_call(booking: Booking) -> None:
     account = booking.require_account()
     data = booking.event.data
     terms = booking.terms
-    plan = terms.plan(account.plan)
+    # The plan in force at the call's start, as AGB 3.4 does for prices (Platform: plan-changes).
+    plan_id = plan_at(account, booking.event.at)
+    plan = terms.plan(plan_id)
     if data["user"] not in account.users:
         raise Rejected(
             f"user {data['user']} is not on account {account.id}: send user.added first",
@@ -36,7 +39,7 @@ def rate_call(booking: Booking) -> None:
     check_not_blocked(booking, zone)
     record_use(booking)
     facts = {
-        "plan": account.plan,
+        "plan": plan_id,
         "zone": zone,
         "account_country": account.country,
         "caller_country": data.get("caller_country", "DE"),

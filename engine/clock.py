@@ -22,6 +22,7 @@ from engine.effects import Booking
 from engine.invoicing import issue_invoice, outstanding_detail
 from engine.money import to_cents
 from engine.payments import charge_interest_on_open_invoices
+from engine.plan_changes import PLAN_CHANGE, day_start, fire_plan_change, plan_at
 from engine.state import Deadline
 
 
@@ -40,7 +41,8 @@ def run_clock(booking: Booking, catalog: Catalog) -> None:
 def charge_recurring_fees(booking: Booking, deadline: Deadline, terms: Terms) -> str:
     """Monthly base price and additional users, due on the first of the month (AGB 4.4.1)."""
     account = booking.require_account()
-    plan = terms.plan(account.plan)
+    # The plan in force at the month's first moment (Platform: plan-changes).
+    plan = terms.plan(plan_at(account, day_start(deadline.due, terms)))
     period = deadline.due.strftime("%Y-%m")
     if plan["monthly_price"]:
         booking.book(
@@ -121,4 +123,5 @@ DEADLINE_HANDLERS: dict[str, Callable[[Booking, Deadline, Terms], str]] = {
     payments.BLOCK_INCOMING: payments.fire_block_incoming,
     payments.MISUSE_BLOCK: payments.fire_misuse_block,
     sepa.MANDATE_EXPIRY: sepa.fire_expiry,
+    PLAN_CHANGE: fire_plan_change,
 }

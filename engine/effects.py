@@ -135,6 +135,8 @@ class Booking:
             if amount_cents < 0 and kind in INVOICED_ITEMS:
                 month = fields.get("period") or self.local_date.strftime("%Y-%m")
                 item = f"call:{fields['zone']}" if kind == "call" else kind
+                if "prorated_to" in fields:  # a part month of a plan change: its own line
+                    item += f"@{fields['plan']}@{fields['prorated_from']}@{fields['prorated_to']}"
                 total = self.account.period_charges.setdefault(month, {}).setdefault(
                     item, [0, clause]
                 )

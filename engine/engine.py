@@ -37,6 +37,7 @@ from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
+from engine.plan_changes import apply_due_change, change_plan
 from engine.publishing import (
     notified_accounts,
     publication_count,
@@ -71,6 +72,7 @@ HANDLERS: dict[str, Callable[[Booking], None]] = {
     "misuse.detected": payments.detect_misuse,
     "outage": record_outage,
     "terms.notified": contract.receive_terms_notice,
+    "plan.changed": change_plan,
 }
 
 
@@ -433,6 +435,9 @@ class Engine:
                 invoices=list(invoices),
                 numbers=numbers,
             )
+            if event.type not in ("clock", "account.opened"):
+                # A plan change due by the event's day is in force for it (Platform: plan-changes).
+                apply_due_change(booking)
             if event.type == "clock":
                 run_clock(booking, self.catalog)
             elif event.type == "terms.notified":

@@ -261,7 +261,7 @@ def _check_values(raw: dict) -> datetime:
     for field_name in ("start", "end"):
         if field_name in raw:
             _instant(raw, field_name)
-    for field_name in ("sent_on", "effective_on", "signed_on"):
+    for field_name in ("sent_on", "effective_on", "signed_on", "effective"):
         if field_name in raw:
             _date(raw, field_name)
     for field_name in ("amount",):

@@ -16,6 +16,7 @@ from engine.effects import Booking, Rejected
 from engine.einvoice_duty import einvoice_decision
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
+from engine.plan_changes import day_start, plan_at
 from engine.state import Deadline, Invoice
 
 INVOICE_APPROVAL = "invoice_approval"
@@ -248,7 +249,8 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     taxable = set(period_terms.clause("Platform: invoicing")["taxable_items"])
     items, net, taxable_net = [], 0, 0
     for item, (cents, clause) in sorted(charges.items()):
-        kind, _, zone = item.partition(":")
+        line, _, span = item.partition("@")
+        kind, _, zone = line.partition(":")
         items.append(
             {
                 "item": item,
@@ -257,6 +259,7 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
                 "clause": clause,
                 "net": f"{from_cents(cents)}",
                 "vat": kind in taxable,
+                **item_period(span),
             }
         )
         net += cents
@@ -285,7 +288,8 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "earlier_invoices": [i.number for i in earlier] if claimed else [],
         "due": f"{from_cents(due)}",
         "due_on": deadline.due.isoformat(),
-        "plan": account.plan,
+        # The plan of the month invoiced: a downgrade on the 1st does not rename November.
+        "plan": plan_at(account, day_start(deadline.due, terms) - timedelta(microseconds=1)),
         "customer_type": account.customer_type,
         "customer": dict(account.customer),
         "provider": provider_detail(provider),
@@ -307,6 +311,14 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     )
     invoice.period, invoice.detail = period, detail | invoice.detail
     return "done"
+
+
+def item_period(span: str) -> dict:
+    """A part-month item's plan and days (``plan@from@to``, Platform: plan-changes), or {}."""
+    if not span:
+        return {}
+    plan, start, end = span.split("@")
+    return {"plan": plan, "period_start": start, "period_end": end}
 
 
 def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict:

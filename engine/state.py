@@ -35,6 +35,10 @@ class Contract:
     deletion_notice_on: str | None = None
     misuse_since: str | None = None
     special_termination: dict[str, Any] | None = None  # AGB 8.2, 8.6: window after a notice
+    # Plan changes (Platform: plan-changes): the change not yet in force, and every change in
+    # force as {plan, previous, from (instant)}, oldest first. Replace, never mutate, the list.
+    plan_change: dict[str, Any] | None = None
+    plan_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

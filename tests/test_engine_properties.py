@@ -25,7 +25,8 @@ NUMBERS = [
 
 @st.composite
 def event_streams(draw):
-    """Two accounts opened, then a random mix of their calls, payments, users and clocks."""
+    """Two accounts opened, then a random mix of their calls, payments, users, plan changes
+    and clocks."""
     plans = draw(st.lists(st.sampled_from(["clinq", "clinq-premium"]), min_size=2, max_size=2))
     methods = draw(
         st.lists(st.sampled_from(["prepay", "autoprepay", "postpay"]), min_size=2, max_size=2)
@@ -60,7 +61,9 @@ def event_streams(draw):
     for _ in range(draw(st.integers(min_value=1, max_value=30))):
         at += timedelta(minutes=draw(st.integers(min_value=0, max_value=60 * 24 * 4)))
         account = f"a{draw(st.integers(min_value=0, max_value=1))}"
-        kind = draw(st.sampled_from(["call", "call", "call", "payment", "topup", "user", "clock"]))
+        kind = draw(
+            st.sampled_from(["call", "call", "call", "payment", "topup", "user", "clock", "plan"])
+        )
         base = {"id": f"e{next(ids)}", "account": account, "at": at.isoformat()}
         if kind == "call":
             events.append(
@@ -85,6 +88,9 @@ def event_streams(draw):
             events.append({**base, "type": "credit.topped_up", "amount": "10.00"})
         elif kind == "user":
             events.append({**base, "type": "user.added", "user": f"u{draw(st.integers(1, 3))}"})
+        elif kind == "plan":  # an upgrade, a downgrade, or a refused change to the same plan
+            plan = draw(st.sampled_from(["clinq", "clinq-premium"]))
+            events.append({**base, "type": "plan.changed", "plan": plan})
         else:
             events.append({**base, "type": "clock"})
         if draw(st.booleans()) and len(events) > 3:

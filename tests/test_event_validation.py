@@ -115,6 +115,14 @@ SAMPLES = [
         "end": "2026-11-02T09:00:00+01:00",
         "maintenance": True,
     },
+    {
+        "id": "p",
+        "type": "plan.changed",
+        "account": "a",
+        "at": "2026-11-11T10:00:00+01:00",
+        "plan": "clinq",
+        "effective": "2026-12-01",
+    },
 ]
 ODD_VALUES = [None, 0, -1, 1.5, True, "", "x", "9.80", "+49", [], {}, ["a"], {"reason": "misuse"}]
 

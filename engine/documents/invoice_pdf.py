@@ -67,13 +67,27 @@ def prenotification_text(detail: dict) -> str | None:
 def item_name(item: dict) -> str:
     if item["kind"] == "call":
         return f"Verbindungen {ZONE_NAMES.get(item['zone'], item['zone'])}"
-    return ITEM_NAMES.get(item["kind"], item["kind"])
+    name = ITEM_NAMES.get(item["kind"], item["kind"])
+    if item.get("period_start"):  # a part month after a plan change (Platform: plan-changes)
+        plan = PLAN_NAMES.get(item["plan"], item["plan"])
+        return f"{plan} {name} {day_span(item['period_start'], item['period_end'])}"
+    return name
+
+
+def day_span(start: str, end: str) -> str:
+    """11.–30.11.2026 within a month, else both dates in full."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day:02d}.–{german_date(end)}"
+    return f"{german_date(start)}–{german_date(end)}"
 
 
 def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     detail = invoice.detail
     provider, customer = detail["provider"], detail["customer"]
     pdf = FPDF(format="A4")
+    # The core fonts are written with WinAnsiEncoding: cp1252 also has the dash of "11.–30.11.".
+    pdf.core_fonts_encoding = "windows-1252"
     pdf.set_title(f"Rechnung {invoice.number}")
     pdf.set_author(provider["name"])
     pdf.set_auto_page_break(auto=True, margin=20)

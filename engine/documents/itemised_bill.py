@@ -20,6 +20,7 @@ from engine.deadlines import last_day_of_month
 from engine.documents.invoice_pdf import euro, german_date
 from engine.itemised import displayed_number, evn_option
 from engine.ledger.tables import events
+from engine.plan_changes import plan_at
 
 
 class ItemisedBillRefused(Exception):
@@ -53,7 +54,9 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
         ).all()
         invoices = unit.load_invoices([account_id]).get(account_id, [])
     terms = engine.catalog.at(last)
-    if not terms.plan(account.plan)["itemised_bill"]:
+    # The plan in force at the month's end: a downgrade keeps the bills of the months before.
+    month_end = datetime.combine(last, datetime.max.time(), tzinfo=terms.calendar.zone)
+    if not terms.plan(plan_at(account, month_end))["itemised_bill"]:
         raise ItemisedBillRefused(
             "Itemised bills are only issued for CLINQ Premium accounts.", "CLINQ SD 2.5"
         )
