@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint.add_argument("--db", help="database URL")
     checkpoint.set_defaults(handler=cmd_audit_checkpoint)
 
+    from engine.webhooks_cli import add_commands as add_webhook_commands
+
+    add_webhook_commands(commands)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
