@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    serve.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="do not start the webhook delivery loop (run billing webhooks deliver elsewhere)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     token = commands.add_parser("token", help="API tokens")
@@ -636,7 +641,14 @@ def cmd_availability(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.serve import serve
 
-    serve(args.host, args.port, args.workers, args.db, demo=not args.no_demo)
+    serve(
+        args.host,
+        args.port,
+        args.workers,
+        args.db,
+        demo=not args.no_demo,
+        webhooks=not args.no_webhooks,
+    )
     return 0
 
 

@@ -20,6 +20,9 @@ parameters, so tests drive it with their own clock.
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -308,3 +311,20 @@ def main_loop(database_url: str | None, once: bool) -> dict[str, int] | None:
         return None
     finally:
         deliverer.store.close()
+
+
+def spawn_delivery(database_url: str) -> subprocess.Popen:
+    """``billing webhooks deliver`` as a child process (``billing serve`` starts one)."""
+    command = [sys.executable, "-m", "engine.webhooks_cli", "deliver", "--db", database_url]
+    return subprocess.Popen(command)
+
+
+def stop_delivery(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop the delivery process; an attempt cut short is sent again later (same id)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -219,11 +219,7 @@ def add_subscription(
         "created_at": at.astimezone(UTC).isoformat(timespec="seconds"),
         "removed_at": None,
     }
-    new_id = connection.execute(insert(webhook_subscriptions), [row]).inserted_primary_key
-    if new_id is None or new_id[0] is None:
-        new_id = connection.execute(
-            select(webhook_subscriptions.c.id).order_by(webhook_subscriptions.c.id.desc())
-        ).first()
+    new_id = connection.execute(insert(webhook_subscriptions).values(**row)).inserted_primary_key
     assert new_id is not None
     return _public({**row, "id": int(new_id[0])}), secret
 
