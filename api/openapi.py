@@ -667,6 +667,13 @@ RESPONSE_SCHEMAS.update(
         },
     }
 )
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+URL_PATTERN = f'^https?://[A-Za-z0-9.-]+(:{_PORT})?([/?][!-"$-?A-~]*)?$'
+_QUAD = "[A-Za-z0-9+/]{4}"
+SECRET_PATTERN = (
+    f"^whsec_((?:{_QUAD}){{8,20}}([A-Za-z0-9+/]{{2}}==|[A-Za-z0-9+/]{{3}}=)?"
+    f"|(?:{_QUAD}){{21}}([A-Za-z0-9+/]{{2}}==)?)$"
+)
 WEBHOOK_DELIVERY = (
     "Messages follow the Standard Webhooks specification: a POST with the headers "
     "`webhook-id` (stable per message: a receiver may see one twice and should ignore the "
@@ -700,7 +707,13 @@ PATHS.update(
                                 "required": ["url", "events"],
                                 "additionalProperties": False,
                                 "properties": {
-                                    "url": {"type": "string", "format": "uri"},
+                                    "url": {
+                                        "type": "string",
+                                        "maxLength": 2000,
+                                        "pattern": URL_PATTERN,
+                                        "description": "http or https, no credentials, no "
+                                        "fragment (IPv6 literal hosts are accepted as well)",
+                                    },
                                     "events": {
                                         "type": "array",
                                         "minItems": 1,
@@ -708,7 +721,9 @@ PATHS.update(
                                     },
                                     "secret": {
                                         "type": "string",
-                                        "pattern": "^whsec_[A-Za-z0-9+/=]{32,88}$",
+                                        "description": "whsec_ and 24 to 64 bytes in "
+                                        "base64 (Standard Webhooks)",
+                                        "pattern": SECRET_PATTERN,
                                     },
                                 },
                             }
@@ -719,6 +734,10 @@ PATHS.update(
                     "201": _json("WebhookCreated", "Subscribed; the secret is shown only now"),
                     **COMMON_ERRORS,
                     **BODY_ERRORS,
+                    "403": _error(
+                        "The token's role does not allow this, or the URL's host does not "
+                        "resolve to public addresses only (`field`: `/url`)."
+                    ),
                 },
             },
         },

@@ -58,7 +58,9 @@ def register(app: Flask) -> None:
                 )
         except WebhookError as refused:
             message = refused.message[0].upper() + refused.message[1:] + "."
-            raise ApiError(400, message, f"/{refused.field}") from None
+            # A well-formed URL whose host the platform will not call is forbidden (403).
+            status = 403 if refused.policy else 400
+            raise ApiError(status, message, f"/{refused.field}") from None
         return json_response({**subscription, "secret": secret}, 201)
 
     @app.delete("/api/v1/webhooks/<int:subscription>")

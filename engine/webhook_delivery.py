@@ -304,10 +304,10 @@ def main_loop(database_url: str | None, once: bool) -> dict[str, int] | None:
         if once:
             return deliverer.deliver_due()
         stop = threading.Event()
-        try:
-            deliverer.run(stop)
-        except KeyboardInterrupt:
-            stop.set()
+        # SIGTERM (billing serve stopping) and Ctrl-C end the loop after the current attempt.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        deliverer.run(stop)
         return None
     finally:
         deliverer.store.close()
@@ -319,10 +319,10 @@ def spawn_delivery(database_url: str) -> subprocess.Popen:
     return subprocess.Popen(command)
 
 
-def stop_delivery(process: subprocess.Popen, timeout: float = 10.0) -> None:
+def stop_delivery(process: subprocess.Popen, timeout: float = 15.0) -> None:
     """Stop the delivery process; an attempt cut short is sent again later (same id)."""
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        process.terminate()
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

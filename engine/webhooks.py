@@ -65,12 +65,14 @@ MAX_URL_LENGTH = 2000
 
 
 class WebhookError(ValueError):
-    """A subscription is refused; ``field`` names what is wrong."""
+    """A subscription is refused; ``field`` names what is wrong. ``policy`` marks a well-formed
+    URL whose host the platform will not call (not public, or not resolving)."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, *, policy: bool = False):
         super().__init__(message)
         self.field = field
         self.message = message
+        self.policy = policy
 
 
 def event_type_of(effect: Mapping[str, Any]) -> str | None:
@@ -165,7 +167,9 @@ def refuse_private_host(host: str, port: int) -> None:
             info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         }
     except (OSError, UnicodeError):
-        raise WebhookError("url", f"the host {host!r} of url does not resolve") from None
+        raise WebhookError(
+            "url", f"the host {host!r} of url does not resolve", policy=True
+        ) from None
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if not ip.is_global or ip.is_multicast:
@@ -173,6 +177,7 @@ def refuse_private_host(host: str, port: int) -> None:
                 "url",
                 f"the host {host!r} of url resolves to {ip}, which is not a public address; "
                 "the platform does not call into its own network",
+                policy=True,
             )
 
 
