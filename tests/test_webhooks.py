@@ -546,3 +546,45 @@ def test_legal_retries_a_dead_message_from_the_admin_ui_and_it_is_audited(
     (row,) = messages(engine)
     assert row.status == "delivered"
     assert legal.get("/admin/webhooks?page=abc&status=<script>").status_code == 200
+
+
+def test_two_deliverers_never_claim_the_same_message(engine, catalog, receiver):
+    # Several processes may deliver (billing serve's loop and a billing webhooks deliver): a
+    # claimed message is leased to one of them until its attempt must be over.
+    hook = receiver()
+    subscribe(engine, hook.url, ["direct_debit.returned"])
+    returned_debits(engine, 3)
+    first, second = deliverer(engine, catalog), deliverer(engine, catalog)
+    first.batch = 2
+    claimed = first.claim()
+    assert len(claimed) == 2
+    (rest,) = second.claim()
+    assert second.claim() == []
+    assert rest.message_id not in {c.message_id for c in claimed}
+    for claim in [*claimed, rest]:
+        (first if claim in claimed else second).attempt(claim)
+    assert sorted(hook.ids()) == sorted(m.message_id for m in messages(engine))
+    assert [m.status for m in messages(engine)] == ["delivered"] * 3
+
+
+def test_each_webhook_type_names_the_engine_effect_it_reports():
+    from engine.webhooks import EVENT_TYPES, event_type_of
+
+    effects = {
+        "invoice.issued": {"kind": "invoice_issued"},
+        "credit_note.issued": {"kind": "credit_note_issued"},
+        "direct_debit.requested": {"kind": "direct_debit_requested"},
+        "direct_debit.returned": {"kind": "charge", "item": "returned_debit"},
+        "service.blocked": {"kind": "service_blocked"},
+        "service.unblocked": {"kind": "service_unblocked"},
+        "contract.ends": {"kind": "contract_ends"},
+        "terms.notified": {"kind": "notice_sent", "template": "terms_change"},
+        "topup.requested": {"kind": "topup_requested"},
+    }
+    assert set(effects) == set(EVENT_TYPES)
+    assert {kind: event_type_of(effect) for kind, effect in effects.items()} == {
+        kind: kind for kind in effects
+    }
+    # The fee of a returned debit and other notices are not reported on their own.
+    assert event_type_of({"kind": "charge", "item": "returned_debit_fee"}) is None
+    assert event_type_of({"kind": "notice_sent", "template": "blocking_warning"}) is None
