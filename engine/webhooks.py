@@ -263,10 +263,18 @@ def remove_subscription(connection: Connection, subscription_id: int, *, at: dat
     return True
 
 
+# Built once: the engine asks in every transaction, so the query should cost next to nothing.
+_ACTIVE = select(
+    webhook_subscriptions.c.id,
+    webhook_subscriptions.c.url,
+    webhook_subscriptions.c.events,
+    webhook_subscriptions.c.secret,
+    webhook_subscriptions.c.allow_private,
+).where(webhook_subscriptions.c.removed_at.is_(None))
+
+
 def active_subscriptions(connection: Connection) -> list[Subscription]:
-    rows = connection.execute(
-        select(webhook_subscriptions).where(webhook_subscriptions.c.removed_at.is_(None))
-    ).all()
+    rows = connection.execute(_ACTIVE).all()
     return [
         Subscription(
             int(row.id), row.url, tuple(json.loads(row.events)), row.secret, bool(row.allow_private)
