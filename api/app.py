@@ -74,6 +74,9 @@ def create_app(database_url: str | None = None, engine: Engine | None = None) ->
     app.extensions["billing.lock"] = threading.Lock()
     _register_errors(app)
     _register_routes(app)
+    from api.webhooks import register as register_webhooks
+
+    register_webhooks(app)
     from admin_ui import init_admin
 
     init_admin(app)

@@ -626,3 +626,151 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+
+
+# -- webhooks (issue 15) ------------------------------------------------------------------------
+
+WEBHOOK_EVENT_TYPES = [
+    "invoice.issued",
+    "credit_note.issued",
+    "direct_debit.requested",
+    "direct_debit.returned",
+    "service.blocked",
+    "service.unblocked",
+    "contract.ends",
+    "terms.notified",
+    "topup.requested",
+]
+_WEBHOOK_FIELDS = {
+    "id": {"type": "integer"},
+    "url": {"type": "string"},
+    "events": {"type": "array", "items": {"enum": WEBHOOK_EVENT_TYPES}},
+    "secret_fingerprint": {
+        "type": "string",
+        "description": "The first 12 hex digits of the secret's SHA-256 (the secret itself "
+        "is shown once, in the answer to the POST)",
+    },
+    "created_by": {"type": "string"},
+    "created_at": {"type": "string"},
+}
+RESPONSE_SCHEMAS.update(
+    {
+        "Webhook": {
+            "type": "object",
+            "required": list(_WEBHOOK_FIELDS),
+            "properties": _WEBHOOK_FIELDS,
+        },
+        "WebhookCreated": {
+            "type": "object",
+            "required": [*_WEBHOOK_FIELDS, "secret"],
+            "properties": {
+                **_WEBHOOK_FIELDS,
+                "secret": {
+                    "type": "string",
+                    "description": "The signing secret (whsec_...), shown only now",
+                },
+            },
+        },
+        "WebhookList": {
+            "type": "object",
+            "required": ["webhooks"],
+            "properties": {
+                "webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}
+            },
+        },
+    }
+)
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+URL_PATTERN = f'^https?://[A-Za-z0-9.-]+(:{_PORT})?([/?][!-"$-?A-~]*)?$'
+_QUAD = "[A-Za-z0-9+/]{4}"
+SECRET_PATTERN = (
+    f"^whsec_((?:{_QUAD}){{8,20}}([A-Za-z0-9+/]{{2}}==|[A-Za-z0-9+/]{{3}}=)?"
+    f"|(?:{_QUAD}){{21}}([A-Za-z0-9+/]{{2}}==)?)$"
+)
+WEBHOOK_DELIVERY = (
+    "Messages follow the Standard Webhooks specification: a POST with the headers "
+    "`webhook-id` (stable per message: a receiver may see one twice and should ignore the "
+    "repeat), `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature` "
+    "(`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` with the secret after `whsec_`); "
+    "the body is `{type, timestamp, data: {account, event: {id, type, at}, effect_index, "
+    "effect}}` with amounts as decimal strings. A 2xx answer delivers a message; otherwise it "
+    "is tried again with exponential backoff and, after the attempts of "
+    "rules/platform/webhooks.yaml, is dead (the admin UI can retry it). Redirects are not "
+    "followed. Event types: " + ", ".join(WEBHOOK_EVENT_TYPES) + "."
+)
+PATHS.update(
+    {
+        "/api/v1/webhooks": {
+            "get": {
+                "summary": "The active webhook subscriptions (a token with webhooks:manage, the "
+                "billing-service role); never their secrets",
+                "responses": {"200": _json("WebhookList"), **COMMON_ERRORS},
+            },
+            "post": {
+                "summary": "Subscribe a URL to webhook event types. " + WEBHOOK_DELIVERY,
+                "description": "The URL is http or https without credentials; a host on a "
+                "loopback, private or link-local address is refused unless the operator allows "
+                "it. Without `secret` one is generated; the answer shows it once.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["url", "events"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "url": {
+                                        "type": "string",
+                                        "maxLength": 2000,
+                                        "pattern": URL_PATTERN,
+                                        "description": "http or https, no credentials, no "
+                                        "fragment (IPv6 literal hosts are accepted as well)",
+                                    },
+                                    "events": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "items": {"enum": WEBHOOK_EVENT_TYPES},
+                                    },
+                                    "secret": {
+                                        "type": "string",
+                                        "description": "whsec_ and 24 to 64 bytes in "
+                                        "base64 (Standard Webhooks)",
+                                        "pattern": SECRET_PATTERN,
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json("WebhookCreated", "Subscribed; the secret is shown only now"),
+                    **COMMON_ERRORS,
+                    **BODY_ERRORS,
+                    "403": _error(
+                        "The token's role does not allow this, or the URL's host does not "
+                        "resolve to public addresses only (`field`: `/url`)."
+                    ),
+                },
+            },
+        },
+        "/api/v1/webhooks/{id}": {
+            "delete": {
+                "summary": "End a subscription; its undelivered messages are cancelled",
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                ],
+                "responses": {
+                    "204": {"description": "Removed"},
+                    "404": _error("No active subscription with this id."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+    }
+)

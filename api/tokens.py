@@ -24,7 +24,10 @@ from engine.ledger.tables import api_tokens
 
 # What each role may do. Changing terms is the admin UI's (people with a login), not a token's.
 ROLES: dict[str, frozenset[str]] = {
-    "billing-service": frozenset({"events:write", "accounts:read", "terms:read"}),
+    # A billing service subscribes to the webhooks it wants pushed (issue 15).
+    "billing-service": frozenset(
+        {"events:write", "accounts:read", "terms:read", "webhooks:manage"}
+    ),
     "reader": frozenset({"accounts:read", "terms:read"}),
     # Finance collects the money: the SEPA files move it, so neither a billing service nor a
     # reader may fetch them (a GET records the file of its date on first fetch).

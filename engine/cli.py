@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    serve.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="do not start the webhook delivery loop (run billing webhooks deliver elsewhere)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     token = commands.add_parser("token", help="API tokens")
@@ -339,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint.add_argument("--out", metavar="FILE", help="file to write (default: stdout)")
     checkpoint.add_argument("--db", help="database URL")
     checkpoint.set_defaults(handler=cmd_audit_checkpoint)
+
+    from engine.webhooks_cli import add_commands as add_webhook_commands
+
+    add_webhook_commands(commands)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -653,7 +662,14 @@ def cmd_availability(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.serve import serve
 
-    serve(args.host, args.port, args.workers, args.db, demo=not args.no_demo)
+    serve(
+        args.host,
+        args.port,
+        args.workers,
+        args.db,
+        demo=not args.no_demo,
+        webhooks=not args.no_webhooks,
+    )
     return 0
 
 

@@ -47,6 +47,7 @@ from engine.publishing import (
 )
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 from engine.state import AccountState, Deadline, Invoice
+from engine.webhooks import queue_messages
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
     "account.opened": open_account,
@@ -213,6 +214,8 @@ class Engine:
                     unit.lock_accounts(e.account for e in events)
                     results, batch = self._apply_all(unit, events, refuse_conflicts)
                     batch.write(unit)
+                    # The webhook outbox commits with the events it reports (issue 15).
+                    queue_messages(unit.connection, events, results)
                 return results
             except (IntegrityError, OperationalError):
                 if attempt == RETRIES:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from engine.ledger.store import Store, default_database_url
 from engine.ledger.tables import api_tokens, events
+from engine.webhook_delivery import spawn_delivery, stop_delivery
 
 
 class _Server(BaseApplication):
@@ -60,7 +61,14 @@ def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str |
     return secret
 
 
-def serve(host: str, port: int, workers: int, database_url: str | None, demo: bool) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    database_url: str | None,
+    demo: bool,
+    webhooks: bool = True,
+) -> None:
     url = database_url or default_database_url()
     from engine import audit
 
@@ -100,4 +108,13 @@ def serve(host: str, port: int, workers: int, database_url: str | None, demo: bo
         "accesslog": "-",
         "timeout": 120,
     }
-    _Server(options, url).run()
+    # One webhook delivery loop beside the workers (issue 15): a process of its own, so that
+    # the gunicorn workers never deliver and nothing is sent twice by design.
+    delivery = spawn_delivery(url) if webhooks else None
+    if delivery is not None:
+        print(f"billing: webhook delivery loop (pid {delivery.pid})", file=sys.stderr)
+    try:
+        _Server(options, url).run()
+    finally:
+        if delivery is not None:
+            stop_delivery(delivery)

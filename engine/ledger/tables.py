@@ -235,3 +235,43 @@ sepa_mandate_references = Table(
     Column("account", String(64), nullable=False),
     Column("event_id", String(128), nullable=False),
 )
+
+# Webhook subscriptions of billing services and the transactional outbox of their messages
+# (engine/webhooks.py): a message row is written in the transaction of the event whose effect
+# it reports, so a rolled-back event sends nothing and a committed one is never lost.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of webhook event types
+    # The signing secret (whsec_...): HMAC needs it in clear; never shown after creation.
+    Column("secret", String(128), nullable=False),
+    Column("allow_private", Boolean, nullable=False),
+    Column("created_by", String(254), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("removed_at", String(40), nullable=True),
+)
+
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("subscription", BigInteger, nullable=False),
+    Column("message_id", String(64), nullable=False),  # the webhook-id header, stable
+    Column("event_id", String(128), nullable=False),
+    Column("effect_index", Integer, nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the exact body that is signed and sent
+    Column("status", String(16), nullable=False),  # pending, delivered, dead, cancelled
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", String(32), nullable=True),  # UTC, ISO; a claim's lease too
+    Column("last_attempt_at", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", String(32), nullable=True),
+    UniqueConstraint("subscription", "message_id", name="uq_webhook_messages_subscription_id"),
+)
+Index(
+    "ix_webhook_messages_status_next", webhook_messages.c.status, webhook_messages.c.next_attempt_at
+)
