@@ -121,7 +121,7 @@ def ledger(tmp_path_factory, catalog, decider) -> str:
             "name": "Beispiel GmbH",
             "email": "rechnung@beispiel.example",
             "address": ADDRESS,
-            "vat_id": "DE123456789",
+            "vat_id": "DE123456788",
         },
     )
     business.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="100.00")
@@ -146,7 +146,7 @@ def ledger(tmp_path_factory, catalog, decider) -> str:
             "name": "Rücklast AG",
             "email": "buchhaltung@ruecklast.example",
             "address": ADDRESS,
-            "vat_id": "DE987654321",
+            "vat_id": "DE987654328",
         },
     )
     mixed.send("credit.topped_up", "2026-11-03T09:00:00+01:00", amount="30.00")
