@@ -351,3 +351,17 @@ def test_en_16931_a_direct_debit_invoice_names_the_mandate_creditor_and_debited_
     assert root.findtext(".//ram:PayerPartyDebtorFinancialAccount/ram:IBANID", None, NS) == (
         "DE02120300000000202051"
     )
+
+
+def test_pdf_a_3b_fonts_embedded_output_intent_xmp_and_the_factur_x_attachment(issued, catalog):
+    """PDF/A-3b as far as pikepdf can tell (tests/pdf_a.py; no veraPDF here): DejaVu Sans
+    embedded, the sRGB output intent, pdfaid part 3 / B, factur-x.xml as associated file."""
+    from engine.documents.signing import invoice_document
+    from tests.pdf_a import assert_pdf_a_3b
+
+    zugferd = invoice_document(issued["firma:monthly"], catalog, None)
+    assert_pdf_a_3b(zugferd, factur_x=True)
+    assert_pdf_a_3b(invoice_document(issued["kundin:monthly"], catalog, None), factur_x=False)
+    artefacts = PROJECT_ROOT / "test-artifacts"  # CI renders it to PNG (.ci/run)
+    artefacts.mkdir(exist_ok=True)
+    (artefacts / "sample-zugferd.pdf").write_bytes(zugferd)
