@@ -16,12 +16,14 @@ PREFIX_COUNTRIES = {"EL": "GR"}
 def vat_id_problem(value: str) -> str | None:
     """Why ``value`` is not a well-formed EU VAT id, or None when it is."""
     try:
-        vat.validate(value)
+        compact = vat.validate(value)
     except Exception as error:  # stdnum raises ValidationError subclasses; report any
         return (
             f"{value!r} is not a valid VAT identification number "
             f"({getattr(error, 'message', None) or error})"
         )
+    if compact != value:  # stored as given: invoices and the EU sales list print it
+        return f"{value!r}: write the VAT identification number as {compact!r}"
     return None
 
 

@@ -327,3 +327,21 @@ def test_billing_zm_export_writes_the_quarter_as_csv(ledger, tmp_path, capsys):
     assert "2 VAT ids, 97.40 EUR net" in capsys.readouterr().err  # 91.60 + 5.80
     assert main(["zm", "export", "--quarter", "2026-Q5", "--db", ledger]) == 2
     assert "--quarter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ATU13585627", None),
+        ("EL094259216", None),  # Greece's prefix is EL
+        ("ATU13585628", "check digit"),
+        ("atu13585627", "write the VAT identification number as 'ATU13585627'"),
+        ("ATU 135 856 27", "write the VAT identification number as 'ATU13585627'"),
+        ("XX123456789", "not a valid VAT identification number"),
+    ],
+)
+def test_vat_ids_are_checked_in_form_and_stored_compact(value, problem):
+    from engine.vat_ids import vat_id_problem
+
+    found = vat_id_problem(value)
+    assert (found is None) if problem is None else (problem in found), found
