@@ -26,7 +26,8 @@ def fonts_of(pdf: pikepdf.Pdf) -> list[tuple[str, bool]]:
     return found
 
 
-def assert_pdf_a_3b(data: bytes, *, factur_x: bool) -> None:
+def assert_pdf_a_3b(data: bytes, *, factur_x: bool, issued_on: str | None = None) -> None:
+    """``issued_on``: the dates in the info and the XMP are the invoice's, not the clock's."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
         fonts = fonts_of(pdf)
         assert fonts, "the PDF uses no font"
@@ -38,6 +39,13 @@ def assert_pdf_a_3b(data: bytes, *, factur_x: bool) -> None:
         assert "/DestOutputProfile" in intents[0]  # the sRGB ICC profile
         with pdf.open_metadata() as xmp:
             assert (xmp.get("pdfaid:part"), xmp.get("pdfaid:conformance")) == ("3", "B")
+            if issued_on:
+                for name in ("xmp:CreateDate", "xmp:ModifyDate"):
+                    assert xmp.get(name) == f"{issued_on}T00:00:00+00:00", name
+        if issued_on:
+            stamp = "D:" + issued_on.replace("-", "") + "000000"
+            assert str(pdf.docinfo["/CreationDate"]).startswith(stamp)
+            assert str(pdf.docinfo["/ModDate"]).startswith(stamp)
         attachments = dict(pdf.attachments)
         if factur_x:
             assert list(attachments) == ["factur-x.xml"]

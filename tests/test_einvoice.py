@@ -360,7 +360,7 @@ def test_pdf_a_3b_fonts_embedded_output_intent_xmp_and_the_factur_x_attachment(i
     from tests.pdf_a import assert_pdf_a_3b
 
     zugferd = invoice_document(issued["firma:monthly"], catalog, None)
-    assert_pdf_a_3b(zugferd, factur_x=True)
+    assert_pdf_a_3b(zugferd, factur_x=True, issued_on="2026-12-01")
     assert_pdf_a_3b(invoice_document(issued["kundin:monthly"], catalog, None), factur_x=False)
     artefacts = PROJECT_ROOT / "test-artifacts"  # CI renders it to PNG (.ci/run)
     artefacts.mkdir(exist_ok=True)

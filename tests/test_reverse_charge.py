@@ -269,7 +269,8 @@ def test_en_16931_reverse_charge_and_not_taxable_pass_the_three_validation_layer
     assert xml == build_cii(invoice, FACTUR_X_CII)
     errors = rules.errors("factur-x", xml)
     assert not errors, [(e.id, e.text) for e in errors]
-    assert_pdf_a_3b(pdf, factur_x=True)
+    assert_pdf_a_3b(pdf, factur_x=True, issued_on=invoice.issued_on)
+    assert_pdf_a_3b(render_invoice(invoice), factur_x=False, issued_on=invoice.issued_on)
     root = etree.fromstring(cii)
     notes = [n.text for n in root.iterfind(".//ram:IncludedNote/ram:Content", NS)]
     buyer_ids = [

@@ -33,6 +33,7 @@ the ledger keeps one amount per item and zone, not minutes, so every line is one
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import date
 from decimal import Decimal
@@ -44,7 +45,7 @@ from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
-from engine.documents.invoice_pdf import german_date, item_name
+from engine.documents.invoice_pdf import dated, german_date, item_name
 from engine.state import Invoice
 
 XRECHNUNG_CII = "xrechnung-cii"
@@ -328,7 +329,7 @@ def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
 
     xml = build_cii(invoice, FACTUR_X_CII)
     provider = invoice.detail["provider"]
-    return generate_from_binary(
+    hybrid = generate_from_binary(
         io.BytesIO(pdf).getvalue(),
         xml,
         flavor="factur-x",
@@ -342,6 +343,7 @@ def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
         },
         lang="de-DE",
     )
+    return dated(hybrid, _day(invoice.issued_on), hashlib.md5(pdf + xml).digest())
 
 
 # --- XRechnung 3.0 in UBL 2.1 -----------------------------------------------------------------

@@ -14,6 +14,10 @@ factur-x, which keeps the output intent and rewrites the XMP for Factur-X.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -42,6 +46,7 @@ ZONE_NAMES = {
 }
 PLAN_NAMES = {"clinq": "CLINQ", "clinq-premium": "CLINQ Premium"}
 FONTS = Path(__file__).parent / "fonts"
+XMP_DATE = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00")
 FONT = "DejaVuSans"
 
 
@@ -215,7 +220,10 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     )
     if letter_details := business_letter_details(provider):
         pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    identifier = hashlib.md5(
+        json.dumps([invoice.number, detail, signed_note], sort_keys=True).encode()
+    ).digest()
+    return dated(bytes(pdf.output()), date.fromisoformat(invoice.issued_on), identifier)
 
 
 def vat_label(detail: dict) -> str:
@@ -247,6 +255,27 @@ def vat_note(detail: dict) -> str | None:
             "Leistungsempfängers außerhalb der Europäischen Union erbracht."
         )
     return None
+
+
+def dated(pdf: bytes, day: date, identifier: bytes) -> bytes:
+    """fpdf2 and factur-x stamp the XMP, info and attachment dates with the clock and pypdf a
+    random file id: the invoice's issue date and an id from its content replace them, so one
+    invoice renders to the same bytes every time (time comes from events, not the clock)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import ArrayObject, ByteStringObject, NameObject, TextStringObject
+
+    writer = PdfWriter(clone_from=io.BytesIO(pdf))
+    stamp = day.strftime("D:%Y%m%d000000+00'00'")
+    writer.add_metadata({"/CreationDate": stamp, "/ModDate": stamp})
+    xmp = writer.root_object["/Metadata"].get_object()
+    xmp.set_data(XMP_DATE.sub(f"{day.isoformat()}T00:00:00+00:00".encode(), xmp.get_data()))
+    for spec in writer.root_object.get("/AF", []):
+        params = spec.get_object()["/EF"]["/F"].get_object()["/Params"]
+        params[NameObject("/ModDate")] = TextStringObject(stamp)
+    writer._ID = ArrayObject([ByteStringObject(identifier), ByteStringObject(identifier)])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def business_letter_details(provider: dict) -> str:
