@@ -288,6 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     xml.add_argument("--db", help="database URL")
     xml.set_defaults(handler=cmd_invoices_xml)
 
+    zm = commands.add_parser("zm", help="EU sales list (Zusammenfassende Meldung, § 18a UStG)")
+    zm_commands = zm.add_subparsers(dest="zm_command", required=True)
+    zm_export = zm_commands.add_parser(
+        "export", help="write a quarter's reverse-charge services per VAT id as ELSTER CSV"
+    )
+    zm_export.add_argument("--quarter", required=True, help="YYYY-Qn, e.g. 2026-Q4")
+    zm_export.add_argument("--out", help="file to write (default: stdout)")
+    zm_export.add_argument("--db", help="database URL")
+    zm_export.set_defaults(handler=cmd_zm_export)
+
     sepa = commands.add_parser("sepa", help="SEPA direct debits")
     sepa_commands = sepa.add_subparsers(dest="sepa_command", required=True)
     sepa_export = sepa_commands.add_parser(
@@ -1111,6 +1121,34 @@ def cmd_datev_export(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     print(
         f"DATEV {args.month}: {len(batch.postings)} bookings"
+        + (f", {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_zm_export(args: argparse.Namespace) -> int:
+    """The EU sales list of a quarter (§ 18a UStG) from the issued invoices, as CSV."""
+    from engine.eu_sales_list import Quarter, issued_window, sales_list, to_csv
+    from engine.ledger.store import Store
+
+    try:
+        quarter = Quarter.parse(args.quarter)
+    except ValueError as error:
+        print(f"error: --quarter: {error}", file=sys.stderr)
+        return 2
+    rounding = terms_of(args).at(quarter.last_day).money.rounding
+    with Store(args.db) as store, store.unit(commit=False) as unit:
+        documents = unit.invoices_issued_between(*issued_window(quarter))
+    lines = sales_list(documents, quarter)
+    text = to_csv(lines, rounding)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(
+        f"EU sales list {quarter}: {len(lines)} VAT ids, "
+        f"{from_cents(sum(line.net_cents for line in lines))} EUR net"
         + (f", {args.out}" if args.out else ""),
         file=sys.stderr,
     )

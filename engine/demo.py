@@ -131,7 +131,7 @@ def _opened(account: DemoAccount, event_id: str, at: datetime) -> dict:
         },
     }
     if business:
-        event["customer"]["vat_id"] = f"DE{100000000 + number}"
+        event["customer"]["vat_id"] = sample_vat_id(number)
         event["customer"]["input_tax_deduction"] = True
     if account.plan == "clinq-premium":
         event["evn"] = {"enabled": True, "shorten": account.customer_type == "consumer"}
@@ -181,3 +181,12 @@ def _digits(rng: random.Random, count: int) -> str:
 
 def _instant(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
+
+
+def sample_vat_id(number: int) -> str:
+    """A well-formed German VAT id for sample customer ``number`` (check digit of § 27a UStG's
+    scheme, ISO 7064 MOD 11,10, as python-stdnum computes it); not a registered one."""
+    from stdnum.iso7064 import mod_11_10
+
+    base = f"{10000000 + number:08d}"
+    return f"DE{base}{mod_11_10.calc_check_digit(base)}"

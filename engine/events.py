@@ -267,7 +267,20 @@ def _check_values(raw: dict) -> datetime:
     for field_name in ("amount",):
         if field_name in raw and parse_amount(raw[field_name]) <= 0:
             raise EventInvalid(f"/{field_name}", "must be more than 0.00")
+    _check_vat_id(raw)
     return at
+
+
+def _check_vat_id(raw: dict) -> None:
+    """The customer's VAT id must be well-formed (python-stdnum, § 27a UStG): it decides the
+    reverse charge (UStG § 13b, engine/vat_treatment.py)."""
+    customer = raw.get("customer")
+    if isinstance(customer, dict) and isinstance(customer.get("vat_id"), str):
+        from engine.vat_ids import vat_id_problem
+
+        problem = vat_id_problem(customer["vat_id"])
+        if problem:
+            raise EventInvalid("/customer/vat_id", problem)
 
 
 def _fast_error(verdict: Any) -> EventInvalid:

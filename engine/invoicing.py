@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar as _stdlib_calendar
 from datetime import date, timedelta
+from decimal import Decimal
 
 from engine import sepa
 from engine.catalog import Terms
@@ -18,6 +19,7 @@ from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
 from engine.plan_changes import day_start, plan_at
 from engine.state import Deadline, Invoice
+from engine.vat_treatment import DOMESTIC, vat_treatment
 
 INVOICE_APPROVAL = "invoice_approval"
 TRAFFIC_DATA_DELETION = "traffic_data_deletion"
@@ -264,6 +266,10 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         )
         net += cents
         taxable_net += cents if kind in taxable else 0
+    # UStG § 13b / § 3a (2): a business abroad gets no German VAT (engine/vat_treatment.py).
+    treatment = vat_treatment_for(period_terms, account)
+    if treatment["treatment"] != DOMESTIC:
+        rate = Decimal("0.00")
     vat = to_cents(period_terms.money.round(from_cents(taxable_net) * rate / 100))
     if vat:
         booking.book("vat", -vat, "UStG § 12", terms=period_terms, period=period)
@@ -297,6 +303,7 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "default_hint": default_hint(booking, terms),
     }
     detail["country"] = account.country
+    detail["vat_treatment"] = treatment
     detail["einvoice"] = einvoice_decision_for(terms, account, from_cents(gross))
     invoice = issue_invoice(
         booking,
@@ -378,6 +385,18 @@ def provider_detail(provider) -> dict:
         for name in provider.file.parameters
         if name not in INTERNAL_PROVIDER_PARAMETERS
     }
+
+
+def vat_treatment_for(terms: Terms, account) -> dict:
+    """Whether the invoice bears German VAT and why (UStG § 13b, § 3a (2)), from the customer's
+    type, billing country and VAT id on file; recorded in its detail."""
+    address = account.customer.get("address") or {}
+    return vat_treatment(
+        terms,
+        customer_type=account.customer_type,
+        country=address.get("country", account.country),
+        vat_id=account.customer.get("vat_id"),
+    )
 
 
 def einvoice_decision_for(terms: Terms, account, gross) -> dict:

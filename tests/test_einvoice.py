@@ -121,7 +121,7 @@ def ledger(tmp_path_factory, catalog, decider) -> str:
             "name": "Beispiel GmbH",
             "email": "rechnung@beispiel.example",
             "address": ADDRESS,
-            "vat_id": "DE123456789",
+            "vat_id": "DE123456788",
         },
     )
     business.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="100.00")
@@ -146,7 +146,7 @@ def ledger(tmp_path_factory, catalog, decider) -> str:
             "name": "Rücklast AG",
             "email": "buchhaltung@ruecklast.example",
             "address": ADDRESS,
-            "vat_id": "DE987654321",
+            "vat_id": "DE987654328",
         },
     )
     mixed.send("credit.topped_up", "2026-11-03T09:00:00+01:00", amount="30.00")
@@ -351,3 +351,17 @@ def test_en_16931_a_direct_debit_invoice_names_the_mandate_creditor_and_debited_
     assert root.findtext(".//ram:PayerPartyDebtorFinancialAccount/ram:IBANID", None, NS) == (
         "DE02120300000000202051"
     )
+
+
+def test_pdf_a_3b_fonts_embedded_output_intent_xmp_and_the_factur_x_attachment(issued, catalog):
+    """PDF/A-3b as far as pikepdf can tell (tests/pdf_a.py; no veraPDF here): DejaVu Sans
+    embedded, the sRGB output intent, pdfaid part 3 / B, factur-x.xml as associated file."""
+    from engine.documents.signing import invoice_document
+    from tests.pdf_a import assert_pdf_a_3b
+
+    zugferd = invoice_document(issued["firma:monthly"], catalog, None)
+    assert_pdf_a_3b(zugferd, factur_x=True, issued_on="2026-12-01")
+    assert_pdf_a_3b(invoice_document(issued["kundin:monthly"], catalog, None), factur_x=False)
+    artefacts = PROJECT_ROOT / "test-artifacts"  # CI renders it to PNG (.ci/run)
+    artefacts.mkdir(exist_ok=True)
+    (artefacts / "sample-zugferd.pdf").write_bytes(zugferd)

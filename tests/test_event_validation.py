@@ -28,7 +28,7 @@ SAMPLES = [
         "customer": {
             "name": "Acme GmbH",
             "email": "billing@acme.example",
-            "vat_id": "DE123456789",
+            "vat_id": "DE123456788",
             "input_tax_deduction": True,
             "address": {
                 "street": "Kö 1",

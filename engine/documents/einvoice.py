@@ -33,6 +33,7 @@ the ledger keeps one amount per item and zone, not minutes, so every line is one
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import date
 from decimal import Decimal
@@ -44,7 +45,7 @@ from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
-from engine.documents.invoice_pdf import german_date, item_name
+from engine.documents.invoice_pdf import dated, german_date, item_name
 from engine.state import Invoice
 
 XRECHNUNG_CII = "xrechnung-cii"
@@ -85,10 +86,57 @@ def _day(iso: str) -> date:
 
 
 def vat_layout(detail: dict) -> dict[bool, tuple[str, Decimal | None]]:
-    """The VAT category and rate of taxable (True) and non-taxable (False) lines."""
+    """The VAT category and rate of taxable (True) and non-taxable (False) lines.
+
+    The invoice's VAT treatment (``detail["vat_treatment"]``, UStG § 13b, engine/
+    vat_treatment.py) decides the taxable lines: ``S`` at the rate, ``AE`` (reverse charge) at
+    0 %, or ``O`` for a business outside the EU, where every line is ``O`` (BR-O-11 to BR-O-14).
+    Invoices issued before the treatment was recorded are domestic (``S``).
+    """
     rate = Decimal(detail["vat_rate"]).quantize(CENT)
+    category = (detail.get("vat_treatment") or {}).get("category", "S")
+    if category == "O":
+        return {True: ("O", None), False: ("O", None)}
+    taxable = ("AE", Decimal("0.00")) if category == "AE" else ("S", rate)
     mixed = any(i["vat"] for i in detail["items"]) and not all(i["vat"] for i in detail["items"])
-    return {True: ("S", rate), False: ("E", Decimal("0.00")) if mixed else ("O", None)}
+    return {True: taxable, False: ("E", Decimal("0.00")) if mixed else ("O", None)}
+
+
+def vat_breakdown(detail: dict) -> list[dict]:
+    """BG-23: one group per VAT category with its rate (BT-119), basis (BT-116), tax (BT-117)
+    and exemption reason text and code (BT-120, BT-121) where the category needs one."""
+    layout = vat_layout(detail)
+    treatment = detail.get("vat_treatment") or {}
+    groups: dict[str, dict] = {}
+    for item in detail["items"]:
+        code, rate = layout[item["vat"]]
+        group = groups.setdefault(
+            code, {"category": code, "rate": rate, "basis": Decimal("0.00"), "tax": CENT * 0}
+        )
+        group["basis"] += _money(item["net"])
+    for group in groups.values():
+        code = group["category"]
+        group["reason"], group["reason_code"] = None, None
+        if code == "S":
+            group["tax"] = _money(detail["vat"])
+        elif code == "AE":  # BR-AE-10
+            group["reason"], group["reason_code"] = treatment["note"], "VATEX-EU-AE"
+        elif code == "O":
+            group["reason_code"] = "VATEX-EU-O"
+            group["reason"] = (
+                f"{treatment['note']} (§ 3a Abs. 2 UStG)"
+                if treatment.get("category") == "O"
+                else NON_TAXABLE_REASON
+            )
+        elif code == "E":
+            group["reason"] = NON_TAXABLE_REASON
+    return list(groups.values())
+
+
+def without_vat_ids(detail: dict) -> bool:
+    """BR-O-02: an invoice whose lines are all ``O`` names neither party's VAT id."""
+    layout = vat_layout(detail)
+    return all(layout[i["vat"]][0] == "O" for i in detail["items"])
 
 
 def build_einvoice(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
@@ -113,7 +161,7 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
                 f"the customer's postal address has no {field} ({term}, BR-DE-8, BR-DE-9)"
             )
     layout = vat_layout(detail)
-    only_non_taxable = layout[False][0] == "O" and not any(i["vat"] for i in detail["items"])
+    only_non_taxable = without_vat_ids(detail)
 
     doc = Document()
     doc.context.business_parameter.id = BUSINESS_PROCESS
@@ -186,21 +234,18 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     vat_total = _money(detail["vat"])
     if sum(lines.values()) != net_total:
         raise EInvoiceUnavailable(f"invoice {invoice.number}: the lines do not add up to the net")
-    for taxable in (True, False):
-        if not any(i["vat"] == taxable for i in detail["items"]):
-            continue
-        category, rate = layout[taxable]
+    for group in vat_breakdown(detail):
         tax = ApplicableTradeTax()  # BG-23
-        tax.calculated_amount = vat_total if taxable else Decimal("0.00")  # BT-117
+        tax.calculated_amount = group["tax"]  # BT-117
         tax.type_code = "VAT"
-        tax.basis_amount = lines[taxable]  # BT-116
-        tax.category_code = category  # BT-118
-        if category == "O":
-            tax.exemption_reason = NON_TAXABLE_REASON  # BT-120
-            tax.exemption_reason_code = "VATEX-EU-O"  # BT-121
-        elif category == "E":
-            tax.exemption_reason = NON_TAXABLE_REASON
+        tax.basis_amount = group["basis"]  # BT-116
+        tax.category_code = group["category"]  # BT-118
+        if group["reason"]:
+            tax.exemption_reason = group["reason"]  # BT-120
+        if group["reason_code"]:
+            tax.exemption_reason_code = group["reason_code"]  # BT-121
         # BT-119: XRechnung demands it in every breakdown (BR-DE-14), also with O: 0 %.
+        rate = group["rate"]
         tax.rate_applicable_percent = rate if rate is not None else Decimal("0.00")
         settlement.trade_tax.add(tax)
 
@@ -224,6 +269,9 @@ def notes(invoice: Invoice) -> list[str]:
     what the paid amount (BT-113) consists of."""
     detail = invoice.detail
     found = [detail["hint"]]
+    treatment = detail.get("vat_treatment") or {}
+    if treatment.get("note"):  # UStG § 14a (5): reverse charge; or not taxable in Germany
+        found.insert(0, treatment["note"])
     if detail.get("default_hint"):
         found.append(detail["default_hint"])
     paid = _money(detail.get("paid_by_credit", "0.00"))
@@ -281,7 +329,7 @@ def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
 
     xml = build_cii(invoice, FACTUR_X_CII)
     provider = invoice.detail["provider"]
-    return generate_from_binary(
+    hybrid = generate_from_binary(
         io.BytesIO(pdf).getvalue(),
         xml,
         flavor="factur-x",
@@ -295,6 +343,7 @@ def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
         },
         lang="de-DE",
     )
+    return dated(hybrid, _day(invoice.issued_on), hashlib.md5(pdf + xml).digest())
 
 
 # --- XRechnung 3.0 in UBL 2.1 -----------------------------------------------------------------
@@ -320,7 +369,7 @@ def build_ubl(invoice: Invoice) -> bytes:
     provider, customer = detail["provider"], detail.get("customer") or {}
     address = customer["address"]
     layout = vat_layout(detail)
-    only_non_taxable = not any(i["vat"] for i in detail["items"])
+    only_non_taxable = without_vat_ids(detail)
     root = ElementMaker(
         namespace=UBL_INVOICE, nsmap={None: UBL_INVOICE, "cac": UBL_CAC, "cbc": UBL_CBC}
     )
@@ -342,17 +391,14 @@ def build_ubl(invoice: Invoice) -> bytes:
     def tax_scheme(company_id: str, scheme: str):
         return cac.PartyTaxScheme(cbc.CompanyID(company_id), cac.TaxScheme(cbc.ID(scheme)))
 
-    def category(element, code: str, rate: Decimal | None, *, breakdown: bool):
+    def category(element, code: str, rate: Decimal | None, group: dict | None = None):
         parts = [cbc.ID(code)]
-        if rate is not None or breakdown:
+        if rate is not None or group is not None:
             parts.append(cbc.Percent(f"{rate if rate is not None else Decimal('0.00')}"))
-        if breakdown and code == "O":
-            parts += [
-                cbc.TaxExemptionReasonCode("VATEX-EU-O"),
-                cbc.TaxExemptionReason(NON_TAXABLE_REASON),
-            ]
-        elif breakdown and code == "E":
-            parts.append(cbc.TaxExemptionReason(NON_TAXABLE_REASON))
+        if group is not None and group["reason_code"]:
+            parts.append(cbc.TaxExemptionReasonCode(group["reason_code"]))
+        if group is not None and group["reason"]:
+            parts.append(cbc.TaxExemptionReason(group["reason"]))
         return element(*parts, cac.TaxScheme(cbc.ID("VAT")))
 
     seller_taxes = [] if only_non_taxable else [tax_scheme(provider["vat_id"], "VAT")]
@@ -429,20 +475,15 @@ def build_ubl(invoice: Invoice) -> bytes:
             f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {german_date(str(due_on))}."
         )
 
-    subtotals = []
     vat_total = _money(detail["vat"])
-    for taxable in (True, False):
-        lines = [i for i in detail["items"] if i["vat"] == taxable]
-        if not lines:
-            continue
-        code, rate = layout[taxable]
-        subtotals.append(
-            cac.TaxSubtotal(
-                amount("TaxableAmount", sum((_money(i["net"]) for i in lines), Decimal("0.00"))),
-                amount("TaxAmount", vat_total if taxable else Decimal("0.00")),
-                category(cac.TaxCategory, code, rate, breakdown=True),
-            )
+    subtotals = [
+        cac.TaxSubtotal(
+            amount("TaxableAmount", group["basis"]),
+            amount("TaxAmount", group["tax"]),
+            category(cac.TaxCategory, group["category"], group["rate"], group),
         )
+        for group in vat_breakdown(detail)
+    ]
     gross, due, net = _money(detail["gross"]), _money(detail["due"]), _money(detail["net"])
     invoice_lines = []
     for index, item in enumerate(detail["items"], start=1):
@@ -456,7 +497,7 @@ def build_ubl(invoice: Invoice) -> bytes:
                 cac.Item(
                     cbc.Description(f"Grundlage: {item['clause']}"),
                     cbc.Name(item_name(item)),
-                    category(cac.ClassifiedTaxCategory, code, rate, breakdown=False),
+                    category(cac.ClassifiedTaxCategory, code, rate),
                 ),
                 cac.Price(amount("PriceAmount", abs(line_net))),
             )

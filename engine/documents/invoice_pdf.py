@@ -4,11 +4,22 @@ Everything printed comes from the invoice as issued: the customer's and the prov
 as on file then (AGB 4.3.4), the items with their clauses, net, VAT rate and amount, gross, the
 credit that paid it, the amount due and its date, and the hint of AGB 4.5.3. No itemised list of
 connections (AGB 4.3.3): that is the separate itemised bill.
+
+The PDF is PDF/A-3b (fpdf2's ``enforce_compliance``: XMP metadata with ``pdfaid:part`` 3 and
+``conformance`` B, an sRGB output intent with fpdf2's ICC profile) with the text in DejaVu Sans,
+a freely licensed TrueType font shipped in ``fonts/`` and embedded as a subset (PDF/A forbids
+the unembedded standard fonts). A ZUGFeRD invoice is this PDF with its XML attached by
+factur-x, which keeps the output intent and rewrites the XMP for Factur-X.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import io
+import json
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from fpdf import FPDF
 
@@ -34,6 +45,21 @@ ZONE_NAMES = {
     "world": "Ausland (außerhalb der EU)",
 }
 PLAN_NAMES = {"clinq": "CLINQ", "clinq-premium": "CLINQ Premium"}
+FONTS = Path(__file__).parent / "fonts"
+XMP_DATE = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00")
+FONT = "DejaVuSans"
+
+
+def new_document(title: str, author: str, created: date) -> FPDF:
+    """An A4 PDF/A-3b document with DejaVu Sans embedded, dated ``created`` (not the clock)."""
+    pdf = FPDF(format="A4", enforce_compliance="PDFA_3B")
+    pdf.add_font(FONT, "", FONTS / "DejaVuSans.ttf")
+    pdf.add_font(FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_lang("de-DE")
+    pdf.set_creation_date(datetime.combine(created, datetime.min.time(), UTC))
+    return pdf
 
 
 def euro(amount: str) -> str:
@@ -85,14 +111,12 @@ def day_span(start: str, end: str) -> str:
 def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     detail = invoice.detail
     provider, customer = detail["provider"], detail["customer"]
-    pdf = FPDF(format="A4")
-    # The core fonts are written with WinAnsiEncoding: cp1252 also has the dash of "11.–30.11.".
-    pdf.core_fonts_encoding = "windows-1252"
-    pdf.set_title(f"Rechnung {invoice.number}")
-    pdf.set_author(provider["name"])
+    pdf = new_document(
+        f"Rechnung {invoice.number}", provider["name"], date.fromisoformat(invoice.issued_on)
+    )
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_page()
-    pdf.set_font("Helvetica", size=8)
+    pdf.set_font(FONT, size=8)
     pdf.cell(
         0,
         4,
@@ -101,7 +125,7 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         new_y="NEXT",
     )
     pdf.ln(4)
-    pdf.set_font("Helvetica", size=11)
+    pdf.set_font(FONT, size=11)
     address = customer.get("address", {})
     for line in (
         customer.get("name", f"Kunde {invoice.account}"),
@@ -111,9 +135,9 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         if line:
             pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(10)
-    pdf.set_font("Helvetica", style="B", size=16)
+    pdf.set_font(FONT, style="B", size=16)
     pdf.cell(0, 8, f"Rechnung {invoice.number}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     facts = [
         ("Rechnungsnummer", invoice.number),
         ("Rechnungsdatum", german_date(invoice.issued_on)),
@@ -130,12 +154,12 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         pdf.cell(55, 6, label)
         pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font("Helvetica", style="B", size=10)
+    pdf.set_font(FONT, style="B", size=10)
     pdf.cell(100, 7, "Leistung", border="B")
     pdf.cell(35, 7, "Grundlage", border="B")
     pdf.cell(15, 7, "USt", border="B")
     pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     for item in detail["items"]:
         pdf.cell(100, 6, item_name(item))
         pdf.cell(35, 6, item["clause"])
@@ -144,7 +168,7 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     pdf.ln(2)
     totals = [
         ("Summe netto", detail["net"]),
-        (f"Umsatzsteuer {detail['vat_rate'].replace('.', ',')} % (UStG § 12)", detail["vat"]),
+        (vat_label(detail), detail["vat"]),
         ("Rechnungsbetrag brutto", detail["gross"]),
         ("bereits aus Ihrem Guthaben bezahlt", detail["paid_by_credit"]),
     ]
@@ -156,7 +180,7 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     for label, amount in totals:
         pdf.cell(150, 6, label, align="R")
         pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.set_font(FONT, style="B", size=11)
     pdf.cell(
         150,
         8,
@@ -164,31 +188,37 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         align="R",
     )
     pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=9)
+    pdf.set_font(FONT, size=9)
     pdf.ln(4)
     notice = prenotification_text(detail)
     if notice:  # SEPA pre-notification (AGB 4.2.2: the debit comes six working days later)
-        pdf.set_font("Helvetica", style="B", size=9)
-        pdf.multi_cell(0, 5, notice, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=9)
+        pdf.set_font(FONT, style="B", size=9)
+        pdf.multi_cell(0, 5, notice, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT, size=9)
         pdf.ln(1)
-    pdf.multi_cell(0, 5, detail["hint"], new_x="LMARGIN", new_y="NEXT")
+    if note := vat_note(detail):  # UStG § 14a (5): reverse charge; or not taxable in Germany
+        pdf.set_font(FONT, style="B", size=9)
+        pdf.multi_cell(0, 5, note, align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT, size=9)
+        pdf.ln(1)
+    pdf.multi_cell(0, 5, detail["hint"], align="L", new_x="LMARGIN", new_y="NEXT")
     if detail.get("default_hint"):  # BGB § 286 (3): consumers only
         pdf.ln(1)
-        pdf.multi_cell(0, 5, detail["default_hint"], new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, detail["default_hint"], align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.multi_cell(
         0,
         5,
         "Diese Rechnung enthält keinen Einzelverbindungsnachweis (AGB 4.3.3); Sie "
         "können ihn in Ihrem Account abrufen.",
+        align="L",
         new_x="LMARGIN",
         new_y="NEXT",
     )
     if signed_note:
-        pdf.multi_cell(0, 5, signed_note, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, signed_note, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    pdf.set_font("Helvetica", size=8)
+    pdf.set_font(FONT, size=8)
     pdf.multi_cell(
         0,
         4,
@@ -196,12 +226,68 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         f"{provider['postal_code']} {provider['city']} · "
         f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
         f"{provider['tax_number']} · {provider['email']}",
+        align="L",
         new_x="LMARGIN",
         new_y="NEXT",
     )
     if letter_details := business_letter_details(provider):
-        pdf.multi_cell(0, 4, letter_details, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+        pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
+    identifier = hashlib.md5(
+        json.dumps([invoice.number, detail, signed_note], sort_keys=True).encode()
+    ).digest()
+    return dated(bytes(pdf.output()), date.fromisoformat(invoice.issued_on), identifier)
+
+
+def vat_label(detail: dict) -> str:
+    """The VAT line of the totals: the rate of UStG § 12, or none where the invoice bears no
+    German VAT (UStG § 13b, § 3a (2))."""
+    treatment = detail.get("vat_treatment") or {}
+    if treatment.get("treatment") == "reverse_charge":
+        return "Umsatzsteuer 0,00 % (Steuerschuldnerschaft des Leistungsempfängers)"
+    if treatment.get("treatment") == "not_taxable":
+        return "Umsatzsteuer 0,00 % (nicht im Inland steuerbar)"
+    return f"Umsatzsteuer {detail['vat_rate'].replace('.', ',')} % (UStG § 12)"
+
+
+def vat_note(detail: dict) -> str | None:
+    """The note of an invoice without German VAT: reverse charge with both VAT ids (§ 14a (1),
+    (5) UStG) or a supply not taxable in Germany (§ 3a (2) UStG); None for domestic VAT."""
+    treatment = detail.get("vat_treatment") or {}
+    if treatment.get("treatment") == "reverse_charge":
+        return (
+            f"{treatment['note']} (Reverse Charge): Die Leistung ist nach § 3a Abs. 2 UStG am "
+            "Sitz des Leistungsempfängers erbracht; die Umsatzsteuer schuldet der "
+            "Leistungsempfänger. USt-IdNr. des Leistungsempfängers "
+            f"{detail['customer']['vat_id']}, USt-IdNr. des leistenden Unternehmers "
+            f"{detail['provider']['vat_id']}."
+        )
+    if treatment.get("treatment") == "not_taxable":
+        return (
+            f"{treatment['note']}: Die Leistung ist nach § 3a Abs. 2 UStG am Sitz des "
+            "Leistungsempfängers außerhalb der Europäischen Union erbracht."
+        )
+    return None
+
+
+def dated(pdf: bytes, day: date, identifier: bytes) -> bytes:
+    """fpdf2 and factur-x stamp the XMP, info and attachment dates with the clock and pypdf a
+    random file id: the invoice's issue date and an id from its content replace them, so one
+    invoice renders to the same bytes every time (time comes from events, not the clock)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import ArrayObject, ByteStringObject, NameObject, TextStringObject
+
+    writer = PdfWriter(clone_from=io.BytesIO(pdf))
+    stamp = day.strftime("D:%Y%m%d000000+00'00'")
+    writer.add_metadata({"/CreationDate": stamp, "/ModDate": stamp})
+    xmp = writer.root_object["/Metadata"].get_object()
+    xmp.set_data(XMP_DATE.sub(f"{day.isoformat()}T00:00:00+00:00".encode(), xmp.get_data()))
+    for spec in writer.root_object.get("/AF", []):
+        params = spec.get_object()["/EF"]["/F"].get_object()["/Params"]
+        params[NameObject("/ModDate")] = TextStringObject(stamp)
+    writer._ID = ArrayObject([ByteStringObject(identifier), ByteStringObject(identifier)])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def business_letter_details(provider: dict) -> str:

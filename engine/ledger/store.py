@@ -210,6 +210,16 @@ class Unit:
         ).one_or_none()
         return _invoice_from_row(row) if row else None
 
+    def invoices_issued_between(self, first: date, last: date) -> list[Invoice]:
+        """Every account's invoices issued from ``first`` to ``last`` (inclusive), by number."""
+        query = (
+            select(invoices)
+            .where(invoices.c.issued_on >= first.isoformat())
+            .where(invoices.c.issued_on <= last.isoformat())
+            .order_by(invoices.c.number)
+        )
+        return [_invoice_from_row(row) for row in self.connection.execute(query)]
+
     def outage_payloads(self) -> list[dict]:
         query = select(events.c.payload).where(
             events.c.type == "outage", events.c.status == "applied"
