@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import calendar as _stdlib_calendar
 from datetime import date
+from fractions import Fraction
 
 from engine.contract import record_use, require_usable, schedule_inactivity_check
 from engine.credit import schedule_recurring_fees
 from engine.effects import ACCOUNT_CLAUSE, Booking, Rejected
+from engine.invoice_lines import months, pieces
 from engine.invoicing import schedule_monthly_invoice
 from engine.money import parse_amount, to_cents
 from engine.state import AccountState, Contract
@@ -69,6 +71,7 @@ def open_account(booking: Booking) -> None:
             "base_fee",
             -to_cents(part),
             plan.clause_of("monthly_price"),
+            quantity=months(part_of_month(day), price),
             period=day.strftime("%Y-%m"),
             prorated_from=day,
         )
@@ -106,6 +109,7 @@ def add_user(booking: Booking) -> None:
                 "additional_user_fee",
                 -to_cents(part),
                 plan.clause_of("additional_user_fee"),
+                quantity=pieces(part_of_month(booking.local_date), plan["additional_user_fee"]),
                 user=user,
                 period=booking.local_date.strftime("%Y-%m"),
                 prorated_from=booking.local_date,
@@ -122,6 +126,12 @@ def remove_user(booking: Booking) -> None:
     account.users.remove(user)
     record_use(booking)
     booking.effect("user_removed", plan.citation, user=user, users=len(account.users))
+
+
+def part_of_month(day: date) -> Fraction:
+    """The days from ``day`` to the month's end (inclusive) as a fraction of the month."""
+    days = _stdlib_calendar.monthrange(day.year, day.month)[1]
+    return Fraction(days - day.day + 1, days)
 
 
 def prorated(monthly, day: date, booking: Booking):

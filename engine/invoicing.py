@@ -14,6 +14,7 @@ from engine.catalog import Terms
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
 from engine.einvoice_duty import einvoice_decision
+from engine.invoice_lines import item_lines
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
 from engine.state import Deadline, Invoice
@@ -246,19 +247,13 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     period_terms = booking.terms_on(period_end)
     rate = period_terms.clause("UStG § 12")["standard_rate"]
     taxable = set(period_terms.clause("Platform: invoicing")["taxable_items"])
+    decimals = period_terms.clause("Platform: invoicing")["line_quantity_decimals"]
     items, net, taxable_net = [], 0, 0
-    for item, (cents, clause) in sorted(charges.items()):
+    for item, (cents, clause, *lines) in sorted(charges.items()):
         kind, _, zone = item.partition(":")
-        items.append(
-            {
-                "item": item,
-                "kind": kind,
-                "zone": zone or None,
-                "clause": clause,
-                "net": f"{from_cents(cents)}",
-                "vat": kind in taxable,
-            }
-        )
+        base = {"item": item, "kind": kind, "zone": zone or None, "clause": clause}
+        base["vat"] = kind in taxable
+        items += item_lines(base, cents, lines[0] if lines else None, decimals, period_terms.money)
         net += cents
         taxable_net += cents if kind in taxable else 0
     vat = to_cents(period_terms.money.round(from_cents(taxable_net) * rate / 100))

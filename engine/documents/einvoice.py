@@ -27,17 +27,19 @@ identifiers (BR-O-02). So:
 
 Amounts: the credit that paid part of the invoice and what earlier invoices already claim are
 the paid amount (BT-113); the amount due (BT-115) is what the invoice asks for. Quantities:
-the ledger keeps one amount per item and zone, not minutes, so every line is one unit
-(``C62``) at its net amount.
+minutes (``MIN``) per zone and rate, months (``MON``), users and fees (``C62``) as the ledger
+recorded them (engine/invoice_lines.py); a cent difference from rounding each call is a line
+charge or allowance. Invoices issued before the ledger kept quantities have lines of one unit
+(``C62``) at their net amount.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from drafthorse.models.accounting import ApplicableTradeTax
+from drafthorse.models.accounting import ApplicableTradeTax, TradeAllowanceCharge
 from drafthorse.models.document import Document
 from drafthorse.models.note import IncludedNote
 from drafthorse.models.party import TaxRegistration
@@ -45,6 +47,7 @@ from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
 from engine.documents.invoice_pdf import german_date, item_name
+from engine.invoice_lines import LineFigures, figures, plain
 from engine.state import Invoice
 
 XRECHNUNG_CII = "xrechnung-cii"
@@ -165,15 +168,22 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
 
     lines: dict[bool, Decimal] = {True: Decimal("0.00"), False: Decimal("0.00")}
     for index, item in enumerate(detail["items"], start=1):
-        net = _money(item["net"])
+        line_figures = checked_figures(invoice, item)
+        net = line_figures.net
         category, rate = layout[item["vat"]]
         line = LineItem()
         line.document.line_id = str(index)  # BT-126
         line.product.name = item_name(item)  # BT-153
         line.product.description = f"Grundlage: {item['clause']}"  # BT-154
-        quantity = Decimal("1.0000") if net >= 0 else Decimal("-1.0000")  # BR-27: price >= 0
-        line.agreement.net.amount = abs(net)  # BT-146
-        line.delivery.billed_quantity = (quantity, "C62")  # BT-129, BT-130
+        line.agreement.net.amount = line_figures.unit_price  # BT-146 (BR-27: not negative)
+        # BT-129, BT-130
+        line.delivery.billed_quantity = (line_figures.quantity, line_figures.unit)
+        if line_figures.rounding:  # BG-28 line charge / BG-27 line allowance
+            difference = TradeAllowanceCharge()
+            difference.indicator = line_figures.rounding > 0
+            difference.actual_amount = abs(line_figures.rounding)  # BT-141 / BT-136
+            difference.reason = line_figures.rounding_reason  # BT-144 / BT-139
+            line.settlement.allowance_charge.add(difference)
         line.settlement.trade_tax.type_code = "VAT"
         line.settlement.trade_tax.category_code = category  # BT-151
         if rate is not None:
@@ -217,6 +227,19 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     totals.prepaid_total = gross - due  # BT-113
     totals.due_amount = due  # BT-115
     return doc.serialize(schema="FACTUR-X_EN16931")
+
+
+def checked_figures(invoice: Invoice, item: dict) -> LineFigures:
+    """An item's line figures, refused unless quantity x unit price (rounded to the cent)
+    plus the rounding charge (or minus the allowance) is exactly the line's net."""
+    line = figures(item)
+    product = (line.quantity * line.unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+    if product + line.rounding != line.net or line.net != _money(item["net"]):
+        raise EInvoiceUnavailable(
+            f"invoice {invoice.number}: the line {item_name(item)} does not add up "
+            f"({line.quantity} x {line.unit_price} + {line.rounding} != {line.net})"
+        )
+    return line
 
 
 def notes(invoice: Invoice) -> list[str]:
@@ -446,19 +469,29 @@ def build_ubl(invoice: Invoice) -> bytes:
     gross, due, net = _money(detail["gross"]), _money(detail["due"]), _money(detail["net"])
     invoice_lines = []
     for index, item in enumerate(detail["items"], start=1):
-        line_net = _money(item["net"])
+        line_figures = checked_figures(invoice, item)
         code, rate = layout[item["vat"]]
+        differences = []
+        if line_figures.rounding:  # BG-28 line charge / BG-27 line allowance
+            differences.append(
+                cac.AllowanceCharge(
+                    cbc.ChargeIndicator("true" if line_figures.rounding > 0 else "false"),
+                    cbc.AllowanceChargeReason(line_figures.rounding_reason),
+                    amount("Amount", abs(line_figures.rounding)),
+                )
+            )
         invoice_lines.append(
             cac.InvoiceLine(
                 cbc.ID(str(index)),
-                cbc.InvoicedQuantity("1" if line_net >= 0 else "-1", unitCode="C62"),
-                amount("LineExtensionAmount", line_net),
+                cbc.InvoicedQuantity(plain(line_figures.quantity), unitCode=line_figures.unit),
+                amount("LineExtensionAmount", line_figures.net),
+                *differences,
                 cac.Item(
                     cbc.Description(f"Grundlage: {item['clause']}"),
                     cbc.Name(item_name(item)),
                     category(cac.ClassifiedTaxCategory, code, rate, breakdown=False),
                 ),
-                cac.Price(amount("PriceAmount", abs(line_net))),
+                cac.Price(cbc.PriceAmount(f"{line_figures.unit_price}", currencyID="EUR")),
             )
         )
     document = root.Invoice(

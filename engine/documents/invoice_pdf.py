@@ -70,6 +70,44 @@ def item_name(item: dict) -> str:
     return ITEM_NAMES.get(item["kind"], item["kind"])
 
 
+COLUMNS = (
+    ("Leistung", 62, "L"),
+    ("Menge", 26, "R"),
+    ("Einzelpreis", 26, "R"),
+    ("Grundlage", 34, "L"),
+    ("USt", 14, "L"),
+)
+UNITS = {"MIN": ("Min.", "Min."), "MON": ("Monat", "Monate"), "C62": ("Stück", "Stück")}
+
+
+def german_number(text: str) -> str:
+    return text.replace(".", ",")
+
+
+def signed(amount: str) -> str:
+    return amount if amount.startswith("-") else f"+{amount}"
+
+
+def quantity_text(item: dict) -> str:
+    """Quantity and unit as printed: 37 Min., 1 Monat, 0,5161 Monate, 2 Nutzer; empty for an
+    item issued before the ledger kept quantities."""
+    if "quantity" not in item:
+        return ""
+    one, many = UNITS.get(item["unit"], (item["unit"], item["unit"]))
+    if item["kind"] == "additional_user_fee":
+        one = many = "Nutzer"
+    return f"{german_number(item['quantity'])} {one if item['quantity'] == '1' else many}"
+
+
+def unit_price_text(item: dict) -> str:
+    """The net unit price as printed (with all its decimals: 0,0690 EUR)."""
+    return euro(item["unit_price"]) if "unit_price" in item else ""
+
+
+def vat_text(detail: dict, item: dict) -> str:
+    return f"{detail['vat_rate'].replace('.', ',')} %" if item["vat"] else "keine"
+
+
 def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     detail = invoice.detail
     provider, customer = detail["provider"], detail["customer"]
@@ -116,17 +154,31 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         pdf.cell(55, 6, label)
         pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font("Helvetica", style="B", size=10)
-    pdf.cell(100, 7, "Leistung", border="B")
-    pdf.cell(35, 7, "Grundlage", border="B")
-    pdf.cell(15, 7, "USt", border="B")
+    pdf.set_font("Helvetica", style="B", size=9)
+    for title, width, align in COLUMNS:
+        pdf.cell(width, 7, title, border="B", align=align)
     pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font("Helvetica", size=9)
     for item in detail["items"]:
-        pdf.cell(100, 6, item_name(item))
-        pdf.cell(35, 6, item["clause"])
-        pdf.cell(15, 6, f"{detail['vat_rate'].replace('.', ',')} %" if item["vat"] else "keine")
+        quantity, unit_price = quantity_text(item), unit_price_text(item)
+        for text, (_, width, align) in zip(
+            (item_name(item), quantity, unit_price, item["clause"], vat_text(detail, item)),
+            COLUMNS,
+            strict=True,
+        ):
+            pdf.cell(width, 6, text, align=align)
         pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        if item.get("rounding_reason"):  # the cent difference of the line (invoice_lines)
+            pdf.set_font("Helvetica", size=7)
+            pdf.cell(
+                0,
+                4,
+                f"   darin {euro(signed(item['rounding']))} {item['rounding_reason']}",
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
+            pdf.set_font("Helvetica", size=9)
+    pdf.set_font("Helvetica", size=10)
     pdf.ln(2)
     totals = [
         ("Summe netto", detail["net"]),
