@@ -17,6 +17,7 @@ from engine.einvoice_duty import einvoice_decision
 from engine.invoice_lines import item_lines
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
+from engine.settlement import settlement_detail
 from engine.state import Deadline, Invoice
 
 INVOICE_APPROVAL = "invoice_approval"
@@ -310,10 +311,14 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
     provider = terms.clause("Platform: provider")
     day = date.fromisoformat(invoice.issued_on)
     account = booking.require_account()
+    settlement = settlement_detail(account, invoice, booking.all_invoices())
+    periods = [p for p in settlement["periods"] if p <= invoice.issued_on[:7]]
+    start = date.fromisoformat(f"{periods[0]}-01") if periods else day.replace(day=1)
     return {
         "period": invoice.issued_on[:7],
-        "period_start": day.replace(day=1).isoformat(),
+        "period_start": start.isoformat(),
         "period_end": invoice.issued_on,
+        "settlement": settlement,
         "items": [
             {
                 "item": "outstanding",

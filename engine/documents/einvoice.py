@@ -47,6 +47,7 @@ from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
 from engine.documents.invoice_pdf import german_date, item_name
+from engine.documents.settlement_text import month_name, settlement_notes
 from engine.invoice_lines import LineFigures, figures, plain
 from engine.state import Invoice
 
@@ -68,6 +69,17 @@ NON_TAXABLE_REASON = (
     "Nicht steuerbar: pauschalierter Schadensersatz bzw. Verzugszinsen, kein Entgelt für eine "
     "Leistung (Platform: invoicing)"
 )
+
+
+SETTLEMENT_REASON = (
+    "Ausgleich des Guthabenkontos (CLINQ SD 1.3): keine Leistung dieser Rechnung; die "
+    "Umsatzsteuer auf die Leistungen weist die Monatsrechnung ihres Leistungszeitraums aus"
+)
+
+
+def non_taxable_reason(detail: dict) -> str:
+    """BT-120: why the non-taxable lines bear no VAT (damages, or a settlement of credit)."""
+    return SETTLEMENT_REASON if detail.get("settlement") else NON_TAXABLE_REASON
 
 
 class EInvoiceUnavailable(ValueError):
@@ -174,7 +186,7 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
         line = LineItem()
         line.document.line_id = str(index)  # BT-126
         line.product.name = item_name(item)  # BT-153
-        line.product.description = f"Grundlage: {item['clause']}"  # BT-154
+        line.product.description = line_description(detail, item)  # BT-154
         line.agreement.net.amount = line_figures.unit_price  # BT-146 (BR-27: not negative)
         # BT-129, BT-130
         line.delivery.billed_quantity = (line_figures.quantity, line_figures.unit)
@@ -206,10 +218,10 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
         tax.basis_amount = lines[taxable]  # BT-116
         tax.category_code = category  # BT-118
         if category == "O":
-            tax.exemption_reason = NON_TAXABLE_REASON  # BT-120
+            tax.exemption_reason = non_taxable_reason(detail)  # BT-120
             tax.exemption_reason_code = "VATEX-EU-O"  # BT-121
         elif category == "E":
-            tax.exemption_reason = NON_TAXABLE_REASON
+            tax.exemption_reason = non_taxable_reason(detail)
         # BT-119: XRechnung demands it in every breakdown (BR-DE-14), also with O: 0 %.
         tax.rate_applicable_percent = rate if rate is not None else Decimal("0.00")
         settlement.trade_tax.add(tax)
@@ -227,6 +239,19 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     totals.prepaid_total = gross - due  # BT-113
     totals.due_amount = due  # BT-115
     return doc.serialize(schema="FACTUR-X_EN16931")
+
+
+def line_description(detail: dict, item: dict) -> str:
+    """BT-154: the clause of the item; for the settlement, which periods it covers."""
+    settlement = detail.get("settlement")
+    if item["kind"] == "outstanding" and settlement:
+        periods = ", ".join(month_name(p) for p in settlement["periods"]) or "-"
+        return (
+            f"Grundlage: {item['clause']}; noch nicht abgerechnete Leistungen {periods}: "
+            f"{settlement['uninvoiced']} EUR netto, verrechnet mit Zahlungen und Guthaben: "
+            f"{settlement['offset']} EUR"
+        )
+    return f"Grundlage: {item['clause']}"
 
 
 def checked_figures(invoice: Invoice, item: dict) -> LineFigures:
@@ -249,6 +274,8 @@ def notes(invoice: Invoice) -> list[str]:
     found = [detail["hint"]]
     if detail.get("default_hint"):
         found.append(detail["default_hint"])
+    if detail.get("settlement"):  # the invoice of the 20th: what it settles (CLINQ SD 1.3)
+        found += settlement_notes(detail)
     paid = _money(detail.get("paid_by_credit", "0.00"))
     claimed = _money(detail.get("claimed_by_earlier_invoices", "0.00"))
     if paid or claimed:
@@ -372,10 +399,10 @@ def build_ubl(invoice: Invoice) -> bytes:
         if breakdown and code == "O":
             parts += [
                 cbc.TaxExemptionReasonCode("VATEX-EU-O"),
-                cbc.TaxExemptionReason(NON_TAXABLE_REASON),
+                cbc.TaxExemptionReason(non_taxable_reason(detail)),
             ]
         elif breakdown and code == "E":
-            parts.append(cbc.TaxExemptionReason(NON_TAXABLE_REASON))
+            parts.append(cbc.TaxExemptionReason(non_taxable_reason(detail)))
         return element(*parts, cac.TaxScheme(cbc.ID("VAT")))
 
     seller_taxes = [] if only_non_taxable else [tax_scheme(provider["vat_id"], "VAT")]
@@ -487,7 +514,7 @@ def build_ubl(invoice: Invoice) -> bytes:
                 amount("LineExtensionAmount", line_figures.net),
                 *differences,
                 cac.Item(
-                    cbc.Description(f"Grundlage: {item['clause']}"),
+                    cbc.Description(line_description(detail, item)),
                     cbc.Name(item_name(item)),
                     category(cac.ClassifiedTaxCategory, code, rate, breakdown=False),
                 ),

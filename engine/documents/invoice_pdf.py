@@ -154,6 +154,54 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         pdf.cell(55, 6, label)
         pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
+    if detail.get("settlement"):  # the invoice of the 20th (CLINQ SD 1.3): no VAT line
+        from engine.documents.settlement_text import render_settlement
+
+        render_settlement(pdf, detail)
+    else:
+        items_and_totals(pdf, detail)
+    pdf.set_font("Helvetica", size=9)
+    pdf.ln(4)
+    notice = prenotification_text(detail)
+    if notice:  # SEPA pre-notification (AGB 4.2.2: the debit comes six working days later)
+        pdf.set_font("Helvetica", style="B", size=9)
+        pdf.multi_cell(0, 5, notice, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=9)
+        pdf.ln(1)
+    pdf.multi_cell(0, 5, detail["hint"], new_x="LMARGIN", new_y="NEXT")
+    if detail.get("default_hint"):  # BGB § 286 (3): consumers only
+        pdf.ln(1)
+        pdf.multi_cell(0, 5, detail["default_hint"], new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    pdf.multi_cell(
+        0,
+        5,
+        "Diese Rechnung enthält keinen Einzelverbindungsnachweis (AGB 4.3.3); Sie "
+        "können ihn in Ihrem Account abrufen.",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if signed_note:
+        pdf.multi_cell(0, 5, signed_note, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", size=8)
+    pdf.multi_cell(
+        0,
+        4,
+        f"{provider['name']} · {provider['street']} · "
+        f"{provider['postal_code']} {provider['city']} · "
+        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
+        f"{provider['tax_number']} · {provider['email']}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if letter_details := business_letter_details(provider):
+        pdf.multi_cell(0, 4, letter_details, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def items_and_totals(pdf: FPDF, detail: dict) -> None:
+    """The items with quantity and unit price, VAT, gross, what is paid and what is due."""
     pdf.set_font("Helvetica", style="B", size=9)
     for title, width, align in COLUMNS:
         pdf.cell(width, 7, title, border="B", align=align)
@@ -202,44 +250,6 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         align="R",
     )
     pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=9)
-    pdf.ln(4)
-    notice = prenotification_text(detail)
-    if notice:  # SEPA pre-notification (AGB 4.2.2: the debit comes six working days later)
-        pdf.set_font("Helvetica", style="B", size=9)
-        pdf.multi_cell(0, 5, notice, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=9)
-        pdf.ln(1)
-    pdf.multi_cell(0, 5, detail["hint"], new_x="LMARGIN", new_y="NEXT")
-    if detail.get("default_hint"):  # BGB § 286 (3): consumers only
-        pdf.ln(1)
-        pdf.multi_cell(0, 5, detail["default_hint"], new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(1)
-    pdf.multi_cell(
-        0,
-        5,
-        "Diese Rechnung enthält keinen Einzelverbindungsnachweis (AGB 4.3.3); Sie "
-        "können ihn in Ihrem Account abrufen.",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    if signed_note:
-        pdf.multi_cell(0, 5, signed_note, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-    pdf.set_font("Helvetica", size=8)
-    pdf.multi_cell(
-        0,
-        4,
-        f"{provider['name']} · {provider['street']} · "
-        f"{provider['postal_code']} {provider['city']} · "
-        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
-        f"{provider['tax_number']} · {provider['email']}",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    if letter_details := business_letter_details(provider):
-        pdf.multi_cell(0, 4, letter_details, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
 
 
 def business_letter_details(provider: dict) -> str:
