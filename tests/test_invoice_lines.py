@@ -18,6 +18,7 @@ from lxml import etree
 
 from engine.documents.einvoice import XRECHNUNG_CII, build_cii, build_ubl
 from engine.documents.invoice_pdf import render_invoice
+from engine.einvoice_duty import FACTUR_X
 from engine.invoice_lines import figures
 from tests.conftest import Customer, effects_of
 from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung, rules  # noqa: F401
@@ -223,3 +224,24 @@ def test_an_invoice_issued_before_the_ledger_kept_quantities_keeps_one_unit_line
     root = etree.fromstring(build_cii(old, XRECHNUNG_CII))
     quantities = [(q.text, q.get("unitCode")) for q in root.iterfind(".//ram:BilledQuantity", NS)]
     assert quantities == [("1", "C62")] * 3
+
+
+@pytest.mark.parametrize("account", ["minuten", "nutzer"])
+def test_zugferd_the_embedded_xml_with_quantities_passes_the_factur_x_rules(
+    rules,  # noqa: F811
+    invoices,
+    catalog,
+    account,
+):
+    from facturx import get_xml_from_pdf, xml_check_xsd
+
+    from engine.documents.einvoice import FACTUR_X_CII
+    from engine.documents.signing import invoice_document
+
+    invoice = invoices[account]
+    assert invoice.detail["einvoice"]["format"] == FACTUR_X
+    _, xml = get_xml_from_pdf(io.BytesIO(invoice_document(invoice, catalog, None)))
+    assert xml == build_cii(invoice, FACTUR_X_CII)
+    assert xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    errors = rules.errors("factur-x", xml)
+    assert not errors, [(e.id, e.text) for e in errors]

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 from engine.documents.einvoice import XRECHNUNG_CII, build_cii, build_ubl
 from engine.documents.invoice_pdf import render_invoice
+from engine.einvoice_duty import FACTUR_X
 from tests.conftest import Customer
 from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung, rules  # noqa: F401
 
@@ -130,3 +131,15 @@ def test_en_16931_the_settlement_is_a_valid_e_invoice_naming_what_it_covers(
     assert reason.startswith("Ausgleich des Guthabenkontos")
     if which == 2:
         assert "Nicht enthalten, da bereits angefordert: Rechnung" in notes
+
+
+def test_zugferd_the_settlement_pdf_embeds_a_valid_factur_x_xml(rules, settlements, catalog):  # noqa: F811
+    from facturx import get_xml_from_pdf
+
+    from engine.documents.signing import invoice_document
+
+    invoice = settlements[0]
+    assert invoice.detail["einvoice"]["format"] == FACTUR_X
+    _, xml = get_xml_from_pdf(io.BytesIO(invoice_document(invoice, catalog, None)))
+    errors = rules.errors("factur-x", xml)
+    assert not errors, [(e.id, e.text) for e in errors]
