@@ -1,8 +1,10 @@
 """Invoices as PDF (AGB 4.3.1), in German, with the mandatory content of § 14 (4) UStG.
 
 Everything printed comes from the invoice as issued: the customer's and the provider's details
-as on file then (AGB 4.3.4), the items with their clauses, net, VAT rate and amount, gross, the
-credit that paid it, the amount due and its date, and the hint of AGB 4.5.3. No itemised list of
+as on file then (AGB 4.3.4), the items with quantity, unit price, clause, net, VAT rate and
+amount, gross, the credit that paid it, the amount due and its date, and the hint of AGB 4.5.3.
+The settlement invoice of the 20th (CLINQ SD 1.3) shows what it settles instead
+(engine/documents/settlement_text.py). No itemised list of
 connections (AGB 4.3.3): that is the separate itemised bill.
 """
 
