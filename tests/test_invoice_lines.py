@@ -60,15 +60,24 @@ def invoices(tmp_path_factory, catalog, decider) -> dict:
     users.send("credit.topped_up", "2026-11-01T10:00:00+01:00", amount="100.00")
     users.send("user.added", "2026-11-16T09:00:00+01:00", user="dora")
     users.call("2026-11-05T10:00:00+01:00", "+12125550100", 61)  # two started minutes
+    # CLINQ Premium from the 1st with three users: two additional users the whole month.
+    two = Customer(engine, "zwei")
+    two.open(
+        at="2026-11-01T09:00:00+01:00",
+        plan="clinq-premium",
+        users=("anna", "ben", "carl"),
+        customer=_customer("Zwei Nutzer GmbH"),
+    )
+    two.send("credit.topped_up", "2026-11-01T10:00:00+01:00", amount="100.00")
     # CLINQ Premium from the 2nd: the base price for 29 of 30 days.
     part = Customer(engine, "teilmonat")
     part.open(plan="clinq-premium", customer=_customer("Teilmonat KG"))
     part.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="50.00")
-    for customer in (minutes, users, part):
+    for customer in (minutes, users, two, part):
         assert effects_of(customer.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
     engine.close()
     with Store(f"sqlite:///{path}") as store, store.unit(commit=False) as unit:
-        found = unit.load_invoices(["minuten", "nutzer", "teilmonat"])
+        found = unit.load_invoices(["minuten", "nutzer", "zwei", "teilmonat"])
     return {account: listed[0] for account, listed in found.items()}
 
 
@@ -109,6 +118,13 @@ def test_base_price_per_month_and_additional_users_times_months(invoices):
         # 61 seconds are two started minutes: 2 x 0.2900 = 0.58 EUR.
         ("call:world", "0.2900"): ("2", "MIN", "0.58", "0.00"),
     }
+    # 2 users x 1 month at 9.90 = 19.80 EUR; net 29.90 + 19.80 = 49.70, VAT 9.443 -> 9.44.
+    invoice = invoices["zwei"]
+    assert _lines(invoice) == {
+        ("base_fee", "29.90"): ("1", "MON", "29.90", "0.00"),
+        ("additional_user_fee", "9.90"): ("2", "C62", "19.80", "0.00"),
+    }
+    assert (invoice.detail["net"], invoice.detail["vat"]) == ("49.70", "9.44")
     # 29 of 30 days: 29.90 x 29/30 = 28.9033 -> 28.90 EUR; the quantity 0.9667 (four
     # decimals, Platform: invoicing) x 29.90 = 28.904 -> 28.90 EUR.
     assert _lines(invoices["teilmonat"]) == {
@@ -147,7 +163,7 @@ def test_a_rate_change_within_the_month_gives_one_line_per_rate(catalog_copy, de
     assert invoice.detail["net"] == "1.87"
 
 
-@pytest.mark.parametrize("account", ["minuten", "nutzer", "teilmonat"])
+@pytest.mark.parametrize("account", ["minuten", "nutzer", "zwei", "teilmonat"])
 def test_en_16931_lines_with_quantities_are_valid_in_cii_and_ubl(rules, invoices, account):  # noqa: F811
     invoice = invoices[account]
     xml = build_cii(invoice, XRECHNUNG_CII)
