@@ -18,7 +18,6 @@ from jsonschema.exceptions import best_match
 
 from engine.catalog.loader import PROJECT_ROOT, schema_validator
 from engine.catalog.yaml_source import escape_pointer_token
-from engine.leitweg import leitweg_id_error
 from engine.money import parse_amount
 
 EVENT_SCHEMA = "event.schema.json"
@@ -268,11 +267,6 @@ def _check_values(raw: dict) -> datetime:
     for field_name in ("amount",):
         if field_name in raw and parse_amount(raw[field_name]) <= 0:
             raise EventInvalid(f"/{field_name}", "must be more than 0.00")
-    customer = raw.get("customer")
-    if isinstance(customer, dict) and "leitweg_id" in customer:
-        error = leitweg_id_error(customer["leitweg_id"])
-        if error:
-            raise EventInvalid("/customer/leitweg_id", error)
     return at
 
 

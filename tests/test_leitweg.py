@@ -45,6 +45,20 @@ def test_a_leitweg_id_in_form_is_accepted(leitweg_id):
 
 
 @pytest.mark.parametrize(
+    "leitweg_id",
+    [
+        "1-03730-19",  # the Grobadressierung has at least two digits
+        "991-33333test-33",  # letters are upper case
+        "04011000-1234512345",  # no check digits
+    ],
+)
+def test_a_leitweg_id_out_of_syntax_is_invalid_naming_the_field(leitweg_id):
+    with pytest.raises(EventInvalid) as refused:
+        parse_event({**UPDATED, "customer": _customer(leitweg_id)})
+    assert refused.value.field == "/customer/leitweg_id"
+
+
+@pytest.mark.parametrize(
     ("leitweg_id", "why"),
     [
         # 04011000 1234512345 07: MOD 97-10 over 04011000123451234507 is not 1.
@@ -52,19 +66,25 @@ def test_a_leitweg_id_in_form_is_accepted(leitweg_id):
         ("991-33333TEST-34", "check digits"),
         # 17 is no German state (01 to 16) nor the federal level (99).
         ("17011000-1234512345-06", "German state"),
-        ("1-03730-19", "does not match"),  # the Grobadressierung has at least two digits
-        ("991-33333test-33", "does not match"),  # letters are upper case
-        ("04011000-1234512345", "does not match"),  # no check digits
     ],
 )
-def test_a_leitweg_id_out_of_form_is_refused_naming_the_field(leitweg_id, why):
-    with pytest.raises(EventInvalid) as refused:
-        parse_event({**UPDATED, "customer": _customer(leitweg_id)})
-    assert refused.value.field == "/customer/leitweg_id"
-    assert why in str(refused.value)
+def test_a_leitweg_id_with_wrong_check_digits_is_refused_and_nothing_changes(
+    engine, leitweg_id, why
+):
+    """In syntax, so the event is well-formed; the engine refuses it naming the field, like an
+    IBAN with wrong check digits (AGB 2.4: the customer's data)."""
+    acme = Customer(engine)
+    acme.open(customer=_customer("991-33333TEST-33"))
+    refused = acme.send("account.updated", UPDATED["at"], customer=_customer(leitweg_id))
+    assert (refused["status"], refused["clause"]) == ("rejected", "AGB 2.4")
+    assert refused["reason"].startswith("/customer/leitweg_id:") and why in refused["reason"]
+    opened = Customer(engine, "neu").open(customer=_customer(leitweg_id))
+    assert opened["status"] == "rejected" and engine.account("neu") is None
+    with engine.store.unit(commit=False) as unit:
+        assert unit.account("acme").customer["leitweg_id"] == "991-33333TEST-33"
 
 
-def test_the_api_refuses_a_wrong_check_digit_with_400_and_changes_nothing(engine):
+def test_the_api_answers_a_wrong_check_digit_with_the_field_and_changes_nothing(engine):
     from api import create_app
     from api.tokens import create_token
 
@@ -80,8 +100,11 @@ def test_the_api_refuses_a_wrong_check_digit_with_400_and_changes_nothing(engine
         )
 
     assert post(ACME_OPENED).status_code in (200, 201)
-    bad = post({**UPDATED, "customer": _customer("991-33333TEST-34")})
-    assert bad.status_code == 400 and bad.json["error"]["field"] == "/customer/leitweg_id"
+    bad = post({**UPDATED, "customer": _customer("991-33333TEST-34")}).json
+    assert bad["status"] == "rejected" and "/customer/leitweg_id" in bad["reason"]
+    malformed = post({**UPDATED, "id": "c3", "customer": _customer("991-33333test-33")})
+    assert malformed.status_code == 400
+    assert malformed.json["error"]["field"] == "/customer/leitweg_id"
     good = post({**UPDATED, "id": "c2", "customer": _customer("991-33333TEST-33")})
     assert good.json["status"] == "applied"
 
