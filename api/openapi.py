@@ -313,6 +313,10 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "traffic_data_deleted": {"type": "boolean"},
             "connections": {"type": "array", "items": {"type": "object"}},
             "total": {"type": "string"},
+            "period_start": {"type": "string", "format": "date"},
+            "period_end": {"type": "string", "format": "date"},
+            "customer": {"type": "object", "description": "Number, name and address"},
+            "provider": {"type": "object", "description": "Name and address"},
         },
     },
     "Health": {

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import calendar as _stdlib_calendar
 from datetime import date
+from fractions import Fraction
 
 from engine.contract import record_use, require_usable, schedule_inactivity_check
 from engine.credit import schedule_recurring_fees
 from engine.effects import ACCOUNT_CLAUSE, Booking, Rejected
+from engine.invoice_lines import months, pieces
 from engine.invoicing import schedule_monthly_invoice
+from engine.leitweg import leitweg_id_error
 from engine.money import parse_amount, to_cents
 from engine.state import AccountState, Contract
 
@@ -28,6 +31,7 @@ def open_account(booking: Booking) -> None:
     for rule in booking.decider.decide(booking.ruleset, "account.opened", facts):
         if rule.decide == "reject":
             raise Rejected(rule.reason or rule.name, rule.citation)
+    check_customer_data(data.get("customer", {}))
     autoprepay = data.get("autoprepay")
     booking.account = AccountState(
         id=event.account,
@@ -69,6 +73,7 @@ def open_account(booking: Booking) -> None:
             "base_fee",
             -to_cents(part),
             plan.clause_of("monthly_price"),
+            quantity=months(part_of_month(day), price),
             period=day.strftime("%Y-%m"),
             prorated_from=day,
         )
@@ -77,10 +82,23 @@ def open_account(booking: Booking) -> None:
     schedule_inactivity_check(booking, day)
 
 
+def check_customer_data(customer: dict) -> None:
+    """What the event schema cannot say: the Leitweg-ID's state code and check digits.
+
+    Refused as a rejected event naming the field: the request is well-formed, the id is not
+    one (KoSIT Formatspezifikation Leitweg-ID; the customer's data, AGB 2.4).
+    """
+    if "leitweg_id" in customer:
+        error = leitweg_id_error(customer["leitweg_id"])
+        if error:
+            raise Rejected(f"/customer/leitweg_id: {error}", "AGB 2.4")
+
+
 def update_account(booking: Booking) -> None:
     """account.updated: the customer reports changed data (AGB 2.4); invoices use them (4.3.4)."""
     account = booking.require_account()
     data = booking.event.data
+    check_customer_data(data.get("customer", {}))
     if "customer" in data:
         account.customer = dict(data["customer"])
     if "evn" in data:
@@ -106,6 +124,7 @@ def add_user(booking: Booking) -> None:
                 "additional_user_fee",
                 -to_cents(part),
                 plan.clause_of("additional_user_fee"),
+                quantity=pieces(part_of_month(booking.local_date), plan["additional_user_fee"]),
                 user=user,
                 period=booking.local_date.strftime("%Y-%m"),
                 prorated_from=booking.local_date,
@@ -122,6 +141,12 @@ def remove_user(booking: Booking) -> None:
     account.users.remove(user)
     record_use(booking)
     booking.effect("user_removed", plan.citation, user=user, users=len(account.users))
+
+
+def part_of_month(day: date) -> Fraction:
+    """The days from ``day`` to the month's end (inclusive) as a fraction of the month."""
+    days = _stdlib_calendar.monthrange(day.year, day.month)[1]
+    return Fraction(days - day.day + 1, days)
 
 
 def prorated(monthly, day: date, booking: Booking):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from engine.catalog import InForce
 from engine.contract import record_use, require_usable
 from engine.effects import Booking, Rejected
+from engine.invoice_lines import call_minutes
 from engine.money import to_cents
 from engine.payments import check_not_blocked
 from engine.plan_changes import plan_at
@@ -82,6 +83,7 @@ def rate_call(booking: Booking) -> None:
         "call",
         -to_cents(amount),
         PRICING_CLAUSE,
+        quantity=call_minutes(charged, rate),
         **call,
         billed_seconds=billed,
         charged_seconds=charged,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from fractions import Fraction
 
 from engine import contract, invoicing, payments, sepa
 from engine.catalog import Catalog, Terms
@@ -19,6 +20,7 @@ from engine.credit import (
 )
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking
+from engine.invoice_lines import months, pieces
 from engine.invoicing import issue_invoice, outstanding_detail
 from engine.money import to_cents
 from engine.payments import charge_interest_on_open_invoices
@@ -50,6 +52,7 @@ def charge_recurring_fees(booking: Booking, deadline: Deadline, terms: Terms) ->
             -to_cents(plan["monthly_price"]),
             plan.clause_of("monthly_price"),
             terms=terms,
+            quantity=months(Fraction(1), plan["monthly_price"]),
             period=period,
             due=deadline.due,
         )
@@ -60,6 +63,7 @@ def charge_recurring_fees(booking: Booking, deadline: Deadline, terms: Terms) ->
             -to_cents(plan["additional_user_fee"] * extra_users),
             plan.clause_of("additional_user_fee"),
             terms=terms,
+            quantity=pieces(extra_users, plan["additional_user_fee"]),
             period=period,
             users=extra_users,
             due=deadline.due,

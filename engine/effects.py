@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.catalog import Catalog, Terms
 from engine.events import Event
+from engine.invoice_lines import Quantity, accumulate, pieces
 from engine.money import format_amount, from_cents
 from engine.rules import CompiledRuleset, Decider
 from engine.state import AccountState, Deadline, Invoice, LedgerEntry
@@ -117,11 +118,19 @@ class Booking:
         return effect
 
     def book(
-        self, kind: str, amount_cents: int, clause: str, terms: Terms | None = None, **fields
+        self,
+        kind: str,
+        amount_cents: int,
+        clause: str,
+        terms: Terms | None = None,
+        quantity: Quantity | None = None,
+        **fields,
     ) -> dict:
         """Record a charge (negative) or credit (positive) as an effect and a ledger entry.
 
-        A zero amount (a free or flat-rate call) is an effect without a ledger entry.
+        A zero amount (a free or flat-rate call) is an effect without a ledger entry. A charge
+        the monthly invoice lists keeps ``quantity`` for its line (one piece at the amount if
+        not given: a fee).
         """
         assert self.account is not None
         version = (terms or self.terms).version
@@ -141,6 +150,7 @@ class Booking:
                     item, [0, clause]
                 )
                 total[0] -= amount_cents
+                accumulate(total, quantity or pieces(1, from_cents(-amount_cents)), -amount_cents)
             self.account.balance_cents += amount_cents
             self.balance_changed = True
         return effect

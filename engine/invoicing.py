@@ -15,9 +15,11 @@ from engine.catalog import Terms
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
 from engine.einvoice_duty import einvoice_decision
+from engine.invoice_lines import item_lines
 from engine.money import from_cents, parse_amount, to_cents
 from engine.payments import schedule_default, unblock_if_settled, uninvoiced_interest_cents
 from engine.plan_changes import day_start, plan_at
+from engine.settlement import settlement_detail
 from engine.state import Deadline, Invoice
 from engine.vat_treatment import DOMESTIC, vat_treatment
 
@@ -249,21 +251,14 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
     period_terms = booking.terms_on(period_end)
     rate = period_terms.clause("UStG § 12")["standard_rate"]
     taxable = set(period_terms.clause("Platform: invoicing")["taxable_items"])
+    decimals = period_terms.clause("Platform: invoicing")["line_quantity_decimals"]
     items, net, taxable_net = [], 0, 0
-    for item, (cents, clause) in sorted(charges.items()):
+    for item, (cents, clause, *lines) in sorted(charges.items()):
         line, _, span = item.partition("@")
         kind, _, zone = line.partition(":")
-        items.append(
-            {
-                "item": item,
-                "kind": kind,
-                "zone": zone or None,
-                "clause": clause,
-                "net": f"{from_cents(cents)}",
-                "vat": kind in taxable,
-                **item_period(span),
-            }
-        )
+        base = {"item": item, "kind": kind, "zone": zone or None, "clause": clause}
+        base |= {"vat": kind in taxable, **item_period(span)}
+        items += item_lines(base, cents, lines[0] if lines else None, decimals, period_terms.money)
         net += cents
         taxable_net += cents if kind in taxable else 0
     # UStG § 13b / § 3a (2): a business abroad gets no German VAT (engine/vat_treatment.py).
@@ -334,10 +329,14 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
     provider = terms.clause("Platform: provider")
     day = date.fromisoformat(invoice.issued_on)
     account = booking.require_account()
+    settlement = settlement_detail(account, invoice, booking.all_invoices())
+    periods = [p for p in settlement["periods"] if p <= invoice.issued_on[:7]]
+    start = date.fromisoformat(f"{periods[0]}-01") if periods else day.replace(day=1)
     return {
         "period": invoice.issued_on[:7],
-        "period_start": day.replace(day=1).isoformat(),
+        "period_start": start.isoformat(),
         "period_end": invoice.issued_on,
+        "settlement": settlement,
         "items": [
             {
                 "item": "outstanding",

@@ -89,7 +89,8 @@ class AccountState:
     evn: dict[str, Any] = field(default_factory=dict)
     contract: Contract = field(default_factory=Contract)
     customer: dict[str, Any] = field(default_factory=dict)
-    # month -> item -> [cents, clause]: what the next monthly invoice lists
+    # month -> item -> [cents, clause, lines]: what the next monthly invoice lists (lines:
+    # quantity and net per unit price, engine/invoice_lines.py)
     period_charges: dict[str, dict[str, list]] = field(default_factory=dict)
 
     def copy(self) -> AccountState:
@@ -99,10 +100,7 @@ class AccountState:
         twin.evn = dict(self.evn)
         twin.contract = copy.copy(self.contract)
         twin.customer = dict(self.customer)
-        twin.period_charges = {
-            month: {item: list(total) for item, total in items.items()}
-            for month, items in self.period_charges.items()
-        }
+        twin.period_charges = copy.deepcopy(self.period_charges)
         return twin
 
 

@@ -27,8 +27,10 @@ identifiers (BR-O-02). So:
 
 Amounts: the credit that paid part of the invoice and what earlier invoices already claim are
 the paid amount (BT-113); the amount due (BT-115) is what the invoice asks for. Quantities:
-the ledger keeps one amount per item and zone, not minutes, so every line is one unit
-(``C62``) at its net amount.
+minutes (``MIN``) per zone and rate, months (``MON``), users and fees (``C62``) as the ledger
+recorded them (engine/invoice_lines.py); a cent difference from rounding each call is a line
+charge or allowance. Invoices issued before the ledger kept quantities have lines of one unit
+(``C62``) at their net amount.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from drafthorse.models.accounting import ApplicableTradeTax
+from drafthorse.models.accounting import ApplicableTradeTax, TradeAllowanceCharge
 from drafthorse.models.document import Document
 from drafthorse.models.note import IncludedNote
 from drafthorse.models.party import TaxRegistration
@@ -46,6 +48,8 @@ from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
 from engine.documents.invoice_pdf import dated, german_date, item_name
+from engine.documents.settlement_text import month_name, settlement_notes
+from engine.invoice_lines import LineFigures, figures, plain
 from engine.state import Invoice
 
 XRECHNUNG_CII = "xrechnung-cii"
@@ -66,6 +70,17 @@ NON_TAXABLE_REASON = (
     "Nicht steuerbar: pauschalierter Schadensersatz bzw. Verzugszinsen, kein Entgelt für eine "
     "Leistung (Platform: invoicing)"
 )
+
+
+SETTLEMENT_REASON = (
+    "Ausgleich des Guthabenkontos (CLINQ SD 1.3): keine Leistung dieser Rechnung; die "
+    "Umsatzsteuer auf die Leistungen weist die Monatsrechnung ihres Leistungszeitraums aus"
+)
+
+
+def non_taxable_reason(detail: dict) -> str:
+    """BT-120: why the non-taxable lines bear no VAT (damages, or a settlement of credit)."""
+    return SETTLEMENT_REASON if detail.get("settlement") else NON_TAXABLE_REASON
 
 
 class EInvoiceUnavailable(ValueError):
@@ -126,10 +141,10 @@ def vat_breakdown(detail: dict) -> list[dict]:
             group["reason"] = (
                 f"{treatment['note']} (§ 3a Abs. 2 UStG)"
                 if treatment.get("category") == "O"
-                else NON_TAXABLE_REASON
+                else non_taxable_reason(detail)
             )
         elif code == "E":
-            group["reason"] = NON_TAXABLE_REASON
+            group["reason"] = non_taxable_reason(detail)
     return list(groups.values())
 
 
@@ -213,15 +228,22 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
 
     lines: dict[bool, Decimal] = {True: Decimal("0.00"), False: Decimal("0.00")}
     for index, item in enumerate(detail["items"], start=1):
-        net = _money(item["net"])
+        line_figures = checked_figures(invoice, item)
+        net = line_figures.net
         category, rate = layout[item["vat"]]
         line = LineItem()
         line.document.line_id = str(index)  # BT-126
         line.product.name = item_name(item)  # BT-153
-        line.product.description = f"Grundlage: {item['clause']}"  # BT-154
-        quantity = Decimal("1.0000") if net >= 0 else Decimal("-1.0000")  # BR-27: price >= 0
-        line.agreement.net.amount = abs(net)  # BT-146
-        line.delivery.billed_quantity = (quantity, "C62")  # BT-129, BT-130
+        line.product.description = line_description(detail, item)  # BT-154
+        line.agreement.net.amount = line_figures.unit_price  # BT-146 (BR-27: not negative)
+        # BT-129, BT-130
+        line.delivery.billed_quantity = (line_figures.quantity, line_figures.unit)
+        if line_figures.rounding:  # BG-28 line charge / BG-27 line allowance
+            difference = TradeAllowanceCharge()
+            difference.indicator = line_figures.rounding > 0
+            difference.actual_amount = abs(line_figures.rounding)  # BT-141 / BT-136
+            difference.reason = line_figures.rounding_reason  # BT-144 / BT-139
+            line.settlement.allowance_charge.add(difference)
         line.settlement.trade_tax.type_code = "VAT"
         line.settlement.trade_tax.category_code = category  # BT-151
         if rate is not None:
@@ -264,6 +286,32 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     return doc.serialize(schema="FACTUR-X_EN16931")
 
 
+def line_description(detail: dict, item: dict) -> str:
+    """BT-154: the clause of the item; for the settlement, which periods it covers."""
+    settlement = detail.get("settlement")
+    if item["kind"] == "outstanding" and settlement:
+        periods = ", ".join(month_name(p) for p in settlement["periods"]) or "-"
+        return (
+            f"Grundlage: {item['clause']}; noch nicht abgerechnete Leistungen {periods}: "
+            f"{settlement['uninvoiced']} EUR netto, verrechnet mit Zahlungen und Guthaben: "
+            f"{settlement['offset']} EUR"
+        )
+    return f"Grundlage: {item['clause']}"
+
+
+def checked_figures(invoice: Invoice, item: dict) -> LineFigures:
+    """An item's line figures, refused unless quantity x unit price (rounded to the cent)
+    plus the rounding charge (or minus the allowance) is exactly the line's net."""
+    line = figures(item)
+    product = (line.quantity * line.unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+    if product + line.rounding != line.net or line.net != _money(item["net"]):
+        raise EInvoiceUnavailable(
+            f"invoice {invoice.number}: the line {item_name(item)} does not add up "
+            f"({line.quantity} x {line.unit_price} + {line.rounding} != {line.net})"
+        )
+    return line
+
+
 def notes(invoice: Invoice) -> list[str]:
     """BT-22: the objection hint (AGB 4.5.3), the consumer's default hint (BGB § 286 (3)) and
     what the paid amount (BT-113) consists of."""
@@ -274,6 +322,8 @@ def notes(invoice: Invoice) -> list[str]:
         found.insert(0, treatment["note"])
     if detail.get("default_hint"):
         found.append(detail["default_hint"])
+    if detail.get("settlement"):  # the invoice of the 20th: what it settles (CLINQ SD 1.3)
+        found += settlement_notes(detail)
     paid = _money(detail.get("paid_by_credit", "0.00"))
     claimed = _money(detail.get("claimed_by_earlier_invoices", "0.00"))
     if paid or claimed:
@@ -487,19 +537,29 @@ def build_ubl(invoice: Invoice) -> bytes:
     gross, due, net = _money(detail["gross"]), _money(detail["due"]), _money(detail["net"])
     invoice_lines = []
     for index, item in enumerate(detail["items"], start=1):
-        line_net = _money(item["net"])
+        line_figures = checked_figures(invoice, item)
         code, rate = layout[item["vat"]]
+        differences = []
+        if line_figures.rounding:  # BG-28 line charge / BG-27 line allowance
+            differences.append(
+                cac.AllowanceCharge(
+                    cbc.ChargeIndicator("true" if line_figures.rounding > 0 else "false"),
+                    cbc.AllowanceChargeReason(line_figures.rounding_reason),
+                    amount("Amount", abs(line_figures.rounding)),
+                )
+            )
         invoice_lines.append(
             cac.InvoiceLine(
                 cbc.ID(str(index)),
-                cbc.InvoicedQuantity("1" if line_net >= 0 else "-1", unitCode="C62"),
-                amount("LineExtensionAmount", line_net),
+                cbc.InvoicedQuantity(plain(line_figures.quantity), unitCode=line_figures.unit),
+                amount("LineExtensionAmount", line_figures.net),
+                *differences,
                 cac.Item(
-                    cbc.Description(f"Grundlage: {item['clause']}"),
+                    cbc.Description(line_description(detail, item)),
                     cbc.Name(item_name(item)),
                     category(cac.ClassifiedTaxCategory, code, rate),
                 ),
-                cac.Price(amount("PriceAmount", abs(line_net))),
+                cac.Price(cbc.PriceAmount(f"{line_figures.unit_price}", currencyID="EUR")),
             )
         )
     document = root.Invoice(

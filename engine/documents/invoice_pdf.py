@@ -1,8 +1,10 @@
 """Invoices as PDF (AGB 4.3.1), in German, with the mandatory content of § 14 (4) UStG.
 
 Everything printed comes from the invoice as issued: the customer's and the provider's details
-as on file then (AGB 4.3.4), the items with their clauses, net, VAT rate and amount, gross, the
-credit that paid it, the amount due and its date, and the hint of AGB 4.5.3. No itemised list of
+as on file then (AGB 4.3.4), the items with quantity, unit price, clause, net, VAT rate and
+amount, gross, the credit that paid it, the amount due and its date, and the hint of AGB 4.5.3.
+The settlement invoice of the 20th (CLINQ SD 1.3) shows what it settles instead
+(engine/documents/settlement_text.py). No itemised list of
 connections (AGB 4.3.3): that is the separate itemised bill.
 
 The PDF is PDF/A-3b (fpdf2's ``enforce_compliance``: XMP metadata with ``pdfaid:part`` 3 and
@@ -108,6 +110,44 @@ def day_span(start: str, end: str) -> str:
     return f"{german_date(start)}–{german_date(end)}"
 
 
+COLUMNS = (
+    ("Leistung", 62, "L"),
+    ("Menge", 26, "R"),
+    ("Einzelpreis", 26, "R"),
+    ("Grundlage", 34, "L"),
+    ("USt", 14, "L"),
+)
+UNITS = {"MIN": ("Min.", "Min."), "MON": ("Monat", "Monate"), "C62": ("Stück", "Stück")}
+
+
+def german_number(text: str) -> str:
+    return text.replace(".", ",")
+
+
+def signed(amount: str) -> str:
+    return amount if amount.startswith("-") else f"+{amount}"
+
+
+def quantity_text(item: dict) -> str:
+    """Quantity and unit as printed: 37 Min., 1 Monat, 0,5161 Monate, 2 Nutzer; empty for an
+    item issued before the ledger kept quantities."""
+    if "quantity" not in item:
+        return ""
+    one, many = UNITS.get(item["unit"], (item["unit"], item["unit"]))
+    if item["kind"] == "additional_user_fee":
+        one = many = "Nutzer"
+    return f"{german_number(item['quantity'])} {one if item['quantity'] == '1' else many}"
+
+
+def unit_price_text(item: dict) -> str:
+    """The net unit price as printed (with all its decimals: 0,0690 EUR)."""
+    return euro(item["unit_price"]) if "unit_price" in item else ""
+
+
+def vat_text(detail: dict, item: dict) -> str:
+    return f"{detail['vat_rate'].replace('.', ',')} %" if item["vat"] else "keine"
+
+
 def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     detail = invoice.detail
     provider, customer = detail["provider"], detail["customer"]
@@ -154,40 +194,12 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         pdf.cell(55, 6, label)
         pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font(FONT, style="B", size=10)
-    pdf.cell(100, 7, "Leistung", border="B")
-    pdf.cell(35, 7, "Grundlage", border="B")
-    pdf.cell(15, 7, "USt", border="B")
-    pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(FONT, size=10)
-    for item in detail["items"]:
-        pdf.cell(100, 6, item_name(item))
-        pdf.cell(35, 6, item["clause"])
-        pdf.cell(15, 6, f"{detail['vat_rate'].replace('.', ',')} %" if item["vat"] else "keine")
-        pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(2)
-    totals = [
-        ("Summe netto", detail["net"]),
-        (vat_label(detail), detail["vat"]),
-        ("Rechnungsbetrag brutto", detail["gross"]),
-        ("bereits aus Ihrem Guthaben bezahlt", detail["paid_by_credit"]),
-    ]
-    if detail.get("earlier_invoices"):
-        numbers = ", ".join(detail["earlier_invoices"])
-        totals.append(
-            (f"bereits angefordert mit Rechnung {numbers}", detail["claimed_by_earlier_invoices"])
-        )
-    for label, amount in totals:
-        pdf.cell(150, 6, label, align="R")
-        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(FONT, style="B", size=11)
-    pdf.cell(
-        150,
-        8,
-        f"Zahlbar bis {german_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)",
-        align="R",
-    )
-    pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    if detail.get("settlement"):  # the invoice of the 20th (CLINQ SD 1.3): no VAT line
+        from engine.documents.settlement_text import render_settlement
+
+        render_settlement(pdf, detail)
+    else:
+        items_and_totals(pdf, detail)
     pdf.set_font(FONT, size=9)
     pdf.ln(4)
     notice = prenotification_text(detail)
@@ -288,6 +300,58 @@ def dated(pdf: bytes, day: date, identifier: bytes) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def items_and_totals(pdf: FPDF, detail: dict) -> None:
+    """The items with quantity and unit price, VAT, gross, what is paid and what is due."""
+    pdf.set_font(FONT, style="B", size=9)
+    for title, width, align in COLUMNS:
+        pdf.cell(width, 7, title, border="B", align=align)
+    pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, size=9)
+    for item in detail["items"]:
+        quantity, unit_price = quantity_text(item), unit_price_text(item)
+        for text, (_, width, align) in zip(
+            (item_name(item), quantity, unit_price, item["clause"], vat_text(detail, item)),
+            COLUMNS,
+            strict=True,
+        ):
+            pdf.cell(width, 6, text, align=align)
+        pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        if item.get("rounding_reason"):  # the cent difference of the line (invoice_lines)
+            pdf.set_font(FONT, size=7)
+            pdf.cell(
+                0,
+                4,
+                f"   darin {euro(signed(item['rounding']))} {item['rounding_reason']}",
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
+            pdf.set_font(FONT, size=9)
+    pdf.set_font(FONT, size=10)
+    pdf.ln(2)
+    totals = [
+        ("Summe netto", detail["net"]),
+        (vat_label(detail), detail["vat"]),
+        ("Rechnungsbetrag brutto", detail["gross"]),
+        ("bereits aus Ihrem Guthaben bezahlt", detail["paid_by_credit"]),
+    ]
+    if detail.get("earlier_invoices"):
+        numbers = ", ".join(detail["earlier_invoices"])
+        totals.append(
+            (f"bereits angefordert mit Rechnung {numbers}", detail["claimed_by_earlier_invoices"])
+        )
+    for label, amount in totals:
+        pdf.cell(150, 6, label, align="R")
+        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, style="B", size=11)
+    pdf.cell(
+        150,
+        8,
+        f"Zahlbar bis {german_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)",
+        align="R",
+    )
+    pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def business_letter_details(provider: dict) -> str:

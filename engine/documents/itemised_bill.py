@@ -1,7 +1,9 @@
 """The itemised bill (Einzelverbindungsnachweis, EVN): AGB 5.5, CLINQ SD 2.5, AGB 4.4.5.
 
-Only CLINQ Premium accounts get one, monthly. It lists each chargeable connection with date,
-destination number, start, duration and price; flat-rate connections are not listed. Numbers
+Only CLINQ Premium accounts get one, monthly. A header names the provider, the customer (name,
+address, customer number) and the period; it lists each chargeable connection in the order of
+their start with date, destination number, start, duration and price; flat-rate connections
+are not listed. Numbers
 are shown in full or shortened by the last three digits, as the customer chose; the customer
 may deactivate it. Connections whose traffic data were deleted (eight weeks after the invoice,
 or earlier on request) no longer appear.
@@ -78,6 +80,7 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
             total += cents
             connections.append(
                 {
+                    "instant": start,
                     "date": start.date().isoformat(),
                     "start": start.strftime("%H:%M:%S"),
                     "to": displayed_number(payload["to"], option, terms),
@@ -87,9 +90,15 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
                     "user": payload["user"],
                 }
             )
+    # In chronological order of the calls' start, whatever order the events arrived in.
+    connections.sort(key=lambda call: call.pop("instant"))
     return {
         "account": account_id,
         "month": month,
+        "period_start": f"{month}-01",
+        "period_end": last.isoformat(),
+        "customer": bill_customer(account_id, account.customer),
+        "provider": bill_provider(terms),
         "numbers": option,
         "clause": "AGB 5.5",
         "traffic_data_deleted": bool(deleted),
@@ -98,13 +107,59 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
     }
 
 
+def bill_customer(account_id: str, customer: dict) -> dict:
+    """The customer the bill is for: number, and name and address as on file (AGB 2.4)."""
+    address = customer.get("address") or {}
+    return {
+        "number": account_id,
+        "name": customer.get("name") or f"Kunde {account_id}",
+        "street": address.get("street"),
+        "postal_code": address.get("postal_code"),
+        "city": address.get("city"),
+    }
+
+
+def bill_provider(terms) -> dict:
+    """The provider issuing the bill (Platform: provider), as on the bill's last day."""
+    provider = terms.clause("Platform: provider")
+    return {name: provider[name] for name in ("name", "street", "postal_code", "city")}
+
+
 def render_itemised_bill(bill: dict) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title(f"Einzelverbindungsnachweis {bill['account']} {bill['month']}")
     pdf.add_page()
+    provider, customer = bill.get("provider"), bill.get("customer")
+    if provider:  # the header: provider, customer, period (CLINQ SD 2.5)
+        pdf.set_font("Helvetica", size=8)
+        pdf.cell(
+            0,
+            4,
+            f"{provider['name']}, {provider['street']}, {provider['postal_code']} "
+            f"{provider['city']}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        pdf.ln(3)
+    if customer:
+        pdf.set_font("Helvetica", size=11)
+        city = f"{customer.get('postal_code') or ''} {customer.get('city') or ''}".strip()
+        for line in (customer["name"], customer.get("street"), city):
+            if line:
+                pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(6)
     pdf.set_font("Helvetica", style="B", size=14)
     pdf.cell(0, 8, f"Einzelverbindungsnachweis {bill['month']}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
+    if bill.get("period_start"):
+        pdf.cell(
+            0,
+            6,
+            f"Zeitraum: {german_date(bill['period_start'])} bis {german_date(bill['period_end'])}"
+            f" · Anbieter: {provider['name'] if provider else ''}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     shown = (
         "um die letzten drei Ziffern gekürzt" if bill["numbers"] == "shortened" else "vollständig"
     )
