@@ -37,7 +37,7 @@ def settlements(tmp_path_factory, catalog, decider) -> list:
             "name": "Rücklast AG",
             "email": "buchhaltung@ruecklast.example",
             "address": ADDRESS,
-            "vat_id": "DE987654321",
+            "vat_id": "DE987654328",
         },
     )
     customer.send("credit.topped_up", "2026-11-03T09:00:00+01:00", amount="30.00")
