@@ -372,7 +372,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def parse_day_or_today(text: str) -> date | datetime:
     """A date or instant as for --at elsewhere, or ``today`` (the clock, read here only)."""
-    return datetime.now(UTC) if text == "today" else parse_instant(text)
+    return now_for_query() if text == "today" else parse_instant(text)
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
@@ -440,7 +440,7 @@ def package_version() -> str:
 
 
 def now_for_query() -> datetime:
-    """Now, for a person's question without ``--at`` (``billing terms show``).
+    """Now, for a person's question without ``--at`` (``billing terms show``) or ``--at today``.
 
     The one place the command line reads the wall clock: a default for a human's query, never
     an input of a computation (those take the instant of their event).
