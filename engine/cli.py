@@ -470,6 +470,7 @@ def cmd_terms_show(args: argparse.Namespace) -> int:
                     "source": in_force.source(name),
                     "disadvantage": spec.disadvantage,
                     "description": spec.description,
+                    "label_de": spec.label_de,
                 }
                 for name, spec in terms_file.parameters.items()
             },

@@ -143,6 +143,8 @@ def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_week
     page.fill("#yaml", fee_draft("2027-01-03"))
     page.click("#save")
     assert page.inner_text("#earliest") == "2027-01-03"
+    letter = page.locator("#letter-preview pre.letter").first.inner_text()  # before publishing
+    assert "Pauschale für eine Rücklastschrift: bisher 9,80 €, künftig 12,00 €" in letter
     page.fill("#reason", "Our bank raised its fees for returned debits.")
     page.select_option("#ground", "supplier_price_increase")
     page.click("#publish")
