@@ -11,6 +11,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -547,6 +548,7 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None):
         errors=errors_by_line,
         check=check,
         earliest=earliest,
+        letters=_letter_preview(engine, check, reason),
         grounds=GROUNDS_OF_8_1,
         reason=reason,
         ground=ground,
@@ -554,6 +556,31 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None):
         examples=[(present(o.example), o) for o in check.examples],
         retired=[present(e) for e in check.retired],
     )
+
+
+def _letter_preview(engine, check, reason: str) -> list[tuple[str, Any]]:
+    """The letters publishing today would send (engine/notices.py), one per distinct text,
+    each with the customers who receive it: ``[("Verbraucher", letter), ...]``."""
+    from engine.notices import CUSTOMER_TYPE_NAMES, letters_for
+
+    if not check.assessment:
+        return []
+    notified_on = engine.catalog.local_date(_now())
+    letters = letters_for(engine.catalog, check.assessment, reason, notified_on)
+    grouped: dict[Any, list[str]] = {}
+    for customer_type, letter in letters.items():
+        grouped.setdefault(letter, []).append(CUSTOMER_TYPE_NAMES[customer_type])
+    return [(" und ".join(names), letter) for letter, names in grouped.items()]
+
+
+@bp.post("/drafts/<int:draft_id>/letter")
+def preview_letter(draft_id: int):
+    """The draft page with the letter as it would be sent with the reason typed (nothing saved)."""
+    engine = _engine()
+    row = _draft(engine, draft_id)
+    reason = request.form.get("reason", "")
+    ground = request.form.get("ground") or None
+    return _render_draft(engine, row, row.text, reason=reason, ground=ground)
 
 
 def _draft(engine, draft_id: int):

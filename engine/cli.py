@@ -1,4 +1,9 @@
-"""The ``billing`` command line."""
+# PYTHON_ARGCOMPLETE_OK
+"""The ``billing`` command line.
+
+Shell completion (bash, zsh) comes from argcomplete: ``eval "$(register-python-argcomplete
+billing)"``.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +73,9 @@ def parse_instant(text: str) -> date | datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    import argcomplete
+
+    argcomplete.autocomplete(parser)  # answers the shell's completion request, else nothing
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="billing", description="CLINQ billing platform: terms catalog and engine."
     )
+    parser.add_argument("--version", action="version", version=f"billing {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="validate every catalog file")
@@ -120,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     terms_commands = terms.add_subparsers(dest="terms_command", required=True, metavar="ACTION")
     show = terms_commands.add_parser("show", help="one clause's parameters in force at a date")
     show.add_argument("clause", help='a citation, e.g. "AGB 4.2.3", or a plan id, e.g. clinq')
-    show.add_argument("--at", required=True, type=parse_instant, help="date or instant")
+    show.add_argument(
+        "--at", type=parse_instant, help="date or instant (default: now, the computer's clock)"
+    )
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--catalog", help="catalog folder")
     show.add_argument("--db", help=DB_HELP)
@@ -209,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the API with gunicorn (demo data on first start)"
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
     serve.add_argument("--no-demo", action="store_true", help="do not load demo data")
@@ -401,7 +412,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def parse_day_or_today(text: str) -> date | datetime:
     """A date or instant as for --at elsewhere, or ``today`` (the clock, read here only)."""
-    return datetime.now(UTC) if text == "today" else parse_instant(text)
+    return now_for_query() if text == "today" else parse_instant(text)
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
@@ -458,8 +469,29 @@ def _resolve(catalog: Catalog, name: str) -> str:
     return catalog.plan_citation(name) if name in catalog.plans else name
 
 
+def package_version() -> str:
+    """The installed package's version (pyproject.toml), as ``billing --version`` prints it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clinq-billing")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def now_for_query() -> datetime:
+    """Now, for a person's question without ``--at`` (``billing terms show``) or ``--at today``.
+
+    The one place the command line reads the wall clock: a default for a human's query, never
+    an input of a computation (those take the instant of their event).
+    """
+    return datetime.now(UTC)
+
+
 def cmd_terms_show(args: argparse.Namespace) -> int:
     catalog = terms_of(args)
+    if args.at is None:
+        args.at = now_for_query()
     terms = catalog.at(args.at)
     in_force = terms.clause(_resolve(catalog, args.clause))
     terms_file = in_force.file
@@ -478,6 +510,7 @@ def cmd_terms_show(args: argparse.Namespace) -> int:
                     "source": in_force.source(name),
                     "disadvantage": spec.disadvantage,
                     "description": spec.description,
+                    "label_de": spec.label_de,
                 }
                 for name, spec in terms_file.parameters.items()
             },
@@ -670,16 +703,20 @@ def cmd_availability(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.serve import serve
+    from engine.serve import PortInUse, serve
 
-    serve(
-        args.host,
-        args.port,
-        args.workers,
-        args.db,
-        demo=not args.no_demo,
-        webhooks=not args.no_webhooks,
-    )
+    try:
+        serve(
+            args.host,
+            args.port,
+            args.workers,
+            args.db,
+            demo=not args.no_demo,
+            webhooks=not args.no_webhooks,
+        )
+    except PortInUse as exc:
+        print(f"billing: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

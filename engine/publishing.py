@@ -26,6 +26,7 @@ from engine.catalog.loader import Appended, limit_errors
 from engine.catalog.values import Period, format_value
 from engine.catalog.yaml_source import MAX_FILE_BYTES, read_yaml
 from engine.deadlines import period_end
+from engine.documents import german
 from engine.ledger.tables import accounts, publications
 
 PRICE_TYPES = ("money", "rate")
@@ -38,6 +39,10 @@ class ParameterChange:
     before: str
     after: str
     effect: str  # "disadvantage", "advantage" or "unchanged"
+    # as customers read them (engine/notices.py): the German label, values in German format
+    label_de: str = ""
+    before_de: str = ""
+    after_de: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,10 +201,16 @@ def assess(terms_file: TermsFile, before: Version, after: Version) -> Assessment
 
 def _compare(name: str, spec, before: Any, after: Any) -> ParameterChange:
     shown = (format_value(spec.type, before), format_value(spec.type, after))
+    german_ = {
+        "label_de": spec.label_de,
+        "before_de": german.value(spec.type, before, spec.unit),
+        "after_de": german.value(spec.type, after, spec.unit),
+    }
     if before == after:
-        return ParameterChange(name, spec.description, *shown, "unchanged")
+        return ParameterChange(name, spec.description, *shown, "unchanged", **german_)
     worse = _is_worse(spec.type, spec.disadvantage, before, after)
-    return ParameterChange(name, spec.description, *shown, "disadvantage" if worse else "advantage")
+    effect = "disadvantage" if worse else "advantage"
+    return ParameterChange(name, spec.description, *shown, effect, **german_)
 
 
 def _is_worse(type_: str, direction: str, before: Any, after: Any) -> bool:
@@ -372,40 +383,6 @@ def notified_accounts(connection: Connection, numbers: Any, names: Any) -> set[t
     return {(row.publication, row.account) for row in connection.execute(query)}
 
 
-def notification_text(
-    assessment: Assessment, account, reason: str, window_end: date | None
-) -> tuple[str, str]:
-    """Subject and body of the customer's e-mail, in German (AGB 8.1, 8.2, 8.4-8.6)."""
-    subject = f"Änderung der Vertragsbedingungen ab dem {assessment.effective_from:%d.%m.%Y}"
-    changed = [c for c in assessment.changes if c.effect != "unchanged"]
-    lines = [
-        "Sehr geehrte Kundin, sehr geehrter Kunde,",
-        "",
-        f"zum {assessment.effective_from:%d.%m.%Y} ändern wir {assessment.citation}:",
-        *(f"- {c.description}: bisher {c.before}, künftig {c.after}" for c in changed),
-    ]
-    if assessment.rules_changed:
-        lines.append("- die Bedingungen, unter denen diese Regelung gilt")
-    if reason.strip():
-        lines += ["", f"Grund der Änderung: {reason.strip()}"]
-    if window_end and assessment.termination_clause:
-        lines += [
-            "",
-            f"Sie können den Vertrag bis zum {window_end:%d.%m.%Y} (vier Wochen nach Zugang dieser "
-            f"Mitteilung) schriftlich oder per E-Mail zum {assessment.effective_from:%d.%m.%Y} "
-            "kündigen. Kündigen Sie nicht innerhalb dieser Frist, gilt die Änderung als genehmigt "
-            f"(Ziffer {assessment.termination_clause.removeprefix('AGB ')} unserer AGB).",
-        ]
-    elif assessment.vat_change:
-        lines += [
-            "",
-            "Die Anpassung an den geänderten Umsatzsteuersatz begründet kein "
-            "Kündigungsrecht (AGB 8.2).",
-        ]
-    lines += ["", "Mit freundlichen Grüßen", "siggate GmbH"]
-    return subject, "\n".join(lines)
-
-
 def published_texts(connection: Connection) -> dict[str, str]:
     """The published versions per file, in publication order, as YAML to append."""
     texts: dict[str, str] = {}
@@ -481,16 +458,12 @@ def publish(
             }
         ],
     ).scalar_one()
-    terms = catalog.at(notified_on)
-    window_end, entitled = None, ()
-    if assessment.termination_clause:
-        termination = terms.clause(assessment.termination_clause)
-        window_end = termination.deadline("termination_window", notified_on, terms.calendar)
-        entitled = termination["entitled_customers"]
+    from engine.notices import letters_for
+
+    letters = letters_for(catalog, assessment, reason, notified_on)  # as the admin UI previews
     events, messages = [], []
     for account in affected_accounts(connection, catalog, terms_file):
-        window = window_end if account.customer_type in entitled else None
-        subject, body = notification_text(assessment, account, reason, window)
+        subject, body = letters[account.customer_type].subject, letters[account.customer_type].body
         messages.append(
             {
                 "publication": publication_id,

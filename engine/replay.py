@@ -9,6 +9,7 @@ before for other content gets ``conflict`` and is not applied either.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import IO
 
@@ -27,11 +28,14 @@ class ReplaySummary:
     rejected: int = 0
     invalid: int = 0
     conflict: int = 0
+    seconds: float = 0.0  # how long the replay took (a measurement, never a business time)
 
     def describe(self) -> str:
+        rate = f", {self.lines / self.seconds:,.0f} lines/s" if self.seconds >= 0.001 else ""
         return (
             f"{self.lines} lines: {self.applied} applied, {self.duplicate} duplicate, "
-            f"{self.rejected} rejected, {self.invalid} invalid, {self.conflict} conflict"
+            f"{self.rejected} rejected, {self.invalid} invalid, {self.conflict} conflict "
+            f"in {self.seconds:.1f} s{rate}"
         )
 
 
@@ -40,10 +44,14 @@ def replay(
 ) -> ReplaySummary:
     """Apply every event of ``source`` in order, writing one JSON result per line to ``out``."""
     summary = ReplaySummary()
+    started = time.monotonic()
     slots: list[dict | None] = []
     batch = []
     size = _size_of(source)
-    with tqdm(total=size, unit="B", unit_scale=True, disable=None, leave=False) as progress:
+    # a progress bar on standard error only when it is a terminal (disable=None)
+    with tqdm(
+        total=size, unit="B", unit_scale=True, disable=None, leave=False, desc="replay"
+    ) as progress:
         for number, line in enumerate(source, start=1):
             progress.update(len(line.encode("utf-8")))
             if not line.strip():
@@ -62,6 +70,7 @@ def replay(
             if len(batch) >= batch_size:
                 _flush(engine, batch, slots, out, summary)
         _flush(engine, batch, slots, out, summary)
+    summary.seconds = time.monotonic() - started
     return summary
 
 

@@ -8,7 +8,9 @@ host does not survive ``fork()``); requests of one account are serialised by the
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 
 from gunicorn.app.base import BaseApplication
@@ -33,6 +35,33 @@ class _Server(BaseApplication):
         from api import create_app
 
         return create_app(self.database_url)
+
+
+class PortInUse(Exception):
+    """The port ``billing serve`` should listen on is taken; the message says what to try."""
+
+
+def _can_bind(host: str, port: int) -> bool:
+    """Whether gunicorn could listen on ``host:port`` (it binds with SO_REUSEADDR too)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a busy port at once with a one-line hint, instead of gunicorn's retry loop."""
+    if _can_bind(host, port):
+        return
+    free = next((p for p in range(port + 1, min(port + 50, 65536)) if _can_bind(host, p)), None)
+    hint = f"; try --port {free}" if free else "; choose another with --port"
+    raise PortInUse(f"port {port} is in use{hint}")
 
 
 def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str | None:
@@ -69,6 +98,9 @@ def serve(
     demo: bool,
     webhooks: bool = True,
 ) -> None:
+    """Migrate, load demo data if empty, print the banner, run gunicorn (and the webhook
+    delivery process); :class:`PortInUse` before any of it when the port is taken."""
+    check_port(host, port)
     url = database_url or default_database_url()
     from engine import audit
 
@@ -83,6 +115,7 @@ def serve(
     base = f"http://{host}:{port}"
     print(f"billing: database {url}", file=sys.stderr)
     print(f"billing: audit key {key} (back it up; see docs/security.md)", file=sys.stderr)
+    print(f"billing: admin UI {base}/admin/", file=sys.stderr)
     print(
         f"billing: API {base}/api/v1 (OpenAPI at {base}/api/v1/openapi.json), health {base}/health",
         file=sys.stderr,

@@ -215,9 +215,9 @@ def test_agb_8_1_legal_cannot_raise_the_fee_five_weeks_out_but_six_weeks_out(adm
     assert done.status_code == 302
     outbox = admin.get(done.headers["Location"]).data.decode()
     assert outbox.count("<details>") == 2, "one notification per customer"
-    assert "Änderung der Vertragsbedingungen ab dem 03.01.2027" in outbox
+    assert "Änderung Ihrer Vertragsbedingungen zum 3. Januar 2027" in outbox
     # Four weeks end Saturday 2026-12-19; § 193 moves the last day to Monday 2026-12-21.
-    assert "kündigen" in outbox and "bis zum 21.12.2026" in outbox
+    assert "kündigen" in outbox and "bis zum 21. Dezember 2026" in outbox
     with engine.store.db.connect() as connection:
         from engine import audit
 
@@ -276,7 +276,8 @@ def test_agb_8_6_every_customer_may_terminate_on_a_disadvantageous_change_of_the
     done = publish(admin, draft_id, "Deletion on request is no longer offered.", "")
     assert done.status_code == 302, done.data
     outbox = admin.get(done.headers["Location"]).data.decode()
-    assert outbox.count("bis zum 21.12.2026") == 2, "both customers are told of their right"
+    told = outbox.count("bis zum 21. Dezember 2026 (4 Wochen nach Zugang")
+    assert told == 2, "both customers are told of their right"
     assert "Ziffer 8.6" in outbox
     for name, kind in (("anna", "consumer"), ("acme", "business")):
         customer = Customer(engine, name)
@@ -411,7 +412,7 @@ def test_notifications_are_sent_by_smtp_when_configured(admin, engine, monkeypat
     (message,) = smtp.messages
     assert "To: maria@example.com" in message
     assert (
-        "Änderung der Vertragsbedingungen" in message
+        "Änderung Ihrer Vertragsbedingungen" in message
         or "=C3=84nderung" in message
         or "?utf-8?" in message
     )

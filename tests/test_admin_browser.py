@@ -143,6 +143,8 @@ def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_week
     page.fill("#yaml", fee_draft("2027-01-03"))
     page.click("#save")
     assert page.inner_text("#earliest") == "2027-01-03"
+    letter = page.locator("#letter-preview pre.letter").first.inner_text()  # before publishing
+    assert "Pauschale für eine Rücklastschrift: bisher 9,80 €, künftig 12,00 €" in letter
     page.fill("#reason", "Our bank raised its fees for returned debits.")
     page.select_option("#ground", "supplier_price_increase")
     page.click("#publish")
@@ -151,7 +153,7 @@ def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_week
     assert rows.count() == 4  # a header and one notification per customer
     page.locator("#outbox summary").first.click()
     body = page.locator("#outbox pre").first.inner_text()
-    assert "bisher 9.80 EUR, künftig 12.00 EUR" in body
+    assert "Pauschale für eine Rücklastschrift: bisher 9,80 €, künftig 12,00 €" in body
     assert "Grund der Änderung: Our bank raised its fees for returned debits." in body
 
 

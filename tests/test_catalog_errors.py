@@ -32,7 +32,7 @@ def test_a_duplicate_key_names_both_lines(catalog_copy):
         '      flat_fee: "9.80 EUR"\n      flat_fee: "12.00 EUR"\n',
     )
     assert errors_of(catalog_copy) == [
-        f"{FEE}:25:7: duplicate key 'flat_fee' (first at line 24) (at /versions/0/values/flat_fee)"
+        f"{FEE}:28:7: duplicate key 'flat_fee' (first at line 27) (at /versions/0/values/flat_fee)"
     ]
 
 
@@ -43,14 +43,14 @@ def test_an_unknown_key_is_refused(catalog_copy):
         "    disadvantage: increase\n    colour: red\n",
     )
     assert errors_of(catalog_copy) == [
-        f"{FEE}:13:5: unknown key 'colour' (at /parameters/flat_fee/colour)"
+        f"{FEE}:14:5: unknown key 'colour' (at /parameters/flat_fee/colour)"
     ]
 
 
 def test_money_written_as_a_yaml_number_is_refused(catalog_copy):
     edit(catalog_copy / FEE, 'flat_fee: "9.80 EUR"', "flat_fee: 9.80")
     assert errors_of(catalog_copy) == [
-        f"{FEE}:24:17: 9.8 is a YAML number; write decimals as quoted strings with their unit, "
+        f"{FEE}:27:17: 9.8 is a YAML number; write decimals as quoted strings with their unit, "
         'like "9.80 EUR", "0.0179 EUR/min" or "5.00 %" (at /versions/0/values/flat_fee)'
     ]
 
@@ -58,7 +58,7 @@ def test_money_written_as_a_yaml_number_is_refused(catalog_copy):
 def test_a_value_of_the_wrong_type_names_the_type_it_needs(catalog_copy):
     edit(catalog_copy / FEE, 'flat_fee: "9.80 EUR"', 'flat_fee: "9,80 €"')
     assert errors_of(catalog_copy) == [
-        f"{FEE}:24:17: flat_fee (money): expected money like '9.80 EUR', got '9,80 €' "
+        f"{FEE}:27:17: flat_fee (money): expected money like '9.80 EUR', got '9,80 €' "
         "(at /versions/0/values/flat_fee)"
     ]
 
@@ -66,7 +66,7 @@ def test_a_value_of_the_wrong_type_names_the_type_it_needs(catalog_copy):
 def test_an_integer_where_a_boolean_belongs_is_refused(catalog_copy):
     edit(catalog_copy / FEE, "lower_damage_provable: true", "lower_damage_provable: 1")
     assert errors_of(catalog_copy) == [
-        f"{FEE}:25:30: lower_damage_provable (boolean): expected true or false, got 1 "
+        f"{FEE}:28:30: lower_damage_provable (boolean): expected true or false, got 1 "
         "(at /versions/0/values/lower_damage_provable)"
     ]
 
@@ -74,7 +74,7 @@ def test_an_integer_where_a_boolean_belongs_is_refused(catalog_copy):
 def test_a_date_that_is_not_iso_is_refused(catalog_copy):
     edit(catalog_copy / FEE, "effective_from: 2009-07-03", "effective_from: 03.07.2009")
     assert errors_of(catalog_copy) == [
-        f"{FEE}:22:21: '03.07.2009' does not match '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' "
+        f"{FEE}:25:21: '03.07.2009' does not match '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' "
         "(at /versions/0/effective_from)"
     ]
 
@@ -82,7 +82,7 @@ def test_a_date_that_is_not_iso_is_refused(catalog_copy):
 def test_a_date_that_does_not_exist_is_refused(catalog_copy):
     edit(catalog_copy / FEE, "effective_from: 2009-07-03", "effective_from: 2009-02-30")
     assert errors_of(catalog_copy) == [
-        f"{FEE}:22:21: '2009-02-30' is not a 'date' (at /versions/0/effective_from)"
+        f"{FEE}:25:21: '2009-02-30' is not a 'date' (at /versions/0/effective_from)"
     ]
 
 
@@ -98,7 +98,7 @@ def test_versions_out_of_order_are_refused(catalog_copy):
     path = catalog_copy / FEE
     path.write_text(path.read_text() + NEW_VERSION.format(date="2001-01-01"))
     assert errors_of(catalog_copy) == [
-        f"{FEE}:50:21: effective_from 2001-01-01 comes before the previous version's 2009-07-03; "
+        f"{FEE}:53:21: effective_from 2001-01-01 comes before the previous version's 2009-07-03; "
         "versions must be in ascending order without overlap (at /versions/1/effective_from)"
     ]
 
@@ -107,7 +107,7 @@ def test_two_versions_from_the_same_day_overlap_and_are_refused(catalog_copy):
     path = catalog_copy / FEE
     path.write_text(path.read_text() + NEW_VERSION.format(date="2009-07-03"))
     assert errors_of(catalog_copy) == [
-        f"{FEE}:50:21: effective_from 2009-07-03 repeats the previous version's 2009-07-03; "
+        f"{FEE}:53:21: effective_from 2009-07-03 repeats the previous version's 2009-07-03; "
         "versions must be in ascending order without overlap (at /versions/1/effective_from)"
     ]
 
@@ -129,7 +129,7 @@ def test_a_later_version_changes_the_value_only_from_its_date(catalog_copy):
 def test_a_missing_value_is_an_error_never_a_silent_zero(catalog_copy):
     edit(catalog_copy / FEE, '      flat_fee: "9.80 EUR"\n', "")
     assert errors_of(catalog_copy) == [
-        f"{FEE}:23:5: no value for parameter 'flat_fee' in the version of 2009-07-03 "
+        f"{FEE}:26:5: no value for parameter 'flat_fee' in the version of 2009-07-03 "
         "(a missing value is an error, never zero) (at /versions/0/values)"
     ]
 
@@ -141,7 +141,7 @@ def test_a_value_for_an_undeclared_parameter_is_refused(catalog_copy):
         '      flat_fee: "9.80 EUR"\n      fee: "1.00 EUR"\n',
     )
     assert errors_of(catalog_copy) == [
-        f"{FEE}:25:7: parameter 'fee' is not declared in /parameters (at /versions/0/values/fee)"
+        f"{FEE}:28:7: parameter 'fee' is not declared in /parameters (at /versions/0/values/fee)"
     ]
 
 
@@ -160,7 +160,7 @@ def test_a_plan_naming_an_unknown_zone_is_refused(catalog_copy):
         "free_minutes_zones: [de_landline, de_mobil]",
     )
     assert errors_of(catalog_copy) == [
-        f"{plan}:72:41: free_minutes_zones: 'de_mobil' is not a known zone (de_directory, "
+        f"{plan}:83:41: free_minutes_zones: 'de_mobil' is not a known zone (de_directory, "
         "de_freephone, de_landline, de_mobile, de_premium_rate, emergency, eu_landline, "
         "eu_mobile, world) (at /versions/0/values/free_minutes_zones/1)"
     ]
@@ -170,7 +170,7 @@ def test_a_prefix_in_two_zones_is_refused(catalog_copy):
     zones = "tariffs/zones.yaml"
     edit(catalog_copy / zones, 'de_freephone: ["+49800"]', 'de_freephone: ["+49800", "+4915"]')
     assert errors_of(catalog_copy) == [
-        f"{zones}:61:32: prefix '+4915' is in zone 'de_mobile' and 'de_freephone'; a number must "
+        f"{zones}:70:32: prefix '+4915' is in zone 'de_mobile' and 'de_freephone'; a number must "
         "belong to exactly one zone (at /versions/0/values/de_freephone/1)"
     ]
 
@@ -179,7 +179,8 @@ def test_a_zone_without_a_rate_is_refused(catalog_copy):
     rates = "tariffs/rates/sipgate-team.yaml"
     edit(
         catalog_copy / rates,
-        "  world: {type: rate, description: Rest of the world, disadvantage: increase}\n",
+        "  world: {type: rate, description: Rest of the world, "
+        'label_de: "Minutenpreis Übriges Ausland", disadvantage: increase}\n',
         "",
     )
     edit(catalog_copy / rates, '      world: "0.2900 EUR/min"\n', "")
@@ -238,5 +239,13 @@ def test_billing_validate_prints_ok_or_every_error_and_exits_1(catalog_copy, cap
     edit(catalog_copy / FEE, 'flat_fee: "9.80 EUR"', "flat_fee: 9.80")
     assert main(["validate", str(catalog_copy)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{FEE}:24:17: 9.8 is a YAML number")
+    assert out[0].startswith(f"{FEE}:27:17: 9.8 is a YAML number")
     assert out[-1] == f"FAILED: 1 errors in {count} files"
+
+
+def test_a_parameter_without_its_german_label_is_refused(catalog_copy, capsys):
+    """Customer letters name each changed parameter in German (AGB 8): no English fallback."""
+    edit(catalog_copy / FEE, "    label_de: Pauschale für eine Rücklastschrift\n", "")
+    assert main(["validate", str(catalog_copy)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{FEE}:10:5: 'label_de' is a required property (at /parameters/flat_fee)"

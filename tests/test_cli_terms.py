@@ -35,6 +35,7 @@ def test_terms_show_as_json_carries_amounts_as_strings(capsys):
     fee = json.loads(capsys.readouterr().out)["parameters"]["handling_fee"]
     assert fee["value"] == "3.90"
     assert fee["disadvantage"] == "increase"
+    assert fee["label_de"].startswith("Bearbeitungsgebühr")  # as customers' letters name it
 
 
 def test_terms_show_before_a_clause_existed_is_an_error(capsys):

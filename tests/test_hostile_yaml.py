@@ -80,10 +80,10 @@ def test_an_alias_of_an_ordinary_value_is_refused_too(catalog_copy):
     edit(catalog_copy / FEE_FILE, FEE_LINE, 'flat_fee: &fee "9.80 EUR"')
     append_to_fee_file(catalog_copy, "    note: *fee\n")
     assert errors_of(catalog_copy) == [
-        f"{FEE_FILE}:24:17: anchor &fee is refused: catalog files do not use anchors and "
+        f"{FEE_FILE}:27:17: anchor &fee is refused: catalog files do not use anchors and "
         "aliases (they let a few lines expand into gigabytes); write the value out "
         "(at /versions/0/values/flat_fee)",
-        f"{FEE_FILE}:50:11: alias *fee is refused: catalog files do not use anchors and "
+        f"{FEE_FILE}:53:11: alias *fee is refused: catalog files do not use anchors and "
         "aliases (they let a few lines expand into gigabytes); write the value out "
         "(at /versions/0/note)",
     ]
@@ -101,7 +101,7 @@ def test_a_recursive_structure_cannot_be_written(catalog_copy):
 def test_a_merge_key_is_refused(catalog_copy):
     edit(catalog_copy / FEE_FILE, FEE_LINE, '<<: {flat_fee: "9.80 EUR"}')
     assert errors_of(catalog_copy) == [
-        f"{FEE_FILE}:24:7: merge key << is refused: catalog files do not merge mappings; "
+        f"{FEE_FILE}:27:7: merge key << is refused: catalog files do not merge mappings; "
         "write the keys out (or quote '<<' if you mean the text) (at /versions/0/values)"
     ]
 
@@ -123,7 +123,7 @@ def test_a_merge_key_is_refused(catalog_copy):
 def test_every_tag_outside_the_core_schema_is_refused(catalog_copy, value, tag):
     edit(catalog_copy / FEE_FILE, FEE_LINE, f"flat_fee: {value}")
     (error,) = errors_of(catalog_copy)
-    assert error.startswith(f"{FEE_FILE}:24:17: tag {tag} is refused")
+    assert error.startswith(f"{FEE_FILE}:27:17: tag {tag} is refused")
     assert error.endswith("(at /versions/0/values/flat_fee)")
 
 
@@ -133,7 +133,7 @@ def test_billing_validate_answers_a_python_tag_with_a_located_error_not_a_traceb
     edit(catalog_copy / FEE_FILE, FEE_LINE, "flat_fee: !!python/name:os.system x")
     assert main(["validate", str(catalog_copy)]) == 1
     out = capsys.readouterr().out
-    assert out.startswith(f"{FEE_FILE}:24:17: tag !!python/name:os.system is refused")
+    assert out.startswith(f"{FEE_FILE}:27:17: tag !!python/name:os.system is refused")
     assert "Traceback" not in out
 
 
@@ -159,7 +159,7 @@ def test_at_most_fifty_errors_of_one_file_are_listed_then_how_many_more(catalog_
     errors = errors_of(catalog_copy)
     assert len(errors) == 51
     assert all("is not declared in /parameters" in e for e in errors[:50])
-    assert errors[50].startswith(f"{FEE_FILE}:73:7: … and 10 more errors in this file")
+    assert errors[50].startswith(f"{FEE_FILE}:76:7: … and 10 more errors in this file")
 
 
 def test_a_file_that_is_not_utf_8_is_a_located_error(catalog_copy):
@@ -197,8 +197,8 @@ def test_a_date_that_does_not_exist_no_longer_hides_an_undeclared_parameter(cata
     edit(catalog_copy / FEE_FILE, "effective_from: 2009-07-03", "effective_from: 2009-02-30")
     edit(catalog_copy / FEE_FILE, FEE_LINE, FEE_LINE + "\n      surcharge: 1")
     assert errors_of(catalog_copy) == [
-        f"{FEE_FILE}:22:21: '2009-02-30' is not a 'date' (at /versions/0/effective_from)",
-        f"{FEE_FILE}:25:7: parameter 'surcharge' is not declared in /parameters "
+        f"{FEE_FILE}:25:21: '2009-02-30' is not a 'date' (at /versions/0/effective_from)",
+        f"{FEE_FILE}:28:7: parameter 'surcharge' is not declared in /parameters "
         "(at /versions/0/values/surcharge)",
     ]
 
@@ -208,7 +208,7 @@ def test_an_unknown_key_no_longer_hides_a_malformed_amount(catalog_copy):
     edit(catalog_copy / FEE_FILE, FEE_LINE, 'flat_fee: "9.8 EUR"')
     assert errors_of(catalog_copy) == [
         f"{FEE_FILE}:7:1: unknown key 'colour' (at /colour)",
-        f"{FEE_FILE}:25:17: flat_fee (money): expected money like '9.80 EUR', got '9.8 EUR' "
+        f"{FEE_FILE}:28:17: flat_fee (money): expected money like '9.80 EUR', got '9.8 EUR' "
         "(at /versions/0/values/flat_fee)",
     ]
 
@@ -421,7 +421,7 @@ def test_a_file_that_differs_from_a_publication_of_the_same_date_is_an_error(
         terms_catalog(connection, catalog_copy)
     (error,) = refused.value.errors
     assert str(error).startswith(
-        f"{FEE_FILE}:51:21: publication {publication} by legal@example.com published a "
+        f"{FEE_FILE}:54:21: publication {publication} by legal@example.com published a "
         "different version of 2027-01-03"
     )
     capsys.readouterr()

@@ -35,6 +35,7 @@ class ParameterSpec:
     type: str
     description: str
     disadvantage: str
+    label_de: str = ""  # German label for customers' notices (required by the schema)
     unit: str | None = None
     clause: str | None = None
     deadline_rule: str | None = None
