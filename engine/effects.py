@@ -17,7 +17,7 @@ from engine.catalog import Catalog, Terms
 from engine.events import Event
 from engine.money import format_amount, from_cents
 from engine.rules import CompiledRuleset, Decider
-from engine.state import AccountState, Deadline, Invoice, LedgerEntry
+from engine.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 
 ACCOUNT_CLAUSE = "CLINQ SD 1.2"
 # Charges the monthly invoice lists (payment reversals, refunds and VAT itself are not items).
@@ -47,8 +47,9 @@ class InvoiceNumbers:
     given back (:meth:`restore`), so a number is only used by an invoice that exists.
     """
 
-    def __init__(self, load_last):
+    def __init__(self, load_last, prefix: str = ""):
         self.load_last = load_last  # locks the year's counter until the transaction ends
+        self.prefix = prefix  # a series of its own, e.g. credit notes (Platform: credit-notes)
         self.base: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.changed: set[int] = set()
@@ -58,7 +59,7 @@ class InvoiceNumbers:
             self.base[year] = self.last[year] = self.load_last(year)
         self.last[year] += 1
         self.changed.add(year)
-        return f"{year}-{self.last[year]:06d}"
+        return f"{self.prefix}{year}-{self.last[year]:06d}"
 
     def snapshot(self) -> dict[int, int]:
         return dict(self.last)
@@ -86,6 +87,8 @@ class Booking:
     numbers: InvoiceNumbers | None = None
     new_invoices: list[Invoice] = field(default_factory=list)
     changed_invoices: dict[str, Invoice] = field(default_factory=dict)
+    credit_numbers: InvoiceNumbers | None = None
+    new_credit_notes: list[CreditNote] = field(default_factory=list)
     effects: list[dict[str, Any]] = field(default_factory=list)
     entries: list[LedgerEntry] = field(default_factory=list)
     new_deadlines: list[Deadline] = field(default_factory=list)
