@@ -352,7 +352,7 @@ def test_billing_credit_notes_list_pdf_xml_and_the_api_with_roles(
     assert bad.status_code == 400 and bad.json["error"]["field"] == "format"
     assert client.get("/api/v1/credit-notes/GS-2026-999999.pdf", headers=reader).status_code == 404
     assert client.get(f"/api/v1/credit-notes/{note.number}.pdf").status_code == 401
-    listing = client.get("/api/v1/credit-notes?account=firma", headers=reader)
+    listing = client.get("/api/v1/accounts/firma/credit-notes", headers=reader)
     assert [n["number"] for n in listing.json["credit_notes"]] == [
         "GS-2026-000001",
         "GS-2026-000003",
