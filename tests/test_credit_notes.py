@@ -403,3 +403,32 @@ def test_hostile_a_client_cannot_mint_a_credit_note(engine):
         justified_amount="1.00",
     )
     assert effects_of(fine, "credit_note.issued")[0]["credit_note"] == "GS-2026-000001"
+
+
+def test_the_admin_ui_account_page_offers_the_credit_notes(ledger, issued, catalog):
+    from admin_ui.people import create_person
+    from api import create_app
+    from engine.engine import Engine
+    from tests.test_admin import PASSWORD, csrf
+
+    engine = Engine(ledger[0], catalog=catalog)
+    app = create_app(engine=engine)
+    app.config.update(SECRET_KEY="credit-notes")
+    with engine.store.db.begin() as connection:
+        create_person(connection, "viewer@example.com", "viewer", PASSWORD)
+    client = app.test_client()
+    assert client.get("/admin/credit-notes/GS-2026-000001.pdf").status_code == 302  # login
+    token = csrf(client.get("/admin/login").data)
+    client.post(
+        "/admin/login",
+        data={"email": "viewer@example.com", "password": PASSWORD, "csrf_token": token},
+    )
+    page = client.get("/admin/accounts/firma").data.decode()
+    assert "/admin/credit-notes/GS-2026-000001.pdf" in page
+    assert "/admin/credit-notes/GS-2026-000003.xml" in page
+    pdf = client.get("/admin/credit-notes/GS-2026-000001.pdf")
+    assert pdf.mimetype == "application/pdf"
+    xml = client.get("/admin/credit-notes/GS-2026-000001.xml")
+    assert xml.data == build_credit_note_cii(issued["notes"]["GS-2026-000001"])
+    assert client.get("/admin/credit-notes/GS-2026-999999.pdf").status_code == 404
+    engine.close()
