@@ -172,8 +172,13 @@ def receive_objection(booking: Booking) -> None:
         if "justified_amount" in data:
             amount = to_cents(parse_amount(data["justified_amount"]))
             monthly = monthly_invoice_of(booking, data["month"])
-            if monthly is not None:
-                check_creditable(monthly, amount)
+            if monthly is None:
+                raise Rejected(
+                    f"the charges of {data['month']} are not invoiced yet: a justified amount is "
+                    "credited against the month's invoice, once issued",
+                    "Platform: credit-notes",
+                )
+            check_creditable(monthly, amount)
             booking.book("credit_note", amount, "AGB 4.5.4", month=data["month"])
             issue_credit_note(booking, amount, "AGB 4.5.4", OBJECTION, monthly)
         return

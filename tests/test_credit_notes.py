@@ -383,6 +383,15 @@ def test_hostile_a_client_cannot_mint_a_credit_note(engine):
         justified_amount="1.00",
     )
     assert foreign["status"] == "rejected"
+    # Charges of a month not invoiced yet: nothing to correct (Platform: credit-notes).
+    early = firma.send(
+        "objection.received",
+        "2026-12-05T10:00:00+01:00",
+        month="2026-12",
+        channel="letter",
+        justified_amount="1.00",
+    )
+    assert (early["status"], early["clause"]) == ("rejected", "Platform: credit-notes")
     with pytest.raises(EventInvalid):
         parse_event(
             {
@@ -432,3 +441,33 @@ def test_the_admin_ui_account_page_offers_the_credit_notes(ledger, issued, catal
     assert xml.data == build_credit_note_cii(issued["notes"]["GS-2026-000001"])
     assert client.get("/admin/credit-notes/GS-2026-999999.pdf").status_code == 404
     engine.close()
+
+
+def test_agb_4_5_4_an_objection_to_a_month_of_prepaid_charges_corrects_its_invoice(engine):
+    firma = business(engine, "firma")
+    firma.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="100.00")
+    firma.call("2026-11-03T10:00:00+01:00", "+4921155555", 600)
+    (invoice,) = effects_of(firma.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
+    result = firma.send(
+        "objection.received",
+        "2026-12-03T10:00:00+01:00",
+        month="2026-11",
+        channel="email",
+        justified_amount="1.19",
+    )
+    (note,) = effects_of(result, "credit_note.issued")
+    # 1.19 EUR gross at 19 %: net 1.00 EUR, VAT 0.19 EUR.
+    assert (note["invoice"], note["net"], note["vat"], note["amount"]) == (
+        invoice["invoice"],
+        "1.00",
+        "0.19",
+        "1.19",
+    )
+    too_much = firma.send(
+        "objection.received",
+        "2026-12-04T10:00:00+01:00",
+        month="2026-11",
+        channel="email",
+        justified_amount=invoice["amount"],  # the whole invoice, but 1.19 are corrected already
+    )
+    assert (too_much["status"], too_much["clause"]) == ("rejected", "AGB 4.5.4")
