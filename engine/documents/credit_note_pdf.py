@@ -106,15 +106,6 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     for text in (detail["note"], payment_text(note)[1]):
         pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
-    if note.invoice:
-        pdf.multi_cell(
-            0,
-            5,
-            f"Diese Gutschrift berichtigt die Rechnung {note.invoice}; die Rechnung selbst bleibt "
-            "unverändert.",
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
     pdf.ln(3)
     pdf.set_font("Helvetica", size=8)
     pdf.multi_cell(
