@@ -194,6 +194,9 @@ def test_agb_4_5_4_a_justified_objection_of_12_34_eur_is_credit_note_1_of_the_ye
     assert root.findtext(".//ram:TaxBasisTotalAmount", None, CII) == "10.37"
     assert root.findtext(".//ram:TaxTotalAmount", None, CII) == "1.97"
     assert root.findtext(".//ram:GrandTotalAmount", None, CII) == "12.34"
+    assert root.findtext(".//ram:SpecifiedTradeProduct/ram:Name", None, CII) == (
+        "Gutschrift aus begründetem Einwand"
+    )
 
 
 def test_agb_1_4_1_and_9_3_a_refund_of_credit_issues_a_credit_note_without_vat(issued):
@@ -319,7 +322,7 @@ def test_billing_credit_notes_list_pdf_xml_and_the_api_with_roles(
     ledger, issued, tmp_path, capsys, catalog
 ):
     from api import create_app
-    from api.tokens import create_token
+    from api.tokens import create_token, revoke_token
     from engine.cli import main
     from engine.engine import Engine
 
@@ -352,6 +355,23 @@ def test_billing_credit_notes_list_pdf_xml_and_the_api_with_roles(
     assert bad.status_code == 400 and bad.json["error"]["field"] == "format"
     assert client.get("/api/v1/credit-notes/GS-2026-999999.pdf", headers=reader).status_code == 404
     assert client.get(f"/api/v1/credit-notes/{note.number}.pdf").status_code == 401
+    revoked = {"Authorization": f"Bearer {create_token(engine.store, 'gone', 'reader')}"}
+    revoke_token(engine.store, "gone")
+    assert client.get(f"/api/v1/credit-notes/{note.number}.xml", headers=revoked).status_code == 401
+    # A billing service cannot send a credit note as an event: it is an effect, not an input.
+    service = {"Authorization": f"Bearer {create_token(engine.store, 's', 'billing-service')}"}
+    minted = client.post(
+        "/api/v1/events",
+        headers=service,
+        json={
+            "id": "mint-1",
+            "type": "credit_note.issued",
+            "account": "firma",
+            "at": "2026-12-20T10:00:00+01:00",
+            "amount": "500.00",
+        },
+    )
+    assert minted.status_code == 400
     listing = client.get("/api/v1/accounts/firma/credit-notes", headers=reader)
     assert [n["number"] for n in listing.json["credit_notes"]] == [
         "GS-2026-000001",

@@ -40,6 +40,10 @@ UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 UBL_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CAC = einvoice.UBL_CAC
 CBC = einvoice.UBL_CBC
+LINE_NAMES = {
+    "objection_credit": "Gutschrift aus begründetem Einwand",
+    "credit_refund": "Erstattung von Guthaben",
+}
 CII_NS = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 UBL_NS = {"cac": CAC, "cbc": CBC}
 
@@ -61,7 +65,9 @@ def build_credit_note_einvoice(note: CreditNote, fmt: str = XRECHNUNG_CII) -> by
 def notes(note: CreditNote) -> list[str]:
     """BT-22: what is corrected and why, in German."""
     found = [title(note), note.detail["note"]]
-    found.append(f"Grundlage: {note.clause}; Geschäftsbedingungen vom {note.terms_version}.")
+    found.append(
+        f"Grundlage: {note.clause}; Geschäftsbedingungen vom {german_date(note.terms_version)}."
+    )
     return found
 
 
@@ -92,6 +98,10 @@ def payment_text(note: CreditNote) -> tuple[str, str]:
 def as_invoice(note: CreditNote) -> Invoice:
     """The credit note in the invoice builder's terms: no credit paid it, all of it is due."""
     detail = dict(note.detail)
+    # BT-153 in German: the invoice builder names a line by its kind.
+    detail["items"] = [
+        {**item, "kind": LINE_NAMES.get(item["kind"], item["kind"])} for item in detail["items"]
+    ]
     detail.setdefault("period_start", None)
     detail["period_start"] = detail["period_start"] or note.issued_on
     detail["period_end"] = detail.get("period_end") or note.issued_on
@@ -158,6 +168,7 @@ def build_credit_note_cii(note: CreditNote, fmt: str = XRECHNUNG_CII) -> bytes:
             note.invoice_issued_on or ""
         ).replace("-", "")
         totals.addnext(reference)
+    etree.indent(root)
     xml = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
     xml_check_xsd(xml, flavor="factur-x", level="en16931")
     return xml
@@ -201,6 +212,7 @@ def build_credit_note_ubl(note: CreditNote) -> bytes:
         root.append(element)
         if name in ("BuyerReference", "InvoicePeriod") and note.invoice:
             _billing_reference_after(root, note)
+    etree.indent(root)
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from fpdf import FPDF
 
-from engine.documents.credit_note_einvoice import embed_in_pdf, payment_text, title
+from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
 from engine.documents.invoice_pdf import business_letter_details, euro, german_date
 from engine.einvoice_duty import FACTUR_X
 from engine.state import CreditNote
-
-LINE_NAMES = {
-    "objection_credit": "Gutschrift aus begründetem Einwand",
-    "credit_refund": "Erstattung von Guthaben",
-}
 
 
 def render_credit_note(note: CreditNote) -> bytes:
