@@ -47,9 +47,8 @@ class InvoiceNumbers:
     given back (:meth:`restore`), so a number is only used by an invoice that exists.
     """
 
-    def __init__(self, load_last, prefix: str = ""):
+    def __init__(self, load_last):
         self.load_last = load_last  # locks the year's counter until the transaction ends
-        self.prefix = prefix  # a series of its own, e.g. credit notes (Platform: credit-notes)
         self.base: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.changed: set[int] = set()
@@ -59,7 +58,7 @@ class InvoiceNumbers:
             self.base[year] = self.last[year] = self.load_last(year)
         self.last[year] += 1
         self.changed.add(year)
-        return f"{self.prefix}{year}-{self.last[year]:06d}"
+        return f"{year}-{self.last[year]:06d}"
 
     def snapshot(self) -> dict[int, int]:
         return dict(self.last)
