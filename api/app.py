@@ -77,6 +77,10 @@ def create_app(database_url: str | None = None, engine: Engine | None = None) ->
     from api.webhooks import register as register_webhooks
 
     register_webhooks(app)
+
+    from api.credit_notes import register_credit_note_routes
+
+    register_credit_note_routes(app)
     from admin_ui import init_admin
 
     init_admin(app)
@@ -261,6 +265,7 @@ QUERY_PARAMETERS = {
     "itemised_bill_json": {"month"},
     "itemised_bill_pdf": {"month"},
     "invoice_xml": {"format"},
+    "credit_note_xml": {"format"},
     "sepa_collections": {"date", "scheme", "created_at"},
 }
 

@@ -778,3 +778,110 @@ PATHS.update(
         },
     }
 )
+
+
+# --- credit notes (Platform: credit-notes; api/credit_notes.py) -------------------------------
+
+CREDIT_NOTE_PARAMETER = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Z]{1,8}-[0-9]{4}-[0-9]{6}$"},
+}
+RESPONSE_SCHEMAS.update(
+    {
+        "CreditNote": {
+            "type": "object",
+            "required": ["number", "account", "issued_on", "amount", "reason", "clause"],
+            "properties": {
+                "number": {"type": "string"},
+                "account": {"type": "string"},
+                "issued_on": {"type": "string"},
+                "amount": {"type": "string"},
+                "reason": {"enum": ["objection", "refund", "withdrawal_refund"]},
+                "invoice": {"type": ["string", "null"]},
+                "invoice_issued_on": {"type": ["string", "null"]},
+                "clause": {"type": "string"},
+                "terms_version": {"type": "string"},
+                "detail": {"type": "object"},
+            },
+        },
+        "CreditNotes": {
+            "type": "object",
+            "required": ["credit_notes"],
+            "properties": {
+                "credit_notes": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/CreditNote"},
+                }
+            },
+        },
+    }
+)
+PATHS.update(
+    {
+        "/api/v1/accounts/{account}/credit-notes": {
+            "get": {
+                "summary": "The account's credit notes (Rechnungskorrekturen), in number order",
+                "parameters": [ACCOUNT_PARAMETER],
+                "responses": {
+                    "200": _json("CreditNotes"),
+                    "404": _error("No such account."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/credit-notes/{number}": {
+            "get": {
+                "summary": "One credit note: amount, reason, clause and the invoice it corrects",
+                "parameters": [CREDIT_NOTE_PARAMETER],
+                "responses": {
+                    "200": _json("CreditNote"),
+                    "404": _error("No such credit note."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/credit-notes/{number}.pdf": {
+            "get": {
+                "summary": "One credit note as PDF in German (Factur-X where the customer gets "
+                "e-invoices)",
+                "parameters": [CREDIT_NOTE_PARAMETER],
+                "responses": {
+                    "200": PDF,
+                    "404": _error("No such credit note."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/credit-notes/{number}.xml": {
+            "get": {
+                "summary": "One credit note as a structured e-invoice (EN 16931, type 381): "
+                "XRechnung 3.0 in CII (default) or UBL 2.1 CreditNote, or the Factur-X XML",
+                "parameters": [
+                    CREDIT_NOTE_PARAMETER,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["xrechnung-cii", "xrechnung-ubl", "factur-x"],
+                            "default": "xrechnung-cii",
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "XML",
+                        "content": {"application/xml": {"schema": {"type": "string"}}},
+                    },
+                    "400": _error("An unknown format; `field` is `format`."),
+                    "404": _error("No such credit note."),
+                    "409": _error("The customer data on file do not make a valid e-invoice."),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+    }
+)

@@ -375,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
     upgrade.add_argument("--db", help="database URL")
     upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    from engine.credit_note_cli import add_commands as add_credit_note_commands
+
+    add_credit_note_commands(commands)
     return parser
 
 

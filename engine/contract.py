@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from engine.catalog import Terms
 from engine.credit import RECURRING_FEES
+from engine.credit_notes import REFUND, WITHDRAWAL_REFUND, issue_credit_note
 from engine.effects import Booking, Rejected
 from engine.money import from_cents, to_cents
 from engine.state import Deadline
@@ -277,6 +278,7 @@ def receive_withdrawal(booking: Booking) -> None:
     due = _period_deadline(booking, "AGB 9.3", "refund_within", day)
     if refund:
         booking.book("withdrawal_refund", -refund, "AGB 9.3", due=due)
+        issue_credit_note(booking, refund, "AGB 9.3", WITHDRAWAL_REFUND)
     booking.effect("refund_approved", "AGB 9.3", amount=from_cents(refund), date=due)
 
 
@@ -311,6 +313,7 @@ def request_refund(booking: Booking) -> None:
     amount = account.balance_cents - fee
     booking.book("refund", -amount, "AGB 1.4.1")
     booking.book("refund_fee", -fee, "AGB 1.4.1")
+    issue_credit_note(booking, amount, "AGB 1.4.1", REFUND)
     booking.effect(
         "refund_approved", "AGB 1.4.1", amount=from_cents(amount), date=booking.local_date
     )

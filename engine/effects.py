@@ -18,7 +18,7 @@ from engine.events import Event
 from engine.invoice_lines import Quantity, accumulate, pieces
 from engine.money import format_amount, from_cents
 from engine.rules import CompiledRuleset, Decider
-from engine.state import AccountState, Deadline, Invoice, LedgerEntry
+from engine.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 
 ACCOUNT_CLAUSE = "CLINQ SD 1.2"
 # Charges the monthly invoice lists (payment reversals, refunds and VAT itself are not items).
@@ -87,6 +87,8 @@ class Booking:
     numbers: InvoiceNumbers | None = None
     new_invoices: list[Invoice] = field(default_factory=list)
     changed_invoices: dict[str, Invoice] = field(default_factory=dict)
+    credit_numbers: InvoiceNumbers | None = None
+    new_credit_notes: list[CreditNote] = field(default_factory=list)
     effects: list[dict[str, Any]] = field(default_factory=list)
     entries: list[LedgerEntry] = field(default_factory=list)
     new_deadlines: list[Deadline] = field(default_factory=list)

@@ -32,9 +32,11 @@ from engine.calls import free_seconds_left, rate_call
 from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
 from engine.credit import after_booking, receive_payment, top_up
+from engine.credit_notes import credit_note_numbers
 from engine.effects import Booking, InvoiceNumbers, Rejected
 from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
+from engine.ledger import credit_note_store
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
 from engine.plan_changes import apply_due_change, change_plan
@@ -46,7 +48,7 @@ from engine.publishing import (
     verify_notice,
 )
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
-from engine.state import AccountState, Deadline, Invoice
+from engine.state import AccountState, CreditNote, Deadline, Invoice
 from engine.webhooks import queue_messages
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
@@ -122,6 +124,8 @@ class _Batch:
     changed_invoices: dict[str, Invoice] = field(default_factory=dict)
     numbers: InvoiceNumbers | None = None
     mandate_references: list[dict] = field(default_factory=list)
+    credit_numbers: InvoiceNumbers | None = None
+    new_credit_notes: list[CreditNote] = field(default_factory=list)
 
     def write(self, unit: Unit) -> None:
         created = {id(d) for d in self.new_deadlines}
@@ -142,6 +146,11 @@ class _Batch:
             self.new_invoices.values(),
             [i for n, i in self.changed_invoices.items() if n not in self.new_invoices],
             self.numbers.to_write() if self.numbers else {},
+        )
+        credit_note_store.write(
+            unit.connection,
+            self.new_credit_notes,
+            self.credit_numbers.to_write() if self.credit_numbers else {},
         )
 
 
@@ -329,7 +338,10 @@ class Engine:
         mandate_owners = unit.mandate_reference_owners(
             {e.data["reference"] for e in events if _grants_reference(e)}
         )
-        batch = _Batch(numbers=InvoiceNumbers(unit.lock_invoice_counter))
+        batch = _Batch(
+            numbers=InvoiceNumbers(unit.lock_invoice_counter),
+            credit_numbers=credit_note_numbers(unit),
+        )
         results = []
         for index, event in enumerate(events):
             digest = event.digest
@@ -346,6 +358,7 @@ class Engine:
                 continue
             known[event.id] = digest
             snapshot = batch.numbers.snapshot()
+            credit_snapshot = batch.credit_numbers.snapshot()
             owner = _other_owner(event, mandate_owners)
             if owner is not None:
                 result, booking = self._reference_taken(event, owner), None
@@ -357,9 +370,11 @@ class Engine:
                     invoices.get(event.account, []),
                     batch.numbers,
                     publications,
+                    batch.credit_numbers,
                 )
             if booking is None:
                 batch.numbers.restore(snapshot)
+                batch.credit_numbers.restore(credit_snapshot)
             results.append(result)
             batch.event_rows.append(_event_row(event, result))
             if booking is None:
@@ -386,6 +401,7 @@ class Engine:
                 else:
                     batch.changed_invoices[number] = invoice
             invoices[event.account] = booking.all_invoices()
+            batch.new_credit_notes.extend(booking.new_credit_notes)
             for deadline, status in booking.settled:
                 batch.settled[id(deadline)] = (deadline, status, event.id)
             batch.ledger_rows.extend(
@@ -423,6 +439,7 @@ class Engine:
         invoices: list[Invoice],
         numbers: InvoiceNumbers,
         publications: Mapping[int, Any] | None = None,
+        credit_numbers: InvoiceNumbers | None = None,
     ) -> tuple[dict[str, Any], Booking | None]:
         terms: Terms | None = None
         try:
@@ -437,6 +454,7 @@ class Engine:
                 catalog=self.catalog,
                 invoices=list(invoices),
                 numbers=numbers,
+                credit_numbers=credit_numbers,
             )
             if event.type not in ("clock", "account.opened"):
                 # A plan change due by the event's day is in force for it (Platform: plan-changes).

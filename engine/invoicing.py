@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from engine import sepa
 from engine.catalog import Terms
+from engine.credit_notes import OBJECTION, check_creditable, issue_credit_note, monthly_invoice_of
 from engine.deadlines import last_day_of_month
 from engine.effects import Booking, Rejected
 from engine.einvoice_duty import einvoice_decision
@@ -175,7 +176,16 @@ def receive_objection(booking: Booking) -> None:
         booking.effect("objection_recorded", "AGB 4.5.1", month=data["month"], until=last_day)
         if "justified_amount" in data:
             amount = to_cents(parse_amount(data["justified_amount"]))
+            monthly = monthly_invoice_of(booking, data["month"])
+            if monthly is None:
+                raise Rejected(
+                    f"the charges of {data['month']} are not invoiced yet: a justified amount is "
+                    "credited against the month's invoice, once issued",
+                    "Platform: credit-notes",
+                )
+            check_creditable(monthly, amount)
             booking.book("credit_note", amount, "AGB 4.5.4", month=data["month"])
+            issue_credit_note(booking, amount, "AGB 4.5.4", OBJECTION, monthly)
         return
     invoice = booking.invoice(data["invoice"])
     if invoice is None:
@@ -199,15 +209,20 @@ def receive_objection(booking: Booking) -> None:
         invoice.objection = "pending"
         booking.effect("objection_recorded", "AGB 4.5.1", invoice=invoice.number, until=last_day)
     if "justified_amount" in data:
-        settle_justified_objection(
-            booking, invoice, to_cents(parse_amount(data["justified_amount"]))
-        )
+        amount = to_cents(parse_amount(data["justified_amount"]))
+        check_creditable(invoice, amount)
+        settle_justified_objection(booking, invoice, amount)
 
 
 def settle_justified_objection(booking: Booking, invoice: Invoice, amount: int) -> None:
-    """A justified objection first offsets open claims; the rest is a credit note (AGB 4.5.4)."""
+    """A justified objection first offsets open claims; the rest is credited (AGB 4.5.4).
+
+    The correction is a new document, a credit note referencing the invoice (Platform:
+    credit-notes); the invoice's content stays as issued, only its open amount is settled.
+    """
     invoice.objection = "justified"
     booking.book("objection_credit", amount, "AGB 4.5.4", invoice=invoice.number)
+    issue_credit_note(booking, amount, "AGB 4.5.4", OBJECTION, invoice)
     left = amount
     offsets = []
     for candidate in [invoice] + [i for i in booking.all_invoices() if i.number != invoice.number]:

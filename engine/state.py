@@ -65,6 +65,28 @@ class Invoice:
     interest_charged_cents: int = 0  # default interest charged on it so far (AGB 4.4.4)
     period: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # Settlement, not document content: what credit notes corrected of it (GoBD: the invoice
+    # itself is never edited; engine/credit_notes.py).
+    credited_cents: int = 0
+    credit_notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    """A credit note (Rechnungskorrektur, UNTDID 1001 code 381): numbered gapless per year in
+    its own series, written once and never changed (GoBD). ``invoice`` is the corrected invoice
+    (BT-25) where there is one; ``detail`` holds everything its documents print."""
+
+    number: str
+    account: str
+    issued_on: str
+    amount_cents: int  # gross, positive (EN 16931: a credit note's amounts are positive)
+    reason: str  # objection, refund, withdrawal_refund
+    clause: str
+    terms_version: str
+    invoice: str | None = None
+    invoice_issued_on: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

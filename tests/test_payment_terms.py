@@ -497,15 +497,33 @@ def test_agb_4_5_4_a_justified_objection_offsets_open_claims_first_then_credits(
         }
     ]
     assert acme.balance == "-240.00"
+    acme.send(
+        "payment.received",
+        "2026-12-01T12:00:00+01:00",
+        amount="100.00",
+        method="bank_transfer",
+        reference=invoice["invoice"],
+    )
+    # 290.00 less the 50.00 already corrected leaves 240.00: 140.00 are still open, 100.00
+    # become credit.
     beyond = acme.send(
         "objection.received",
         "2026-12-02T10:00:00+01:00",
         invoice=invoice["invoice"],
         channel="letter",
-        justified_amount="300.00",
+        justified_amount="240.00",
     )
-    assert effects_of(beyond, "objection_settled")[0]["credit_note"] == "60.00"
-    assert acme.balance == "60.00"
+    assert effects_of(beyond, "objection_settled")[0]["credit_note"] == "100.00"
+    assert acme.balance == "100.00"
+    # Nothing is left to correct: more is refused (Platform: credit-notes).
+    more = acme.send(
+        "objection.received",
+        "2026-12-03T10:00:00+01:00",
+        invoice=invoice["invoice"],
+        channel="letter",
+        justified_amount="0.01",
+    )
+    assert (more["status"], more["clause"]) == ("rejected", "AGB 4.5.4")
 
 
 # -- AGB 5.5, 6.1, 12.4, 12.5; CLINQ SD 2.3 ----------------------------------------------------

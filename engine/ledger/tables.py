@@ -275,3 +275,28 @@ webhook_messages = Table(
 Index(
     "ix_webhook_messages_status_next", webhook_messages.c.status, webhook_messages.c.next_attempt_at
 )
+
+# Credit notes (Rechnungskorrekturen, engine/credit_notes.py): written once, never updated (GoBD);
+# numbered gapless per year in their own series (Platform: credit-notes).
+credit_notes = Table(
+    "credit_notes",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("invoice", String(32), nullable=True),
+    Column("issued_on", String(10), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("clause", String(64), nullable=False),
+    Column("terms_version", String(10), nullable=False),
+    Column("state", Text, nullable=False),
+)
+Index("ix_credit_notes_account", credit_notes.c.account)
+Index("ix_credit_notes_invoice", credit_notes.c.invoice)
+
+credit_note_counters = Table(
+    "credit_note_counters",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last", Integer, nullable=False),
+)

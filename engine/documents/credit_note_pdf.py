@@ -1,0 +1,118 @@
+"""Credit notes as PDF, in German: "Gutschrift" with "Rechnungskorrektur zu Rechnung Nr. … vom …".
+
+Everything printed comes from the credit note as issued (``CreditNote.detail``): the parties as
+on file that day, the corrected invoice, net, VAT and gross (positive), the reason and the
+clause. Where the credit note goes to a customer who gets e-invoices (the corrected invoice's
+format, UStG § 14), the PDF is a Factur-X PDF/A-3 with the XML embedded.
+"""
+
+from __future__ import annotations
+
+from fpdf import FPDF
+
+from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
+from engine.documents.invoice_pdf import business_letter_details, euro, german_date
+from engine.einvoice_duty import FACTUR_X
+from engine.state import CreditNote
+
+
+def render_credit_note(note: CreditNote) -> bytes:
+    """The credit note's PDF: Factur-X where its customer gets e-invoices, else plain."""
+    pdf = render_plain_credit_note(note)
+    if note.detail.get("einvoice", {}).get("format") == FACTUR_X:
+        pdf = embed_in_pdf(pdf, note)
+    return pdf
+
+
+def render_plain_credit_note(note: CreditNote) -> bytes:
+    detail = note.detail
+    provider, customer = detail["provider"], detail.get("customer") or {}
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Gutschrift {note.number}")
+    pdf.set_author(provider["name"])
+    pdf.set_auto_page_break(auto=True, margin=20)
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=8)
+    pdf.cell(
+        0,
+        4,
+        f"{provider['name']}, {provider['street']}, {provider['postal_code']} {provider['city']}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.ln(4)
+    pdf.set_font("Helvetica", size=11)
+    address = customer.get("address") or {}
+    for line in (
+        customer.get("name", f"Kunde {note.account}"),
+        address.get("street", ""),
+        f"{address.get('postal_code', '')} {address.get('city', '')}".strip(),
+    ):
+        if line:
+            pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+    pdf.set_font("Helvetica", style="B", size=16)
+    pdf.cell(0, 8, f"Gutschrift {note.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.cell(0, 7, title(note), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    facts = [
+        ("Gutschriftnummer", note.number),
+        ("Datum", german_date(note.issued_on)),
+    ]
+    if note.invoice:
+        facts.append(
+            ("Berichtigte Rechnung", f"{note.invoice} vom {german_date(note.invoice_issued_on)}")
+        )
+    if detail.get("period_start") and detail.get("period_end"):
+        period = f"{german_date(detail['period_start'])} bis {german_date(detail['period_end'])}"
+        facts.append(("Leistungszeitraum", period))
+    facts.append(("Kundennummer", note.account))
+    if customer.get("vat_id"):
+        facts.append(("USt-IdNr. des Kunden", customer["vat_id"]))
+    for label, value in facts:
+        pdf.cell(55, 6, label)
+        pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", style="B", size=10)
+    pdf.cell(100, 7, "Gutschrift für", border="B")
+    pdf.cell(35, 7, "Grundlage", border="B")
+    pdf.cell(15, 7, "USt", border="B")
+    pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    rate = detail["vat_rate"].replace(".", ",")
+    for item in detail["items"]:
+        pdf.cell(100, 6, LINE_NAMES.get(item["kind"], item["kind"]))
+        pdf.cell(35, 6, item["clause"])
+        pdf.cell(15, 6, f"{rate} %" if item["vat"] else "nicht steuerbar")
+        pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    totals = [("Summe netto", detail["net"])]
+    if any(item["vat"] for item in detail["items"]):
+        totals.append((f"Umsatzsteuer {rate} % (UStG § 12)", detail["vat"]))
+    for label, amount in totals:
+        pdf.cell(150, 6, label, align="R")
+        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.cell(150, 8, "Gutschriftbetrag", align="R")
+    pdf.cell(0, 8, euro(detail["gross"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    pdf.ln(4)
+    for text in (detail["note"], payment_text(note)[1]):
+        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+    pdf.ln(3)
+    pdf.set_font("Helvetica", size=8)
+    pdf.multi_cell(
+        0,
+        4,
+        f"{provider['name']} · {provider['street']} · "
+        f"{provider['postal_code']} {provider['city']} · "
+        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
+        f"{provider['tax_number']} · {provider['email']}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if letter_details := business_letter_details(provider):
+        pdf.multi_cell(0, 4, letter_details, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
