@@ -57,7 +57,7 @@ def business(engine, name: str, **fields) -> Customer:
             "name": f"{name.title()} GmbH",
             "email": f"rechnung@{name}.example",
             "address": ADDRESS,
-            "vat_id": "DE123456789",
+            "vat_id": "DE123456788",
         },
         **fields,
     )
@@ -313,6 +313,18 @@ def test_zugferd_a_business_credit_note_is_a_german_factur_x_pdf(rules, issued):
     assert xml == build_credit_note_cii(note, FACTUR_X_CII)
     consumer = render_credit_note(issued["notes"]["GS-2026-000002"])
     assert not get_xml_from_pdf(io.BytesIO(consumer))[1]  # consumers get the plain PDF
+
+
+def test_a_credit_note_pdf_is_pdf_a_3b_with_embedded_fonts_and_renders_the_same_bytes(issued):
+    """GoBD: the document is kept as issued; PDF/A-3b like the invoices (fonts embedded, dated
+    by the issue date, not the clock)."""
+    from engine.documents.credit_note_pdf import render_credit_note
+    from tests.pdf_a import assert_pdf_a_3b
+
+    business, consumer = issued["notes"]["GS-2026-000001"], issued["notes"]["GS-2026-000002"]
+    assert_pdf_a_3b(render_credit_note(business), factur_x=True, issued_on=business.issued_on)
+    assert_pdf_a_3b(render_credit_note(consumer), factur_x=False, issued_on=consumer.issued_on)
+    assert render_credit_note(business) == render_credit_note(business)
 
 
 # --- interfaces and the trust boundary --------------------------------------------------------

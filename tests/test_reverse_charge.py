@@ -105,7 +105,7 @@ def test_an_invalid_vat_id_is_refused_at_the_customer_event_naming_the_field(eng
         vienna.send(
             "account.updated",
             "2026-11-03T09:00:00+01:00",
-            customer=_customer("Wiener GmbH", VIENNA, "DE123456789"),
+            customer=_customer("Wiener GmbH", VIENNA, "DE123456788"),
         )
     assert changed.value.field == "/customer/vat_id"
     with engine.store.unit(commit=False) as unit:

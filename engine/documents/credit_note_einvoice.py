@@ -20,14 +20,16 @@ payee account of the customer). BT-20 says so in German.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+from datetime import date
 
 from lxml import etree
 
 from engine.credit_notes import OBJECTION
 from engine.documents import einvoice
 from engine.documents.einvoice import FACTUR_X_CII, FORMATS, XRECHNUNG_CII, XRECHNUNG_UBL
-from engine.documents.invoice_pdf import german_date
+from engine.documents.invoice_pdf import dated, german_date
 from engine.state import CreditNote, Invoice
 
 CREDIT_NOTE = "381"
@@ -233,7 +235,7 @@ def embed_in_pdf(pdf: bytes, note: CreditNote) -> bytes:
 
     xml = build_credit_note_cii(note, FACTUR_X_CII)
     provider = note.detail["provider"]
-    return generate_from_binary(
+    hybrid = generate_from_binary(
         io.BytesIO(pdf).getvalue(),
         xml,
         flavor="factur-x",
@@ -247,3 +249,4 @@ def embed_in_pdf(pdf: bytes, note: CreditNote) -> bytes:
         },
         lang="de-DE",
     )
+    return dated(hybrid, date.fromisoformat(note.issued_on), hashlib.md5(pdf + xml).digest())

@@ -3,15 +3,26 @@
 Everything printed comes from the credit note as issued (``CreditNote.detail``): the parties as
 on file that day, the corrected invoice, net, VAT and gross (positive), the reason and the
 clause. Where the credit note goes to a customer who gets e-invoices (the corrected invoice's
-format, UStG § 14), the PDF is a Factur-X PDF/A-3 with the XML embedded.
+format, UStG § 14), the PDF is a Factur-X PDF/A-3 with the XML embedded. Like the invoice, the
+PDF is PDF/A-3b with DejaVu Sans embedded, dated by its issue date (``invoice_pdf.new_document``,
+``invoice_pdf.dated``), so one credit note renders to the same bytes every time.
 """
 
 from __future__ import annotations
 
-from fpdf import FPDF
+import hashlib
+import json
+from datetime import date
 
 from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
-from engine.documents.invoice_pdf import business_letter_details, euro, german_date
+from engine.documents.invoice_pdf import (
+    FONT,
+    business_letter_details,
+    dated,
+    euro,
+    german_date,
+    new_document,
+)
 from engine.einvoice_duty import FACTUR_X
 from engine.state import CreditNote
 
@@ -27,12 +38,11 @@ def render_credit_note(note: CreditNote) -> bytes:
 def render_plain_credit_note(note: CreditNote) -> bytes:
     detail = note.detail
     provider, customer = detail["provider"], detail.get("customer") or {}
-    pdf = FPDF(format="A4")
-    pdf.set_title(f"Gutschrift {note.number}")
-    pdf.set_author(provider["name"])
+    issued = date.fromisoformat(note.issued_on)
+    pdf = new_document(f"Gutschrift {note.number}", provider["name"], issued)
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_page()
-    pdf.set_font("Helvetica", size=8)
+    pdf.set_font(FONT, size=8)
     pdf.cell(
         0,
         4,
@@ -41,7 +51,7 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
         new_y="NEXT",
     )
     pdf.ln(4)
-    pdf.set_font("Helvetica", size=11)
+    pdf.set_font(FONT, size=11)
     address = customer.get("address") or {}
     for line in (
         customer.get("name", f"Kunde {note.account}"),
@@ -51,11 +61,11 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
         if line:
             pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(10)
-    pdf.set_font("Helvetica", style="B", size=16)
+    pdf.set_font(FONT, style="B", size=16)
     pdf.cell(0, 8, f"Gutschrift {note.number}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.set_font(FONT, style="B", size=11)
     pdf.cell(0, 7, title(note), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     facts = [
         ("Gutschriftnummer", note.number),
         ("Datum", german_date(note.issued_on)),
@@ -74,12 +84,12 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
         pdf.cell(55, 6, label)
         pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font("Helvetica", style="B", size=10)
+    pdf.set_font(FONT, style="B", size=10)
     pdf.cell(100, 7, "Gutschrift für", border="B")
     pdf.cell(35, 7, "Grundlage", border="B")
     pdf.cell(15, 7, "USt", border="B")
     pdf.cell(0, 7, "Netto", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     rate = detail["vat_rate"].replace(".", ",")
     for item in detail["items"]:
         pdf.cell(100, 6, LINE_NAMES.get(item["kind"], item["kind"]))
@@ -93,16 +103,16 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     for label, amount in totals:
         pdf.cell(150, 6, label, align="R")
         pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.set_font(FONT, style="B", size=11)
     pdf.cell(150, 8, "Gutschriftbetrag", align="R")
     pdf.cell(0, 8, euro(detail["gross"]), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=9)
+    pdf.set_font(FONT, size=9)
     pdf.ln(4)
     for text in (detail["note"], payment_text(note)[1]):
         pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
     pdf.ln(3)
-    pdf.set_font("Helvetica", size=8)
+    pdf.set_font(FONT, size=8)
     pdf.multi_cell(
         0,
         4,
@@ -114,5 +124,6 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
         new_y="NEXT",
     )
     if letter_details := business_letter_details(provider):
-        pdf.multi_cell(0, 4, letter_details, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+        pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
+    identifier = hashlib.md5(json.dumps([note.number, detail], sort_keys=True).encode()).digest()
+    return dated(bytes(pdf.output()), issued, identifier)
