@@ -1179,9 +1179,14 @@ def cmd_zm_export(args: argparse.Namespace) -> int:
         print(f"error: --quarter: {error}", file=sys.stderr)
         return 2
     rounding = terms_of(args).at(quarter.last_day).money.rounding
+    from engine.ledger.credit_note_store import credit_notes_issued_between
+
     with Store(args.db) as store, store.unit(commit=False) as unit:
         documents = unit.invoices_issued_between(*issued_window(quarter))
-    lines = sales_list(documents, quarter)
+        notes = credit_notes_issued_between(
+            unit.connection, quarter.first_day.isoformat(), quarter.last_day.isoformat()
+        )
+    lines = sales_list(documents, quarter, notes)
     text = to_csv(lines, rounding)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

@@ -164,6 +164,9 @@ def _detail(
         "country": account.country,
         "provider": provider_detail(terms.clause("Platform: provider")),
         "note": decision["objection_note" if reason == OBJECTION else "refund_note"],
+        # The corrected invoice's VAT treatment (UStG § 13b): a correction of a reverse-charge
+        # invoice is reverse charge too (category AE), and reduces the EU sales list.
+        "vat_treatment": source.get("vat_treatment"),
         "einvoice": source.get("einvoice") or einvoice_decision_for(terms, account, gross),
         "invoice": invoice.number if invoice else None,
         "invoice_issued_on": invoice.issued_on if invoice else None,

@@ -31,10 +31,11 @@ from sqlalchemy.engine import Connection
 
 from engine.catalog import Catalog, Terms
 from engine.deadlines import last_day_of_month
+from engine.ledger.credit_note_store import credit_notes_issued_between
 from engine.ledger.store import Store, _invoice_from_row
 from engine.ledger.tables import events, invoices, ledger_entries
 from engine.money import from_cents, to_cents
-from engine.state import Invoice
+from engine.state import CreditNote, Invoice
 
 ENCODING = "cp1252"
 SEPARATOR = ";"
@@ -180,6 +181,7 @@ ITEM_TEXT = {
     "returned_debit_fee": "Rücklastschriftgebühr AGB 4.2.3",
     "default_interest": "Verzugszinsen AGB 4.4.4",
     "refund_fee": "Erstattungsgebühr AGB 1.4.1",
+    "objection_credit": "Gutschrift nach Einwendung AGB 4.5.4",
 }
 # Ledger entries that move money without a document of their own: side on the debtor, text.
 MONEY_MOVEMENTS = {
@@ -292,9 +294,14 @@ def invoice_postings(invoice: Invoice, debtor: str, chart: Chart) -> list[Postin
 
 
 def credit_note_postings(note: Invoice, debtor: str, chart: Chart) -> list[Posting]:
-    """A credit note (AGB 4.5.4): the invoice's bookings reversed, revenue and VAT to debtor.
+    """A credit note (Platform: credit-notes): after a justified objection (AGB 4.5.4) the
+    revenue is reduced (Erlösschmälerung, net) with its VAT, against the debtor (side H).
 
-    Expects the detail of a monthly invoice (items with kind and net, vat_rate, vat)."""
+    A credit note documenting a refund of credit (AGB 1.4.1, 9.3) books nothing itself: the
+    money leaves through the ledger's refund entry (:data:`MONEY_MOVEMENTS`), booked once.
+    """
+    if note.detail.get("reason", "objection") != "objection":
+        return []
     return _items_postings(note, debtor, chart, side="H", label="Gutschrift")
 
 
@@ -323,14 +330,18 @@ def _items_postings(
             Decimal(item["net"])
         )
     postings = []
+    # UStG § 13b: taxable items of a reverse-charge document go to the § 13b revenue account
+    # (no German VAT, reported in the VAT return and the EU sales list), without a tax key.
+    reverse_charge = (detail.get("vat_treatment") or {}).get("treatment") == "reverse_charge"
+    taxable = {item["kind"] for item in detail.get("items", []) if item.get("vat")}
     for kind, cents in sorted(net_by_kind.items()):
         if cents:
             text = f"{label} {document.number} {ITEM_TEXT.get(kind, kind)}"
-            postings.append(
-                _posting(
-                    cents, side, debtor, chart.revenue(kind), day, number, text, chart.key_for(kind)
-                )
-            )
+            if reverse_charge and kind in taxable:
+                account, key = chart.revenue("reverse_charge"), ""
+            else:
+                account, key = chart.revenue(kind), chart.key_for(kind)
+            postings.append(_posting(cents, side, debtor, account, day, number, text, key))
     vat = to_cents(Decimal(detail.get("vat", "0")))
     if vat:
         rate = Decimal(detail["vat_rate"])
@@ -440,6 +451,9 @@ def month_postings(connection: Connection, catalog: Catalog, month: str) -> Batc
     for row in connection.execute(query):
         invoice = _invoice_from_row(row)
         postings += document_postings(invoice, str(debtors[invoice.account]), chart)
+    for note in credit_notes_issued_between(connection, first.isoformat(), last.isoformat()):
+        document = _credit_note_document(note)
+        postings += document_postings(document, str(debtors[note.account]), chart)
     # Instants carry their own offset: a day either side, then the local date decides.
     query = (
         select(ledger_entries)
@@ -456,6 +470,22 @@ def month_postings(connection: Connection, catalog: Catalog, month: str) -> Batc
             postings += entry_postings(entry, str(debtors[entry.account]), chart, day)
     postings.sort(key=lambda p: (p.day, p.document))
     return Batch(first, last, postings)
+
+
+def _credit_note_document(note: CreditNote) -> Invoice:
+    """A credit note as the document :data:`DOCUMENT_POSTINGS` books (kind ``credit_note``)."""
+    return Invoice(
+        number=note.number,
+        account=note.account,
+        kind="credit_note",
+        issued_on=note.issued_on,
+        due_on=note.issued_on,
+        amount_cents=-note.amount_cents,
+        open_cents=0,
+        clause=note.clause,
+        terms_version=note.terms_version,
+        detail=note.detail,
+    )
 
 
 # -- the file ---------------------------------------------------------------------------------

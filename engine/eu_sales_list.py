@@ -30,7 +30,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from engine.money import ROUNDING_MODES, from_cents, to_cents
-from engine.state import Invoice
+from engine.state import CreditNote, Invoice
 from engine.vat_treatment import REVERSE_CHARGE
 
 CSV_VERSION = "#v3.0"
@@ -93,18 +93,33 @@ def in_quarter(invoice: Invoice, quarter: Quarter) -> bool:
     )
 
 
-def corrections(quarter: Quarter, documents: Iterable[Invoice]) -> list[tuple[str, int, str]]:
-    """Reductions of the quarter by credit notes: (VAT id, negative cents, document number).
+def corrections(quarter: Quarter, notes: Iterable[CreditNote]) -> list[tuple[str, int, str]]:
+    """Reductions by credit notes (type 381): (VAT id, negative net cents, credit note number).
 
-    The plug-in point for credit notes (Rechnungskorrektur, type 381): they are built in
-    another module; once they record the VAT treatment of the invoice they correct, return
-    their reverse-charge net amounts here, negative, for the quarter they are issued in.
+    A credit note correcting a reverse-charge invoice lowers the sum of the quarter it is
+    issued in (§ 18a (7) sentence 1 no. 2 UStG: a change of the taxable amount is reported for
+    the period in which it occurs, § 17 UStG), not the quarter of the corrected invoice.
     """
-    return []
+    found = []
+    for note in notes:
+        detail = note.detail or {}
+        treatment = detail.get("vat_treatment") or {}
+        issued = date.fromisoformat(note.issued_on)
+        if treatment.get("treatment") != REVERSE_CHARGE:
+            continue
+        if not quarter.first_day <= issued <= quarter.last_day:
+            continue
+        net = sum(to_cents(Decimal(i["net"])) for i in detail.get("items", []) if i["vat"])
+        if net:
+            found.append((detail["customer"]["vat_id"], -net, note.number))
+    return found
 
 
-def sales_list(documents: Iterable[Invoice], quarter: Quarter) -> list[SalesListLine]:
-    """The quarter's lines, one per recipient VAT id, sorted by VAT id."""
+def sales_list(
+    documents: Iterable[Invoice], quarter: Quarter, notes: Iterable[CreditNote] = ()
+) -> list[SalesListLine]:
+    """The quarter's lines, one per recipient VAT id, sorted by VAT id; ``notes`` are the
+    credit notes, which reduce the quarter they are issued in."""
     documents = list(documents)
     sums: dict[str, int] = {}
     numbers: dict[str, list[str]] = {}
@@ -114,7 +129,7 @@ def sales_list(documents: Iterable[Invoice], quarter: Quarter) -> list[SalesList
         vat_id = invoice.detail["customer"]["vat_id"]
         sums[vat_id] = sums.get(vat_id, 0) + reverse_charge_cents(invoice)
         numbers.setdefault(vat_id, []).append(invoice.number)
-    for vat_id, cents, number in corrections(quarter, documents):
+    for vat_id, cents, number in corrections(quarter, notes):
         sums[vat_id] = sums.get(vat_id, 0) + cents
         numbers.setdefault(vat_id, []).append(number)
     return [SalesListLine(v, sums[v], tuple(numbers[v])) for v in sorted(sums)]

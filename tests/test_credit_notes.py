@@ -503,3 +503,33 @@ def test_agb_4_5_4_an_objection_to_a_month_of_prepaid_charges_corrects_its_invoi
         justified_amount=invoice["amount"],  # the whole invoice, but 1.19 are corrected already
     )
     assert (too_much["status"], too_much["clause"]) == ("rejected", "AGB 4.5.4")
+
+
+# --- the books ---------------------------------------------------------------------------------
+
+
+def test_datev_books_an_objection_credit_note_and_leaves_refunds_to_the_ledger(ledger, catalog):
+    """DATEV (Platform: datev): a credit note after a justified objection reduces revenue
+    (Erlösschmälerungen 19 %, SKR03 8720, key 40 as VAT is booked on its own line) and VAT
+    against the debtor; the withdrawal refund's credit note books nothing, the money leaves
+    through the ledger's refund entry once."""
+    from engine import datev
+    from engine.ledger.store import Store
+
+    with Store(ledger[0]) as store, store.unit(commit=False) as unit:
+        batch = datev.month_postings(unit.connection, catalog, "2026-12")
+    credits = [
+        (p.document, p.side, p.amount_cents, p.contra, p.tax_key)
+        for p in batch.postings
+        if p.document.startswith("GS-")
+    ]
+    # 12.34 gross at 19 %: 12.34 / 1.19 = 10.3697 -> 10.37 net, 1.97 VAT;
+    # 5.00 gross: 4.2017 -> 4.20 net, 0.80 VAT.
+    assert credits == [
+        ("GS-2026-000001", "H", 1037, "8720", "40"),
+        ("GS-2026-000001", "H", 197, "1776", ""),
+        ("GS-2026-000003", "H", 420, "8720", "40"),
+        ("GS-2026-000003", "H", 80, "1776", ""),
+    ]
+    refunds = [p for p in batch.postings if p.text.startswith("Erstattung Widerruf")]
+    assert [(p.side, p.amount_cents, p.contra) for p in refunds] == [("S", 3000, "1360")]

@@ -105,7 +105,7 @@ def test_an_invalid_vat_id_is_refused_at_the_customer_event_naming_the_field(eng
         vienna.send(
             "account.updated",
             "2026-11-03T09:00:00+01:00",
-            customer=_customer("Wiener GmbH", VIENNA, "DE123456788"),
+            customer=_customer("Wiener GmbH", VIENNA, "DE123456789"),
         )
     assert changed.value.field == "/customer/vat_id"
     with engine.store.unit(commit=False) as unit:
@@ -179,8 +179,27 @@ def ledger(tmp_path_factory, catalog, decider) -> str:
     zurich.call("2026-11-03T10:00:00+01:00", US_NUMBER, 600)
     for account in customers:
         account.send("clock", "2027-01-01T00:00:00+01:00")
+    # A justified objection of 5.00 EUR to Vienna's November invoice, in January 2027: a credit
+    # note under reverse charge (AE, no VAT), which lowers the EU sales list of 2027-Q1.
+    vienna.send(
+        "objection.received",
+        "2027-01-11T10:00:00+01:00",
+        month="2026-11",
+        channel="letter",
+        justified_amount="5.00",
+    )
     engine.close()
     return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def credit_note(ledger):
+    from engine.ledger import credit_note_store
+    from engine.ledger.store import Store
+
+    with Store(ledger) as store, store.unit(commit=False) as unit:
+        (note,) = credit_note_store.credit_notes_of(unit.connection, "wien")
+    return note
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +335,40 @@ def test_ustg_18a_the_eu_sales_list_sums_per_vat_id_for_the_quarter(issued):
     assert sales_list(issued.values(), Quarter.parse("2027-Q1")) == []
 
 
+def test_ustg_18a_a_credit_note_lowers_the_quarter_it_is_issued_in(issued, credit_note):
+    """§ 18a (7) UStG with § 17: a change of the taxable amount is reported for the period in
+    which it occurs: Vienna's 5.00 EUR credit of January 2027 is -5 EUR in 2027-Q1."""
+    assert credit_note.issued_on == "2027-01-11"
+    assert credit_note.invoice == issued["wien:2026-11"].number
+    assert (credit_note.detail["net"], credit_note.detail["vat"]) == ("5.00", "0.00")
+    lines = sales_list(issued.values(), Quarter.parse("2027-Q1"), [credit_note])
+    assert [(line.vat_id, line.net_cents, line.invoices) for line in lines] == [
+        (ATU, -500, (credit_note.number,))
+    ]
+    assert to_csv(lines, "half_up").splitlines()[2] == "ATU13585627,-5,S"
+    q4 = sales_list(issued.values(), Quarter.parse("2026-Q4"), [credit_note])
+    assert [(line.vat_id, line.net_cents) for line in q4] == [(ATU, 9160), (FR, 580)]
+
+
+def test_en_16931_a_credit_note_to_a_reverse_charge_invoice_is_reverse_charge_too(
+    rules, credit_note
+):
+    from engine.documents.credit_note_einvoice import (
+        build_credit_note_cii,
+        build_credit_note_ubl,
+    )
+
+    cii = build_credit_note_cii(credit_note, XRECHNUNG_CII)
+    assert _categories(cii) == [("AE", "0.00", "VATEX-EU-AE")]
+    for layer in ("en16931-cii", "xrechnung-cii"):
+        errors = rules.errors(layer, cii)
+        assert not errors, f"{layer}: {[(e.id, e.text) for e in errors]}"
+    ubl = build_credit_note_ubl(credit_note)
+    for layer in ("en16931-ubl", "xrechnung-ubl"):
+        errors = rules.errors(layer, ubl)
+        assert not errors, f"{layer}: {[(e.id, e.text) for e in errors]}"
+
+
 def test_billing_zm_export_writes_the_quarter_as_csv(ledger, tmp_path, capsys):
     from engine.cli import main
 
@@ -346,3 +399,32 @@ def test_vat_ids_are_checked_in_form_and_stored_compact(value, problem):
 
     found = vat_id_problem(value)
     assert (found is None) if problem is None else (problem in found), found
+
+
+def test_datev_books_reverse_charge_revenue_on_the_13b_account(ledger, catalog, issued):
+    """Platform: datev: the taxable items of a reverse-charge invoice go to the § 13b revenue
+    account (SKR03 8338) without a tax key and without a VAT line; the credit note of January
+    reverses them there."""
+    from engine import datev
+    from engine.ledger.store import Store
+
+    number = issued["wien:2026-11"].number
+    with Store(ledger) as store, store.unit(commit=False) as unit:
+        december = datev.month_postings(unit.connection, catalog, "2026-12")
+        january = datev.month_postings(unit.connection, catalog, "2027-01")
+    lines = [(p.side, p.amount_cents, p.contra, p.tax_key) for p in december.postings]
+    vienna = [
+        (p.side, p.amount_cents, p.contra, p.tax_key)
+        for p in december.postings
+        if p.document == number
+    ]
+    # 28.90 base fee + 2.90 calls, both on 8338, no VAT line (31.80 gross = net).
+    assert sorted(vienna) == [("S", 290, "8338", ""), ("S", 2890, "8338", "")]
+    assert lines  # the month has other bookings too
+    (credit,) = [p for p in january.postings if p.document.startswith("GS-")]
+    assert (credit.side, credit.amount_cents, credit.contra, credit.tax_key) == (
+        "H",
+        500,
+        "8338",
+        "",
+    )

@@ -63,6 +63,16 @@ def credit_notes_of(connection: Connection, account: str | None = None) -> list[
     return [_from_row(row) for row in connection.execute(query)]
 
 
+def credit_notes_issued_between(connection: Connection, first: str, last: str) -> list[CreditNote]:
+    """The credit notes issued from ``first`` to ``last`` (ISO dates, both included)."""
+    query = (
+        select(credit_notes)
+        .where(credit_notes.c.issued_on >= first, credit_notes.c.issued_on <= last)
+        .order_by(credit_notes.c.issued_on, credit_notes.c.number)
+    )
+    return [_from_row(row) for row in connection.execute(query)]
+
+
 def _row(note: CreditNote) -> dict:
     fields = dict(vars(note))
     row = {name: fields.pop(name) for name in _COLUMNS}
