@@ -67,7 +67,9 @@ def register(app: Flask) -> None:
     def webhooks_remove(subscription: int):
         _authorise("webhooks:manage")
         with get_engine().store.db.begin() as connection:
-            removed = remove_subscription(connection, subscription, at=datetime.now(UTC))
+            removed = remove_subscription(
+                connection, subscription, at=datetime.now(UTC), actor=f"token:{g.token.name}"
+            )
         if not removed:
             raise ApiError(404, f"There is no active webhook {subscription}.")
         return Response(status=204)

@@ -32,6 +32,7 @@ import orjson
 from sqlalchemy import Connection, insert, select, update
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from engine import audit
 from engine.ledger.tables import webhook_messages, webhook_subscriptions
 
 # Webhook event type -> the effect kind that produces it, and a test on the effect where one
@@ -211,7 +212,8 @@ def add_subscription(
     at: datetime,
     allow_private: bool = False,
 ) -> tuple[dict, str]:
-    """Store a subscription; its public form and its secret (to show once)."""
+    """Store a subscription; its public form and its secret (to show once). The audit log
+    records who subscribed which URL to which events (never the secret), in this transaction."""
     checked_events = parse_event_types(events)
     checked_url = check_url(url, allow_private=allow_private)
     secret = check_secret(secret) if secret is not None else new_secret()
@@ -226,7 +228,18 @@ def add_subscription(
     }
     new_id = connection.execute(insert(webhook_subscriptions).values(**row)).inserted_primary_key
     assert new_id is not None
-    return _public({**row, "id": int(new_id[0])}), secret
+    public = _public({**row, "id": int(new_id[0])})
+    audit.record(
+        connection,
+        created_by,
+        "webhook_subscribed",
+        at=at,
+        id=public["id"],
+        url=checked_url,
+        events=checked_events,
+        secret_fingerprint=public["secret_fingerprint"],
+    )
+    return public, secret
 
 
 def list_subscriptions(connection: Connection) -> list[dict]:
@@ -239,8 +252,11 @@ def list_subscriptions(connection: Connection) -> list[dict]:
     return [_public(row._mapping) for row in rows]
 
 
-def remove_subscription(connection: Connection, subscription_id: int, *, at: datetime) -> bool:
-    """End a subscription; its undelivered messages are cancelled. False if none was active."""
+def remove_subscription(
+    connection: Connection, subscription_id: int, *, at: datetime, actor: str
+) -> bool:
+    """End a subscription; its undelivered messages are cancelled. False if none was active.
+    The audit log records who removed it, in this transaction."""
     stamp = at.astimezone(UTC).isoformat(timespec="seconds")
     result = connection.execute(
         update(webhook_subscriptions)
@@ -260,6 +276,7 @@ def remove_subscription(connection: Connection, subscription_id: int, *, at: dat
         )
         .values(status="cancelled", last_error="the subscription was removed")
     )
+    audit.record(connection, actor, "webhook_removed", at=at, id=subscription_id)
     return True
 
 

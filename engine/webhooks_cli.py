@@ -11,6 +11,13 @@ from pathlib import Path
 from engine.webhooks import EVENT_TYPES, WebhookError
 
 
+def _cli_actor() -> str:
+    """The operating system user, as every command-line change names it in the audit log."""
+    from engine.cli import _cli_actor as actor
+
+    return actor()
+
+
 def add_commands(commands) -> None:
     """The ``webhooks`` command and its actions, added to the ``billing`` parser."""
     webhooks = commands.add_parser("webhooks", help="webhook subscriptions and their delivery")
@@ -70,7 +77,7 @@ def cmd_webhooks_add(args: argparse.Namespace) -> int:
                 args.url,
                 args.events,
                 secret=secret,
-                created_by="cli",
+                created_by=_cli_actor(),
                 at=datetime.now(UTC),
                 allow_private=args.allow_private_address,
             )
@@ -100,7 +107,7 @@ def cmd_webhooks_remove(args: argparse.Namespace) -> int:
     from engine.webhooks import remove_subscription
 
     with Store(args.db) as store, store.db.begin() as connection:
-        removed = remove_subscription(connection, args.id, at=datetime.now(UTC))
+        removed = remove_subscription(connection, args.id, at=datetime.now(UTC), actor=_cli_actor())
     if not removed:
         print(f"error: no active webhook {args.id}", file=sys.stderr)
         return 2

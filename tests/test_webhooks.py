@@ -397,6 +397,34 @@ def test_the_cli_prints_a_generated_secret_once_and_never_lists_it(engine, tmp_p
     assert "URL: " in capsys.readouterr().err  # loopback without --allow-private-address
 
 
+def test_subscribing_and_removing_are_audited_without_the_secret(engine, capsys):
+    """Who gets the platform's events is a trust decision: each change names its actor."""
+    from engine import audit
+
+    url = engine.store.url
+    hook = "http://127.0.0.1:8080/hooks"
+    assert (
+        main(
+            ["webhooks", "add", hook, "--events", "invoice.issued"]
+            + ["--allow-private-address", "--db", url]
+        )
+        == 0
+    )
+    secret = capsys.readouterr().out.strip()
+    assert main(["webhooks", "remove", "1", "--db", url]) == 0
+    assert main(["webhooks", "add", hook, "--events", "nope", "--db", url]) == 2  # no entry
+    with engine.store.db.connect() as connection:
+        logged = list(reversed(audit.entries(connection)))
+        assert audit.verify(connection) == []
+    actions = [(e["action"], e["detail"].get("id"), e["detail"].get("events")) for e in logged]
+    assert actions[-2:] == [
+        ("webhook_subscribed", 1, ["invoice.issued"]),
+        ("webhook_removed", 1, None),
+    ]
+    assert all(e["actor"].startswith("cli:") for e in logged[-2:])
+    assert all(secret not in str(e) for e in logged)
+
+
 @pytest.fixture
 def api(engine):
     app = create_app(engine=engine)
