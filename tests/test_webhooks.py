@@ -403,13 +403,8 @@ def test_subscribing_and_removing_are_audited_without_the_secret(engine, capsys)
 
     url = engine.store.url
     hook = "http://127.0.0.1:8080/hooks"
-    assert (
-        main(
-            ["webhooks", "add", hook, "--events", "invoice.issued"]
-            + ["--allow-private-address", "--db", url]
-        )
-        == 0
-    )
+    private = ["--allow-private-address", "--db", url]
+    assert main(["webhooks", "add", hook, "--events", "invoice.issued", *private]) == 0
     secret = capsys.readouterr().out.strip()
     assert main(["webhooks", "remove", "1", "--db", url]) == 0
     assert main(["webhooks", "add", hook, "--events", "nope", "--db", url]) == 2  # no entry
