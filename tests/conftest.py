@@ -33,6 +33,20 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def rules(tmp_path_factory):
+    """The official e-invoice rules (XSD, CEN EN 16931, KoSIT XRechnung, Factur-X), compiled once
+    per run from ../shared/validation/; skipped without them unless REQUIRE_XRECHNUNG_RULES=1."""
+    from tests import einvoice_rules
+
+    if not einvoice_rules.available():
+        reason = f"the official e-invoice rules are not in {einvoice_rules.VALIDATION}"
+        if os.environ.get("REQUIRE_XRECHNUNG_RULES") == "1":
+            pytest.fail(f"REQUIRE_XRECHNUNG_RULES=1 but {reason}")
+        pytest.skip(reason)
+    return einvoice_rules.compile_rules(tmp_path_factory.mktemp("schematron"))
+
+
+@pytest.fixture(scope="session")
 def decider():
     """One durable-rules host for the whole run (each host starts threads of its own)."""
     from engine.rules import Decider

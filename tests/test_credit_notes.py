@@ -10,7 +10,6 @@ EN 16931 rules for the XML in the PDF.
 from __future__ import annotations
 
 import io
-import os
 from decimal import Decimal
 
 import pytest
@@ -27,7 +26,6 @@ from engine.documents.credit_note_einvoice import (
 from engine.documents.einvoice import build_cii
 from engine.events import EventInvalid, parse_event
 from engine.ledger import credit_note_store
-from tests import einvoice_rules
 from tests.conftest import Customer, effects_of
 
 ADDRESS = {
@@ -142,16 +140,6 @@ def ledger(tmp_path_factory, catalog, decider) -> tuple[str, dict]:
 @pytest.fixture(scope="module")
 def issued(ledger) -> dict:
     return ledger[1]
-
-
-@pytest.fixture(scope="module")
-def rules(tmp_path_factory):
-    if not einvoice_rules.available():
-        reason = f"the official e-invoice rules are not in {einvoice_rules.VALIDATION}"
-        if os.environ.get("REQUIRE_XRECHNUNG_RULES") == "1":
-            pytest.fail(f"REQUIRE_XRECHNUNG_RULES=1 but {reason}")
-        pytest.skip(reason)
-    return einvoice_rules.compile_rules(tmp_path_factory.mktemp("schematron"))
 
 
 NUMBERS = ["GS-2026-000001", "GS-2026-000002", "GS-2026-000003", "GS-2027-000001"]

@@ -9,7 +9,6 @@ tests skip, unless REQUIRE_XRECHNUNG_RULES=1: then they fail.
 from __future__ import annotations
 
 import io
-import os
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +18,6 @@ from lxml import etree
 from engine.catalog import PROJECT_ROOT, load_catalog
 from engine.documents.einvoice import FACTUR_X_CII, XRECHNUNG_CII, build_cii, build_ubl
 from engine.einvoice_duty import FACTUR_X, PDF, einvoice_decision
-from tests import einvoice_rules
 from tests.conftest import Customer, edit, effects_of
 
 NS = {
@@ -95,16 +93,6 @@ def test_ustg_14_in_2027_the_duty_follows_the_previous_year_turnover(catalog_cop
 
 
 # --- invoices as issued, validated against the official rules --------------------------------
-
-
-@pytest.fixture(scope="session")
-def rules(tmp_path_factory):
-    if not einvoice_rules.available():
-        reason = f"the official e-invoice rules are not in {einvoice_rules.VALIDATION}"
-        if os.environ.get("REQUIRE_XRECHNUNG_RULES") == "1":
-            pytest.fail(f"REQUIRE_XRECHNUNG_RULES=1 but {reason}")
-        pytest.skip(reason)
-    return einvoice_rules.compile_rules(tmp_path_factory.mktemp("schematron"))
 
 
 @pytest.fixture(scope="module")

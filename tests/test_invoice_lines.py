@@ -21,7 +21,7 @@ from engine.documents.invoice_pdf import render_invoice
 from engine.einvoice_duty import FACTUR_X
 from engine.invoice_lines import figures
 from tests.conftest import Customer, effects_of
-from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung, rules  # noqa: F401
+from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung
 
 UBL = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -164,7 +164,7 @@ def test_a_rate_change_within_the_month_gives_one_line_per_rate(catalog_copy, de
 
 
 @pytest.mark.parametrize("account", ["minuten", "nutzer", "zwei", "teilmonat"])
-def test_en_16931_lines_with_quantities_are_valid_in_cii_and_ubl(rules, invoices, account):  # noqa: F811
+def test_en_16931_lines_with_quantities_are_valid_in_cii_and_ubl(rules, invoices, account):
     invoice = invoices[account]
     xml = build_cii(invoice, XRECHNUNG_CII)
     _assert_valid_xrechnung(rules, xml)
@@ -244,7 +244,7 @@ def test_an_invoice_issued_before_the_ledger_kept_quantities_keeps_one_unit_line
 
 @pytest.mark.parametrize("account", ["minuten", "nutzer"])
 def test_zugferd_the_embedded_xml_with_quantities_passes_the_factur_x_rules(
-    rules,  # noqa: F811
+    rules,
     invoices,
     catalog,
     account,

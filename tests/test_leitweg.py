@@ -12,7 +12,7 @@ from engine.documents.einvoice import XRECHNUNG_CII, build_cii, build_ubl
 from engine.events import EventInvalid, parse_event
 from tests.conftest import Customer
 from tests.sample_events import ACME_OPENED
-from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung, rules  # noqa: F401
+from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung
 
 UPDATED = {
     "id": "c1",
@@ -109,7 +109,7 @@ def test_the_api_answers_a_wrong_check_digit_with_the_field_and_changes_nothing(
     assert good.json["status"] == "applied"
 
 
-def test_bt_10_the_xrechnung_carries_the_leitweg_id_as_buyer_reference(rules, engine):  # noqa: F811
+def test_bt_10_the_xrechnung_carries_the_leitweg_id_as_buyer_reference(rules, engine):
     customer = Customer(engine, "stadt")
     customer.open(plan="clinq-premium", customer=_customer("991-33333TEST-33"))
     customer.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="50.00")

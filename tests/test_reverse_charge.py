@@ -10,7 +10,6 @@ minute, sample rate table; an account opened on 2 November pays 29 of 30 days:
 from __future__ import annotations
 
 import io
-import os
 from datetime import date
 
 import pytest
@@ -28,7 +27,6 @@ from engine.documents.invoice_pdf import render_invoice
 from engine.eu_sales_list import Quarter, sales_list, to_csv
 from engine.events import EventInvalid
 from engine.vat_treatment import vat_treatment
-from tests import einvoice_rules
 from tests.conftest import Customer
 from tests.pdf_a import assert_pdf_a_3b
 
@@ -241,16 +239,6 @@ def test_ustg_14a_the_pdf_names_the_reverse_charge_and_both_vat_ids(issued):
     abroad = render_invoice(issued["zuerich:2026-11"])
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(abroad)).pages)
     assert "Nicht im Inland steuerbare Leistung" in text
-
-
-@pytest.fixture(scope="module")
-def rules(tmp_path_factory):
-    if not einvoice_rules.available():
-        reason = f"the official e-invoice rules are not in {einvoice_rules.VALIDATION}"
-        if os.environ.get("REQUIRE_XRECHNUNG_RULES") == "1":
-            pytest.fail(f"REQUIRE_XRECHNUNG_RULES=1 but {reason}")
-        pytest.skip(reason)
-    return einvoice_rules.compile_rules(tmp_path_factory.mktemp("schematron"))
 
 
 def _categories(xml: bytes) -> list[tuple[str, str | None, str | None]]:

@@ -19,7 +19,7 @@ from engine.documents.einvoice import XRECHNUNG_CII, build_cii, build_ubl
 from engine.documents.invoice_pdf import render_invoice
 from engine.einvoice_duty import FACTUR_X
 from tests.conftest import Customer
-from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung, rules  # noqa: F401
+from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_clinq_sd_1_3_a_later_settlement_leaves_out_what_open_invoices_claim(set
 
 @pytest.mark.parametrize("which", [0, 2])
 def test_en_16931_the_settlement_is_a_valid_e_invoice_naming_what_it_covers(
-    rules,  # noqa: F811
+    rules,
     settlements,
     which,
 ):
@@ -133,7 +133,7 @@ def test_en_16931_the_settlement_is_a_valid_e_invoice_naming_what_it_covers(
         assert "Nicht enthalten, da bereits angefordert: Rechnung" in notes
 
 
-def test_zugferd_the_settlement_pdf_embeds_a_valid_factur_x_xml(rules, settlements, catalog):  # noqa: F811
+def test_zugferd_the_settlement_pdf_embeds_a_valid_factur_x_xml(rules, settlements, catalog):
     from facturx import get_xml_from_pdf
 
     from engine.documents.signing import invoice_document
