@@ -20,16 +20,13 @@ payee account of the customer). BT-20 says so in German.
 from __future__ import annotations
 
 import copy
-import hashlib
-import io
-from datetime import date
 
 from lxml import etree
 
 from engine.credit_notes import OBJECTION
 from engine.documents import einvoice
 from engine.documents.einvoice import FACTUR_X_CII, FORMATS, XRECHNUNG_CII, XRECHNUNG_UBL
-from engine.documents.invoice_pdf import dated, german_date
+from engine.documents.invoice_pdf import german_date
 from engine.state import CreditNote, Invoice
 
 CREDIT_NOTE = "381"
@@ -231,22 +228,5 @@ def _billing_reference_after(root, note: CreditNote) -> None:
 
 def embed_in_pdf(pdf: bytes, note: CreditNote) -> bytes:
     """The credit note PDF with its Factur-X EN 16931 XML embedded (PDF/A-3)."""
-    from facturx import generate_from_binary
-
     xml = build_credit_note_cii(note, FACTUR_X_CII)
-    provider = note.detail["provider"]
-    hybrid = generate_from_binary(
-        io.BytesIO(pdf).getvalue(),
-        xml,
-        flavor="factur-x",
-        level="en16931",
-        check_xsd=True,
-        pdf_metadata={
-            "author": provider["name"],
-            "keywords": "Factur-X, ZUGFeRD, Gutschrift, Rechnungskorrektur",
-            "title": f"Gutschrift {note.number}",
-            "subject": f"Gutschrift {note.number} von {provider['name']}",
-        },
-        lang="de-DE",
-    )
-    return dated(hybrid, date.fromisoformat(note.issued_on), hashlib.md5(pdf + xml).digest())
+    return einvoice.embed_xml(pdf, xml, "Gutschrift", note.number, note.detail, note.issued_on)

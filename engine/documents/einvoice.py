@@ -375,10 +375,19 @@ def _payment(settlement, invoice: Invoice, provider: dict) -> None:
 
 def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
     """The invoice PDF with its Factur-X EN 16931 XML embedded (PDF/A-3, ``factur-x.xml``)."""
+    xml = build_cii(invoice, FACTUR_X_CII)
+    return embed_xml(pdf, xml, "Rechnung", invoice.number, invoice.detail, invoice.issued_on)
+
+
+def embed_xml(
+    pdf: bytes, xml: bytes, kind: str, number: str, detail: dict, issued_on: str
+) -> bytes:
+    """``pdf`` with the Factur-X EN 16931 ``xml`` attached (factur-x), dated ``issued_on``:
+    one document renders to the same bytes every time. ``kind``: Rechnung or Gutschrift."""
     from facturx import generate_from_binary
 
-    xml = build_cii(invoice, FACTUR_X_CII)
-    provider = invoice.detail["provider"]
+    provider = detail["provider"]
+    keywords = {"Gutschrift": "Gutschrift, Rechnungskorrektur"}.get(kind, kind)
     hybrid = generate_from_binary(
         io.BytesIO(pdf).getvalue(),
         xml,
@@ -387,13 +396,13 @@ def embed_in_pdf(pdf: bytes, invoice: Invoice) -> bytes:
         check_xsd=True,
         pdf_metadata={
             "author": provider["name"],
-            "keywords": "Factur-X, ZUGFeRD, Rechnung",
-            "title": f"Rechnung {invoice.number}",
-            "subject": f"Rechnung {invoice.number} von {provider['name']}",
+            "keywords": f"Factur-X, ZUGFeRD, {keywords}",
+            "title": f"{kind} {number}",
+            "subject": f"{kind} {number} von {provider['name']}",
         },
         lang="de-DE",
     )
-    return dated(hybrid, _day(invoice.issued_on), hashlib.md5(pdf + xml).digest())
+    return dated(hybrid, _day(issued_on), hashlib.md5(pdf + xml).digest())
 
 
 # --- XRechnung 3.0 in UBL 2.1 -----------------------------------------------------------------
