@@ -10,6 +10,7 @@ from pypdf import PdfReader
 
 from engine.documents.itemised_bill import itemised_bill, render_itemised_bill
 from tests.conftest import Customer
+from tests.pdf_a import assert_pdf_a_3b
 
 ADDRESS = {"street": "Königsallee 1", "postal_code": "40212", "city": "Düsseldorf", "country": "DE"}
 
@@ -65,3 +66,6 @@ def test_clinq_sd_2_5_the_header_names_provider_customer_and_period(engine):
         ["05.11.2026", "09:30:00"],
     ]
     assert "über eine Flatrate abgerechnet werden, sind nicht aufgeführt" in text
+    # PDF/A-3b like the invoices: DejaVu Sans embedded, dated by the month's last day.
+    assert_pdf_a_3b(pdf, factur_x=False, issued_on="2026-11-30")
+    assert render_itemised_bill(bill) == pdf

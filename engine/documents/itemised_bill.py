@@ -11,15 +11,15 @@ or earlier on request) no longer appear.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime, timedelta
 
-from fpdf import FPDF
 from sqlalchemy import select
 
 from engine.deadlines import last_day_of_month
-from engine.documents.invoice_pdf import euro, german_date
+from engine.documents.invoice_pdf import FONT, dated, euro, german_date, new_document
 from engine.itemised import displayed_number, evn_option
 from engine.ledger.tables import events
 from engine.plan_changes import plan_at
@@ -126,12 +126,16 @@ def bill_provider(terms) -> dict:
 
 
 def render_itemised_bill(bill: dict) -> bytes:
-    pdf = FPDF(format="A4")
-    pdf.set_title(f"Einzelverbindungsnachweis {bill['account']} {bill['month']}")
+    """The itemised bill as PDF/A-3b (DejaVu Sans embedded), dated by the month's last day."""
+    year, month = (int(part) for part in bill["month"].split("-"))
+    last = last_day_of_month(year, month)
+    provider_name = (bill.get("provider") or {}).get("name", "")
+    title = f"Einzelverbindungsnachweis {bill['account']} {bill['month']}"
+    pdf = new_document(title, provider_name, last)
     pdf.add_page()
     provider, customer = bill.get("provider"), bill.get("customer")
     if provider:  # the header: provider, customer, period (CLINQ SD 2.5)
-        pdf.set_font("Helvetica", size=8)
+        pdf.set_font(FONT, size=8)
         pdf.cell(
             0,
             4,
@@ -142,15 +146,15 @@ def render_itemised_bill(bill: dict) -> bytes:
         )
         pdf.ln(3)
     if customer:
-        pdf.set_font("Helvetica", size=11)
+        pdf.set_font(FONT, size=11)
         city = f"{customer.get('postal_code') or ''} {customer.get('city') or ''}".strip()
         for line in (customer["name"], customer.get("street"), city):
             if line:
                 pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(6)
-    pdf.set_font("Helvetica", style="B", size=14)
+    pdf.set_font(FONT, style="B", size=14)
     pdf.cell(0, 8, f"Einzelverbindungsnachweis {bill['month']}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font(FONT, size=10)
     if bill.get("period_start"):
         pdf.cell(
             0,
@@ -179,7 +183,7 @@ def render_itemised_bill(bill: dict) -> bytes:
             new_y="NEXT",
         )
     pdf.ln(2)
-    pdf.set_font("Helvetica", style="B", size=9)
+    pdf.set_font(FONT, style="B", size=9)
     for title, width in (
         ("Datum", 25),
         ("Beginn", 22),
@@ -189,7 +193,7 @@ def render_itemised_bill(bill: dict) -> bytes:
     ):
         pdf.cell(width, 6, title, border="B")
     pdf.cell(0, 6, "Entgelt", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=9)
+    pdf.set_font(FONT, size=9)
     for call in bill["connections"]:
         duration = str(timedelta(seconds=call["duration_s"]))
         pdf.cell(25, 5, german_date(call["date"]))
@@ -198,10 +202,10 @@ def render_itemised_bill(bill: dict) -> bytes:
         pdf.cell(22, 5, duration)
         pdf.cell(46, 5, call["user"][:28])
         pdf.cell(0, 5, euro(call["price"]), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", style="B", size=10)
+    pdf.set_font(FONT, style="B", size=10)
     pdf.cell(160, 7, "Summe (netto)", align="R")
     pdf.cell(0, 7, euro(bill["total"]), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=8)
+    pdf.set_font(FONT, size=8)
     pdf.multi_cell(
         0,
         4,
@@ -210,4 +214,5 @@ def render_itemised_bill(bill: dict) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    return bytes(pdf.output())
+    identifier = hashlib.md5(json.dumps(bill, sort_keys=True, default=str).encode()).digest()
+    return dated(bytes(pdf.output()), last, identifier)
