@@ -373,3 +373,20 @@ def test_the_clock_applies_a_due_downgrade_before_the_month_fees(engine):
     assert engine.account("acme")["plan"] == "clinq"
     december = [r for r in engine.ledger("acme") if r["detail"].get("period") == "2026-12"]
     assert december == []
+
+
+def test_a_downgrade_takes_effect_on_the_first_even_on_a_holiday_and_is_never_shifted(engine):
+    """The effective day of a downgrade is a date, not a period the customer must keep: § 193
+    BGB does not move it. Requested the day before, on and after the month's last day around
+    New Year (Thu 31 Dec 2026; Fri 1 Jan 2027 is a public holiday in NRW)."""
+    days = {
+        "2026-12-30T12:00:00+01:00": "2027-01-01",  # the day before the month's last day
+        "2026-12-31T12:00:00+01:00": "2027-01-01",  # the last day: the holiday, not 4 Jan
+        "2027-01-01T12:00:00+01:00": "2027-02-01",  # the day after: the next month's end
+    }
+    for n, (at, effective) in enumerate(days.items()):
+        customer = Customer(engine, f"neujahr-{n}")
+        customer.open("2026-12-01T09:00:00+01:00", plan="clinq-premium")
+        requested = customer.send("plan.changed", at, plan="clinq")
+        (scheduled,) = effects_of(requested, "plan_change_scheduled")
+        assert scheduled["effective_on"] == effective, at

@@ -129,3 +129,17 @@ def test_no_code_deletes_or_truncates_the_books():
         for match in pattern.finditer(path.read_text(encoding="utf-8"))
     ]
     assert found == []
+
+
+def test_a_retention_period_ends_on_31_december_even_on_a_sunday_without_193():
+    """Keeping is a duty that lasts, not an act due by a day: § 193 BGB does not move the end.
+    Invoices of 30 and 31 Dec 2026 (the day before and the year's last day) are kept through
+    Sunday 31 Dec 2034 (not Tuesday 2 Jan 2035, after New Year's Day); one of 1 Jan 2027 (the
+    day after) through 31 Dec 2035."""
+    from engine.catalog import load_catalog
+
+    catalog = load_catalog()
+    assert date(2034, 12, 31).weekday() == 6
+    assert kept_until("invoice", date(2026, 12, 30), catalog) == date(2034, 12, 31)
+    assert kept_until("invoice", date(2026, 12, 31), catalog) == date(2034, 12, 31)
+    assert kept_until("invoice", date(2027, 1, 1), catalog) == date(2035, 12, 31)
