@@ -17,11 +17,12 @@ from datetime import date
 from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
 from engine.documents.invoice_pdf import (
     FONT,
-    business_letter_details,
     dated,
     euro,
     german_date,
+    letterhead,
     new_document,
+    provider_footer,
 )
 from engine.einvoice_duty import FACTUR_X
 from engine.state import CreditNote
@@ -40,27 +41,7 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     provider, customer = detail["provider"], detail.get("customer") or {}
     issued = date.fromisoformat(note.issued_on)
     pdf = new_document(f"Gutschrift {note.number}", provider["name"], issued)
-    pdf.set_auto_page_break(auto=True, margin=20)
-    pdf.add_page()
-    pdf.set_font(FONT, size=8)
-    pdf.cell(
-        0,
-        4,
-        f"{provider['name']}, {provider['street']}, {provider['postal_code']} {provider['city']}",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    pdf.ln(4)
-    pdf.set_font(FONT, size=11)
-    address = customer.get("address") or {}
-    for line in (
-        customer.get("name", f"Kunde {note.account}"),
-        address.get("street", ""),
-        f"{address.get('postal_code', '')} {address.get('city', '')}".strip(),
-    ):
-        if line:
-            pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(10)
+    letterhead(pdf, provider, customer, note.account)
     pdf.set_font(FONT, style="B", size=16)
     pdf.cell(0, 8, f"Gutschrift {note.number}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, style="B", size=11)
@@ -111,19 +92,6 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     for text in (detail["note"], payment_text(note)[1]):
         pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
-    pdf.ln(3)
-    pdf.set_font(FONT, size=8)
-    pdf.multi_cell(
-        0,
-        4,
-        f"{provider['name']} · {provider['street']} · "
-        f"{provider['postal_code']} {provider['city']} · "
-        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
-        f"{provider['tax_number']} · {provider['email']}",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    if letter_details := business_letter_details(provider):
-        pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
+    provider_footer(pdf, provider)
     identifier = hashlib.md5(json.dumps([note.number, detail], sort_keys=True).encode()).digest()
     return dated(bytes(pdf.output()), issued, identifier)

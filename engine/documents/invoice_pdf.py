@@ -148,33 +148,56 @@ def vat_text(detail: dict, item: dict) -> str:
     return f"{detail['vat_rate'].replace('.', ',')} %" if item["vat"] else "keine"
 
 
-def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
-    detail = invoice.detail
-    provider, customer = detail["provider"], detail["customer"]
-    pdf = new_document(
-        f"Rechnung {invoice.number}", provider["name"], date.fromisoformat(invoice.issued_on)
-    )
+def letterhead(pdf: FPDF, provider: dict, customer: dict, account: str) -> None:
+    """The first page's top: the sender line and the customer's address (AGB 4.3.4: as on
+    file on the document's day)."""
     pdf.set_auto_page_break(auto=True, margin=20)
     pdf.add_page()
     pdf.set_font(FONT, size=8)
-    pdf.cell(
-        0,
-        4,
-        f"{provider['name']}, {provider['street']}, {provider['postal_code']} {provider['city']}",
-        new_x="LMARGIN",
-        new_y="NEXT",
+    sender = (
+        f"{provider['name']}, {provider['street']}, {provider['postal_code']} {provider['city']}"
     )
+    pdf.cell(0, 4, sender, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font(FONT, size=11)
-    address = customer.get("address", {})
+    address = customer.get("address") or {}
     for line in (
-        customer.get("name", f"Kunde {invoice.account}"),
+        customer.get("name", f"Kunde {account}"),
         address.get("street", ""),
         f"{address.get('postal_code', '')} {address.get('city', '')}".strip(),
     ):
         if line:
             pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(10)
+
+
+def provider_footer(pdf: FPDF, provider: dict) -> None:
+    """The footer every business letter of the provider carries: address, register, VAT id,
+    tax number (UStG § 14 (4)), and the GmbH's details (GmbHG § 35a)."""
+    pdf.ln(3)
+    pdf.set_font(FONT, size=8)
+    pdf.multi_cell(
+        0,
+        4,
+        f"{provider['name']} · {provider['street']} · "
+        f"{provider['postal_code']} {provider['city']} · "
+        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
+        f"{provider['tax_number']} · {provider['email']}",
+        align="L",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if letter_details := business_letter_details(provider):
+        pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
+
+
+def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
+    detail = invoice.detail
+    provider, customer = detail["provider"], detail["customer"]
+    pdf = new_document(
+        f"Rechnung {invoice.number}", provider["name"], date.fromisoformat(invoice.issued_on)
+    )
+    letterhead(pdf, provider, customer, invoice.account)
     pdf.set_font(FONT, style="B", size=16)
     pdf.cell(0, 8, f"Rechnung {invoice.number}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=10)
@@ -229,21 +252,7 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     )
     if signed_note:
         pdf.multi_cell(0, 5, signed_note, align="L", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-    pdf.set_font(FONT, size=8)
-    pdf.multi_cell(
-        0,
-        4,
-        f"{provider['name']} · {provider['street']} · "
-        f"{provider['postal_code']} {provider['city']} · "
-        f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
-        f"{provider['tax_number']} · {provider['email']}",
-        align="L",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    if letter_details := business_letter_details(provider):
-        pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
+    provider_footer(pdf, provider)
     identifier = hashlib.md5(
         json.dumps([invoice.number, detail, signed_note], sort_keys=True).encode()
     ).digest()
