@@ -1026,6 +1026,32 @@ def cmd_invoices_xml(args: argparse.Namespace) -> int:
     return 0
 
 
+class OptionError(ValueError):
+    """A command-line option's value the command cannot use; the message names the option."""
+
+
+def _instant_option(name: str, text: str | None, example: str) -> datetime | None:
+    """An option holding an instant with its UTC offset (e.g. ``--created-at``), or None."""
+    if not text:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise OptionError(f"{name}: {text!r} is not an instant with its UTC offset ({example})")
+    return instant
+
+
+def write_output(out: str | None, data: bytes) -> None:
+    """A generated file to ``--out``, or to standard output when none is given."""
+    if out:
+        Path(out).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
 def cmd_sepa_export(args: argparse.Namespace) -> int:
     from engine.ledger.store import Store
     from engine.sepa_export import ExportRefused, export
@@ -1035,19 +1061,11 @@ def cmd_sepa_export(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"error: --collection-date: {args.collection_date!r} is not a date", file=sys.stderr)
         return 2
-    created = None
-    if args.created_at:
-        try:
-            created = datetime.fromisoformat(args.created_at)
-        except ValueError:
-            created = None
-        if created is None or created.tzinfo is None:
-            print(
-                f"error: --created-at: {args.created_at!r} is not an instant with its UTC "
-                "offset (2026-11-27T08:00:00+01:00)",
-                file=sys.stderr,
-            )
-            return 2
+    try:
+        created = _instant_option("--created-at", args.created_at, "2026-11-27T08:00:00+01:00")
+    except OptionError as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
     catalog = terms_of(args)
     with Store(args.db) as store:
         try:
@@ -1055,11 +1073,7 @@ def cmd_sepa_export(args: argparse.Namespace) -> int:
         except ExportRefused as refused:
             print(f"error: {refused.field}: {refused.message}", file=sys.stderr)
             return 1
-    if args.out:
-        Path(args.out).write_bytes(result.xml)
-    else:
-        sys.stdout.buffer.write(result.xml)
-        sys.stdout.flush()
+    write_output(args.out, result.xml)
     state = "written" if result.created else "as recorded before"
     print(
         f"{result.scheme} {result.collection_date}: {result.count} debits, "
@@ -1135,19 +1149,11 @@ def cmd_datev_export(args: argparse.Namespace) -> int:
     except DatevRefused as refused:
         print(f"error: --month: {refused.message}", file=sys.stderr)
         return 2
-    created = None
-    if args.created_at:
-        try:
-            created = datetime.fromisoformat(args.created_at)
-        except ValueError:
-            created = None
-        if created is None or created.tzinfo is None:
-            print(
-                f"error: --created-at: {args.created_at!r} is not an instant with its UTC "
-                "offset (2026-12-01T00:00:00+01:00)",
-                file=sys.stderr,
-            )
-            return 2
+    try:
+        created = _instant_option("--created-at", args.created_at, "2026-12-01T00:00:00+01:00")
+    except OptionError as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
     catalog = terms_of(args)
     with Store(args.db) as store:
         try:
@@ -1155,11 +1161,7 @@ def cmd_datev_export(args: argparse.Namespace) -> int:
         except DatevRefused as refused:
             print(f"error: {refused.field}: {refused.message}", file=sys.stderr)
             return 1
-    if args.out:
-        Path(args.out).write_bytes(data)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+    write_output(args.out, data)
     print(
         f"DATEV {args.month}: {len(batch.postings)} bookings"
         + (f", {args.out}" if args.out else ""),
@@ -1188,10 +1190,7 @@ def cmd_zm_export(args: argparse.Namespace) -> int:
         )
     lines = sales_list(documents, quarter, notes)
     text = to_csv(lines, rounding)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    write_output(args.out, text.encode("utf-8"))
     print(
         f"EU sales list {quarter}: {len(lines)} VAT ids, "
         f"{from_cents(sum(line.net_cents for line in lines))} EUR net"
