@@ -30,6 +30,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import insert, select, update
 
 from admin_ui import security
+from admin_ui.forms import form_fields, known_elements, place_errors, read_draft, without_notes
 from admin_ui.people import Person, check_login, current, end_sessions
 from api.app import get_engine, pdf_response
 from engine import audit
@@ -226,6 +227,7 @@ def new_draft():
         text = _latest_version_text(engine.catalog.root, published_texts(connection), file)
         first = earliest_effective(engine.catalog, "AGB 8.1", engine.catalog.local_date(_now()))
         text = "\n".join([f"effective_from: {first.isoformat()}", *text.splitlines()[1:]]) + "\n"
+        text = without_notes(text)  # the old version's notes do not belong to the new one
         draft_id = connection.execute(
             insert(drafts).returning(drafts.c.id),
             [
@@ -257,32 +259,41 @@ def draft(draft_id: int):
     row = _draft(engine, draft_id)
     text = row.text
     if request.method == "POST":
-        if row.status != "draft":
-            flash("This draft was published; published versions never change.", "error")
-            return redirect(url_for("admin.draft", draft_id=draft_id))
-        if not _person().may_draft(_file(engine.catalog, row.file).kind):
-            flash(f"A {_person().role} may not change this draft.", "error")
-            return redirect(url_for("admin.draft", draft_id=draft_id))
         text = request.form.get("text", "").replace("\r\n", "\n")
-        refused = draft_refusal(text)
-        if refused:
-            flash("The draft was not saved: fix the errors shown.", "error")
-            too_large = refused[0]["line"] is None
-            shown = row.text if too_large else text
-            return _render_draft(engine, row, shown, DraftCheck(errors=refused)), (
-                413 if too_large else 400
-            )
-        with engine.store.db.begin() as connection:
-            connection.execute(
-                update(drafts)
-                .where(drafts.c.id == draft_id)
-                .values(text=text, updated_at=_now().isoformat(timespec="seconds"))
-            )
-            audit.record(
-                connection, _person().email, "draft_saved", at=_now(), draft=draft_id, file=row.file
-            )
-        flash("Draft saved.", "info")
+        return save_draft(engine, row, text)
     return _render_draft(engine, row, text)
+
+
+def save_draft(engine, row, text: str):
+    """Store a draft's new text (from the YAML view or the form) and show its check.
+
+    Text the YAML reader refuses is not stored; ordinary faults are, and shown at their lines
+    and fields. Only a draft without faults gets the success message (no banner beside errors).
+    """
+    if row.status != "draft":
+        flash("This draft was published; published versions never change.", "error")
+        return redirect(url_for("admin.draft", draft_id=row.id))
+    if not _person().may_draft(_file(engine.catalog, row.file).kind):
+        flash(f"A {_person().role} may not change this draft.", "error")
+        return redirect(url_for("admin.draft", draft_id=row.id))
+    refused = draft_refusal(text)
+    if refused:
+        flash("The draft was not saved: fix the errors shown.", "error")
+        too_large = refused[0]["line"] is None
+        shown = row.text if too_large else text
+        return _render_draft(engine, row, shown, DraftCheck(errors=refused)), (
+            413 if too_large else 400
+        )
+    with engine.store.db.begin() as connection:
+        connection.execute(
+            update(drafts)
+            .where(drafts.c.id == row.id)
+            .values(text=text, updated_at=_now().isoformat(timespec="seconds"))
+        )
+        audit.record(
+            connection, _person().email, "draft_saved", at=_now(), draft=row.id, file=row.file
+        )
+    return _render_draft(engine, row, text, saved=True)
 
 
 @bp.post("/drafts/<int:draft_id>/publish")
@@ -523,7 +534,7 @@ def audit_view():
     return render_template("audit.html", entries=rows, problems=problems)
 
 
-def _render_draft(engine, row, text, check=None, reason="", ground=None):
+def _render_draft(engine, row, text, check=None, reason="", ground=None, saved=False):
     with engine.store.db.connect() as connection:
         check = check or check_draft(
             engine.catalog.root,
@@ -532,6 +543,14 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None):
             text,
             decider=engine.decider,
         )
+        preview = _preview(engine, connection, row, check, reason, ground)
+    fields, other_errors = _form(engine, row, text, check)
+    if saved and (check.errors or (preview and preview.problems)):
+        flash(
+            "The draft was saved; it cannot be published until the faults shown are fixed.", "error"
+        )
+    elif saved:
+        flash("Draft saved.", "info")
     errors_by_line: dict[int | None, list[dict]] = {}
     for error in check.errors:
         errors_by_line.setdefault(error["line"], []).append(error)
@@ -555,6 +574,38 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None):
         may_publish=_person().may_publish,
         examples=[(present(o.example), o) for o in check.examples],
         retired=[present(e) for e in check.retired],
+        form_fields=fields,
+        other_errors=other_errors,
+        preview=preview,
+    )
+
+
+def _form(engine, row, text: str, check) -> tuple[list, list[dict]]:
+    """The typed fields of the draft with its errors at them (admin_ui/forms.py), and the
+    errors of no field; no fields if the text cannot be read as a version."""
+    data = read_draft(text)
+    if data is None:
+        return [], list(check.errors)
+    terms_file = _file(engine.catalog, row.file)
+    fields = form_fields(terms_file, known_elements(engine.catalog.files), data)
+    return place_errors(fields, check.errors)
+
+
+def _preview(engine, connection, row, check, reason: str, ground):
+    """What publishing the checked draft today would do (engine/publication_preview.py)."""
+    from engine.publication_preview import preview
+
+    if not check.assessment:
+        return None
+    catalog = engine.catalog
+    return preview(
+        connection,
+        catalog,
+        _file(catalog, row.file),
+        check.assessment,
+        notified_on=catalog.local_date(_now()),
+        reason=reason,
+        ground=ground,
     )
 
 

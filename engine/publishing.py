@@ -63,6 +63,11 @@ class Assessment:
     def disadvantage(self) -> bool:
         return self.rules_changed or any(c.effect == "disadvantage" for c in self.changes)
 
+    @property
+    def changed(self) -> bool:
+        """Whether the version changes any value or rule of the one before it."""
+        return self.rules_changed or any(c.effect != "unchanged" for c in self.changes)
+
 
 @dataclass
 class DraftCheck:
@@ -254,23 +259,47 @@ def refusals(
     consumers_affected: bool,
 ) -> list[str]:
     """Why the publication may not go ahead; empty when it may."""
-    problems = []
-    clause = assessment.notice_clause
-    if assessment.price_increase and not consumers_affected and not assessment.vat_change:
-        clause = "AGB 8.3"  # business customers' prices may be adjusted at any time
-    earliest = earliest_effective(catalog, clause, notified_on)
-    if assessment.effective_from < earliest:
-        problems.append(
-            f"{clause} needs the customers to be notified at least six weeks "
-            f"before the change takes effect: notified on {notified_on}, the earliest effective "
-            f"date is {earliest}, not {assessment.effective_from}."
-        )
+    problems = draft_refusals(
+        catalog, assessment, notified_on=notified_on, consumers_affected=consumers_affected
+    )
     if assessment.price_increase and not reason.strip():
         problems.append("A price increase needs its reason (AGB 8.1): customers are told why.")
     if assessment.price_increase and consumers_affected and ground not in GROUNDS_OF_8_1:
         problems.append(
             "For consumer contracts prices may only rise for a change of VAT, an order of a "
             "regulator or a supplier's price increase (AGB 8.1): choose the ground."
+        )
+    return problems
+
+
+def publication_notice(assessment: Assessment, *, consumers_affected: bool) -> str | None:
+    """The clause whose notice period a publication keeps: AGB 8.3 for a price increase that
+    concerns business customers only (their prices may be adjusted at any time)."""
+    clause = assessment.notice_clause
+    if assessment.price_increase and not consumers_affected and not assessment.vat_change:
+        clause = "AGB 8.3"
+    return clause
+
+
+def draft_refusals(
+    catalog: Catalog, assessment: Assessment, *, notified_on: date, consumers_affected: bool
+) -> list[str]:
+    """What stops the draft itself from being published today: it changes nothing, or takes
+    effect before the notice period of AGB 8 has run (the reason and ground come on publishing).
+    """
+    problems = []
+    if not assessment.changed:
+        problems.append(
+            "The draft changes no value and no rule of the version before it; an unchanged "
+            "version is not published."
+        )
+    clause = publication_notice(assessment, consumers_affected=consumers_affected)
+    earliest = earliest_effective(catalog, clause, notified_on)
+    if assessment.effective_from < earliest:
+        problems.append(
+            f"{clause} needs the customers to be notified at least six weeks "
+            f"before the change takes effect: notified on {notified_on}, the earliest effective "
+            f"date is {earliest}, not {assessment.effective_from}."
         )
     return problems
 
