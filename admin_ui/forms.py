@@ -144,7 +144,7 @@ def _field(spec, plain: Any, pointer: str, known, *, missing: bool) -> FormField
         label_de=spec.label_de,
         pointer=pointer,
         clause=spec.clause,
-        unit=AMOUNT_UNITS.get(spec.type) or UNIT_NAMES.get(spec.unit or "", spec.unit),
+        unit=_unit(spec),
         missing=missing,
     )
     if missing:
@@ -181,6 +181,15 @@ def _field(spec, plain: Any, pointer: str, known, *, missing: bool) -> FormField
             value=", ".join(chosen) if spec.type == "set" else _shown(plain),
         )
     return replace(base, value=_shown(plain))
+
+
+def _unit(spec) -> str | None:
+    """The unit shown beside the input: ``EUR``, ``EUR/min``, ``% (percentage points)``, ..."""
+    named = UNIT_NAMES.get(spec.unit or "", spec.unit)
+    amount = AMOUNT_UNITS.get(spec.type)
+    if amount and named:
+        return f"{amount} ({named})"
+    return amount or named
 
 
 def _shown(value: Any) -> str:
@@ -344,6 +353,7 @@ def place_errors(fields: list[FormField], errors: Iterable[dict]) -> tuple[list,
     others = []
     names = {f.name for f in fields}
     for error in errors:
+        error = {**error, "plain": plain_words(error["message"])}
         name = field_of(error)
         if name in names:
             by_name.setdefault(name, []).append(error)
@@ -351,6 +361,30 @@ def place_errors(fields: list[FormField], errors: Iterable[dict]) -> tuple[list,
             others.append(error)
     placed = [replace(f, errors=tuple(by_name.get(f.name, ()))) for f in fields]
     return placed, others
+
+
+_PLAIN_WORDS = (
+    (re.compile(r"^'(.*)' is not a 'date'$"), "{0} is not a calendar date (YYYY-MM-DD)"),
+    (re.compile(r"^'(.*)' does not match '.*'$"), "{0} does not have the form this value needs"),
+    (re.compile(r"^(.*) is a required property$"), "{0} is missing"),
+    (
+        re.compile(
+            r"^[a-z0-9_]+ \((?:money|rate|percent|integer|period|boolean|text|set)\): (.*)$"
+        ),
+        "{0}",
+    ),
+)
+
+
+def plain_words(message: str) -> str:
+    """A schema's or parser's message as the form shows it at its field (the field names the
+    parameter, so the message need not): ``'2027-02-30' is not a 'date'`` becomes
+    ``2027-02-30 is not a calendar date (YYYY-MM-DD)``."""
+    for pattern, words in _PLAIN_WORDS:
+        match = pattern.match(message)
+        if match:
+            return words.format(*match.groups())
+    return message
 
 
 def draft_pointer(error: dict) -> str:
