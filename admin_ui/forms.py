@@ -276,6 +276,8 @@ def apply_form(text: str, terms_file: TermsFile, form: Mapping[str, list[str]]) 
         else:
             text = _put(text, data, "/values", name, written)
         data = read_draft(text) or data
+    if read_yaml(text, "draft").refused or read_yaml(text, "draft").data is None:
+        raise yaml_edit.EditError("the values typed do not make a readable draft")
     return text
 
 

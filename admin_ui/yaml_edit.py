@@ -181,7 +181,7 @@ def scalar(value: str) -> str:
     """A string as YAML: plain where YAML reads it back as the same string, else quoted."""
     if _PLAIN.match(value) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return quoted(value)
 
 
 def flow(value: Any) -> str:
@@ -198,5 +198,19 @@ def flow(value: Any) -> str:
 
 
 def quoted(value: str) -> str:
-    """A string always in double quotes, as the catalog writes amounts (``"9.80 EUR"``)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A string always in double quotes, as the catalog writes amounts (``"9.80 EUR"``).
+
+    Characters YAML does not allow as written, or reads as line breaks (U+0085, U+2028,
+    U+2029), are escaped.
+    """
+    return _UNPRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+
+
+_UNPRINTABLE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

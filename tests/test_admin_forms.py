@@ -121,6 +121,19 @@ def test_a_switch_left_off_writes_false_and_a_set_writes_the_zones_chosen(catalo
     assert "rules:\n  - name: eu-flat-rate" in changed  # the rest is as it was
 
 
+def test_whatever_is_typed_the_draft_stays_readable_yaml_and_keeps_the_text(catalog):
+    path = "rules/agb/8.1-price-increases.yaml"
+    text = _latest_version_text(PROJECT_ROOT, {}, path)
+    form = submitted_unchanged(_fields(catalog, path, text).values())
+    typed = 'e-mail\u2028or: "letter"\x85 {[#'
+    form.update({"value:notice_channel": [typed], "value:grounds": ["true, +49, a: b"]})
+    form.update({"value:notice_period": ["six"], "unit:notice_period": ["weeks: 1"]})
+    values = read_draft(apply_form(text, _file(catalog, path), form))["values"]
+    assert values["notice_channel"] == typed
+    assert values["grounds"] == ["true", "+49", "a: b"]
+    assert values["notice_period"] == {"weeks: 1": "six"}  # for the catalog's checks to refuse
+
+
 def test_the_form_and_the_yaml_view_give_the_same_draft_and_the_same_errors(catalog):
     terms_file = _file(catalog, FEE_FILE)
     text = fee_draft("2027-01-03", "9.80 EUR")
