@@ -1,7 +1,7 @@
 """The admin UI (Flask): product managers edit plans, legal publishes term changes (AGB 8)."""
 
 from admin_ui import credit_notes  # noqa: F401  (its routes join the admin blueprint)
-from admin_ui import lists  # noqa: F401  (the list pages join the blueprint)
+from admin_ui import lists as _lists  # noqa: F401  (the list pages join the blueprint)
 from admin_ui import webhooks as _webhooks  # noqa: F401  (its routes join the blueprint)
 from admin_ui.views import init_admin
 

@@ -10,7 +10,7 @@ import json
 import re
 
 from flask import render_template, request
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from admin_ui import paging
 from admin_ui.audit_sentences import sentence
@@ -22,6 +22,7 @@ from engine.ledger.tables import accounts, audit_log, drafts, outbox
 
 DRAFT_STATUSES = ("draft", "published")
 MAX_FILTER = 254  # the longest e-mail address or account id a filter needs
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never part of what is searched (NUL breaks SQL)
 
 
 @bp.app_template_filter("euros")
@@ -50,8 +51,9 @@ def refused_list_query(error: paging.BadListQuery):
 
 
 def _text(field: str, longest: int = MAX_FILTER) -> str:
-    """A free-text filter of the query string, stripped; 400 when longer than ``longest``."""
-    value = request.args.get(field, "").strip()
+    """A free-text filter of the query string without control characters; 400 when longer
+    than ``longest``."""
+    value = _CONTROL.sub("", request.args.get(field, "")).strip()
     if len(value) > longest:
         raise paging.BadListQuery(f"{field} is at most {longest} characters, not {len(value)}.")
     return value
@@ -175,7 +177,7 @@ def audit_view():
     with _engine().store.db.connect() as connection:
         kinds = tuple(
             connection.execute(
-                select(distinct(audit_log.c.action)).order_by(audit_log.c.action)
+                select(audit_log.c.action).distinct().order_by(audit_log.c.action)
             ).scalars()
         )
         action = _choice("action", kinds) if kinds else ""
