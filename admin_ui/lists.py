@@ -40,9 +40,7 @@ def _with_unit(spec, value) -> str:
     return with_unit(spec, value)
 
 
-@bp.app_context_processor
-def _paging_defaults() -> dict:
-    return {"default_page_size": paging.DEFAULT_SIZE}
+bp.add_app_template_global(paging.DEFAULT_SIZE, "default_page_size")  # for _paging.html
 
 
 @bp.errorhandler(paging.BadListQuery)
