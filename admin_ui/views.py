@@ -2,12 +2,12 @@
 
 Product managers draft plans and tariffs; legal drafts anything and publishes; viewers read.
 Every refusal says why. Every form carries a CSRF token; every change is in the audit log.
+The list pages (catalog, drafts, accounts, outbox, audit log) are in admin_ui/lists.py.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from engine.catalog import Catalog, NotInForce
 from engine.catalog.coverage import source_text
 from engine.documents import invoice_filename, itemised_bill_filename
 from engine.examples import examples_of, present, run_examples
-from engine.ledger.tables import accounts, drafts, outbox
+from engine.ledger.tables import drafts
 from engine.publishing import (
     GROUNDS_OF_8_1,
     DraftCheck,
@@ -61,13 +61,6 @@ bp = Blueprint(
     static_folder="static",
 )
 csrf = CSRFProtect()
-GROUPS = (
-    ("Plans and tariffs", ("plan", "rates", "zones"), None),
-    ("AGB", ("clause",), "agb"),
-    ("CLINQ service description", ("clause",), "clinq-sd"),
-    ("Statutes", ("clause",), ("bgb", "tkg", "ustg")),
-    ("Platform decisions", ("clause",), "platform"),
-)
 
 
 def init_admin(app: Flask) -> None:
@@ -177,19 +170,6 @@ def logout():
     return redirect(url_for("admin.login"))
 
 
-@bp.get("/")
-def index():
-    catalog = _engine().catalog
-    groups = []
-    for title, kinds, documents in GROUPS:
-        wanted = (documents,) if isinstance(documents, str) else documents
-        files = [
-            f for f in catalog.files if f.kind in kinds and (wanted is None or f.document in wanted)
-        ]
-        groups.append((title, files))
-    return render_template("index.html", groups=groups)
-
-
 @bp.get("/files/<path:file>")
 def file_view(file: str):
     engine = _engine()
@@ -244,13 +224,6 @@ def new_draft():
             connection, person.email, "draft_created", at=_now(), draft=draft_id, file=file
         )
     return redirect(url_for("admin.draft", draft_id=draft_id))
-
-
-@bp.get("/drafts")
-def draft_list():
-    with _engine().store.db.connect() as connection:
-        rows = connection.execute(select(drafts).order_by(drafts.c.id.desc())).all()
-    return render_template("drafts.html", drafts=rows)
 
 
 @bp.route("/drafts/<int:draft_id>", methods=["GET", "POST"])
@@ -387,14 +360,6 @@ def diff():
     return render_template("diff.html", file=terms_file, a=first, b=second, assessment=assessment)
 
 
-@bp.get("/accounts")
-def accounts_view():
-    engine = _engine()
-    with engine.store.db.connect() as connection:
-        rows = connection.execute(select(accounts).order_by(accounts.c.id).limit(1000)).all()
-    return render_template("accounts.html", accounts=rows)
-
-
 @bp.get("/accounts/<account>")
 def account_view(account: str):
     engine = _engine()
@@ -479,16 +444,6 @@ def itemised_bill_download(account: str):
     return pdf_response(render_itemised_bill(bill), filename, attachment=True)
 
 
-@bp.get("/outbox")
-def outbox_view():
-    query = select(outbox).order_by(outbox.c.id.desc()).limit(500)
-    if re.fullmatch(r"[0-9]{1,18}", request.args.get("publication", "")):
-        query = query.where(outbox.c.publication == int(request.args["publication"]))
-    with _engine().store.db.connect() as connection:
-        rows = connection.execute(query).all()
-    return render_template("outbox.html", messages=rows)
-
-
 @bp.get("/conformance")
 def conformance_view():
     """Where clauses differ from the statutes they must satisfy (rules/conformance.yaml)."""
@@ -524,14 +479,6 @@ def conformance_view():
         terms_version=terms_version,
         problems=problems,
     )
-
-
-@bp.get("/audit")
-def audit_view():
-    with _engine().store.db.connect() as connection:
-        rows = audit.entries(connection)
-        problems = audit.verify(connection)
-    return render_template("audit.html", entries=rows, problems=problems)
 
 
 def _render_draft(engine, row, text, check=None, reason="", ground=None, saved=False):

@@ -5,11 +5,11 @@ Legal and product may retry a dead message (a new round of attempts, audited); v
 
 from __future__ import annotations
 
-import re
-
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from admin_ui import paging
+from admin_ui.paging import BadListQuery
 from admin_ui.views import _engine, _now, _person, bp
 from engine import audit
 from engine.ledger.tables import webhook_messages, webhook_subscriptions
@@ -27,31 +27,26 @@ def may_retry(role: str) -> bool:
 @bp.get("/webhooks")
 def webhooks_view():
     status = request.args.get("status", "")
-    status = status if status in STATUSES else ""
-    raw_page = request.args.get("page", "1")
-    page = int(raw_page) if re.fullmatch(r"[1-9][0-9]{0,5}", raw_page) else 1
+    if status and status not in STATUSES:
+        raise BadListQuery(f"status must be one of {', '.join(STATUSES)}, not {status[:40]!r}.")
+    wanted = paging.asked(request.args, PAGE_SIZE)
     m, s = webhook_messages, webhook_subscriptions
     query = select(m, s.c.url).join(s, s.c.id == m.c.subscription, isouter=True)
-    counting = select(func.count()).select_from(m)
     if status:
         query = query.where(m.c.status == status)
-        counting = counting.where(m.c.status == status)
-    query = query.order_by(m.c.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     with _engine().store.db.connect() as connection:
-        rows = connection.execute(query).all()
-        total = connection.execute(counting).scalar_one()
+        page = paging.fetch(connection, query.order_by(m.c.id.desc()), wanted)
         subscriptions = connection.execute(
             select(s).where(s.c.removed_at.is_(None)).order_by(s.c.id)
         ).all()
     return render_template(
         "webhooks.html",
-        messages=rows,
+        messages=page.rows,
+        page=page,
         subscriptions=subscriptions,
         status=status,
         statuses=STATUSES,
-        page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        total=total,
+        filters={"status": status},
         may_retry=may_retry(_person().role),
     )
 
