@@ -711,5 +711,51 @@ def draft_from_file(path: Path, catalog: Catalog, file: str | None = None) -> tu
     return file, text
 
 
+def describe(impact: Impact) -> str:
+    """The impact as ``billing terms impact`` prints it."""
+    affected = impact.accounts_affected
+    notices = impact.notices
+    lines = [
+        f"Impact of the draft of {impact.citation} ({impact.file}, effective "
+        f"{impact.draft_effective_from}) on {impact.period.first} to {impact.period.last}",
+        f"  {AS_IF_IN_FORCE}",
+        f"  replayed: {impact.accounts_replayed} accounts, {impact.events_replayed} events "
+        f"in {impact.seconds:.1f} s",
+        f"  accounts affected: {affected['total']} (consumers: {affected['consumer']}, "
+        f"businesses: {affected['business']})",
+        f"  revenue (net of VAT): {format_amount(impact.revenue_before)} EUR before, "
+        f"{format_amount(impact.revenue_after)} EUR after, "
+        f"delta {format_amount(impact.revenue_delta)} EUR",
+        f"  VAT: {format_amount(impact.vat_before)} EUR before, "
+        f"{format_amount(impact.vat_after)} EUR after",
+        "  by item (EUR):",
+    ]
+    width = max((len(i.item) for i in impact.by_item), default=4)
+    lines += [
+        f"    {i.item:<{width}}  {format_amount(i.before):>12}  {format_amount(i.after):>12}  "
+        f"{format_amount(i.delta):>10}"
+        for i in impact.by_item
+    ]
+    if impact.largest:
+        lines.append(f"  largest changes (of {len(impact.changes)}):")
+        lines += [
+            f"    {c.account} ({c.customer_type}, {c.plan}): {format_amount(c.before)} -> "
+            f"{format_amount(c.after)} EUR ({format_amount(c.delta)}; "
+            + ", ".join(f"{i.item} {format_amount(i.delta)}" for i in c.items)
+            + ")"
+            for c in impact.largest
+        ]
+    clause = notices.notice_clause or "no notice clause: only to the customers' advantage"
+    termination = (
+        f", termination right {notices.termination_clause}" if notices.termination_clause else ""
+    )
+    lines.append(
+        f"  notices ({clause}{termination}): {notices.count} customers "
+        f"(consumers: {notices.by_customer_type['consumer']}, "
+        f"businesses: {notices.by_customer_type['business']})"
+    )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     _child_main()
