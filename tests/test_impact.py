@@ -234,3 +234,44 @@ def test_the_draft_cannot_be_applied_before_a_version_of_its_file(month):
     with pytest.raises(ImpactRefused, match="does not load as if in force"):
         impact_of(month, FEE_FILE, fee_draft("2027-01-01"), Period.month_of(date(2009, 7, 3)))
     assert Path(PROJECT_ROOT / FEE_FILE).exists()
+
+
+def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(month):
+    from admin_ui.people import create_person
+    from api import create_app
+    from tests.test_admin import NOW, PASSWORD, csrf, login, new_draft, save
+
+    app = create_app(engine=month)
+    app.config.update(SECRET_KEY="test", BILLING_NOW=lambda: NOW)
+    with month.store.db.begin() as connection:
+        create_person(connection, "legal@example.com", "legal", PASSWORD)
+    client = app.test_client()
+    login(client, "legal@example.com")
+    draft_id = new_draft(client, FEE_FILE)
+    assert save(client, draft_id, fee_draft("2027-01-01")).status_code == 200
+    page = client.get(f"/admin/drafts/{draft_id}").data.decode()
+    assert 'id="impact-run"' in page and 'id="impact-chart"' not in page
+    with month.store.db.connect() as connection:
+        before = counts(connection)
+    shown = client.get(f"/admin/drafts/{draft_id}/impact?from=2026-11-01&to=2026-11-30")
+    assert shown.status_code == 200
+    page = shown.data.decode()
+    assert '<strong id="impact-delta" class="disadvantage">+6.60</strong>' in page
+    assert 'id="impact-chart"' in page and 'data-item="returned_debit_fee"' in page
+    assert "Accounts affected: <strong>2</strong>" in page
+    assert "notify <strong>3</strong> customers" in page
+    assert csrf(page.encode())  # the rest of the draft page is there
+    with month.store.db.connect() as connection:
+        assert counts(connection) == before
+    for query, message in (
+        ("from=2026-13-01&to=2026-11-30", "from: &#39;2026-13-01&#39; is not a date"),
+        ("from=2026-11-30&to=2026-11-01", "lies before"),
+        ("from=2026-11-01", "to: &#39;&#39; is not a date"),
+    ):
+        refused = client.get(f"/admin/drafts/{draft_id}/impact?{query}")
+        assert refused.status_code == 200
+        assert "No impact: " in refused.data.decode()
+        assert message in refused.data.decode()
+    # empty dates: the last complete month of the stored events (October here)
+    default = client.get(f"/admin/drafts/{draft_id}/impact").data.decode()
+    assert 'value="2026-10-01"' in default and "2026-10-01 to 2026-10-31" in default
