@@ -54,7 +54,7 @@ def chart(impact: Impact) -> tuple[list[Bar], int]:
             length(item.after),
             format_amount(item.before),
             format_amount(item.after),
-            format_amount(item.delta),
+            ("+" if item.delta > 0 else "") + format_amount(item.delta),
             item.delta != 0,
         )
         for index, item in enumerate(impact.by_item)
