@@ -501,13 +501,15 @@ UNWATCHABLE = ("Price list: zones", "Platform: calendar", "Platform: money")
 
 
 def watchable(before: TermsFile, draft_has_rules: bool) -> bool:
-    """Whether replaying only the accounts that read the file is exact for this draft.
+    """Whether replaying only the accounts that read the file is exact, and worth it.
 
-    Not for a file whose versions have rules (the compiled rules decide without reading the
-    file each time) nor for the files :data:`UNWATCHABLE` names.
+    Exact except for a file whose versions have rules (the compiled rules decide without
+    reading the file each time) and the files :data:`UNWATCHABLE` names. Worth it for clauses,
+    which few events read; plans and rate tables are read by every call, so for them the two
+    full replays run side by side instead.
     """
     has_rules = draft_has_rules or any(v.rules for v in before.versions)
-    return not has_rules and before.citation not in UNWATCHABLE
+    return before.kind == "clause" and not has_rules and before.citation not in UNWATCHABLE
 
 
 def terms_impact(
