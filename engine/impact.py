@@ -469,13 +469,14 @@ def replay_revenue(
 
 
 def _replay_in_child(
-    recipe: CatalogRecipe, stored: StoredMonth, period: Period
-) -> dict[str, dict[str, int]]:
+    recipe: CatalogRecipe, stored: StoredMonth, period: Period, watched: str | None = None
+) -> tuple[dict[str, dict[str, int]], set[str]]:
     """One replay in a child process (``python -m engine.impact``), given and answering by
-    pickle through its standard input and output; a fault comes back as its message."""
+    pickle through its standard input and output; a fault comes back as its message. With
+    ``watched`` (a citation) also the accounts that read that file in the period."""
     answer = subprocess.run(
         [sys.executable, "-m", "engine.impact"],
-        input=pickle.dumps((recipe, stored, period)),
+        input=pickle.dumps((recipe, stored, period, watched)),
         capture_output=True,
         check=False,
     )
@@ -485,12 +486,26 @@ def _replay_in_child(
 
 
 def _child_main() -> None:
-    recipe, stored, period = pickle.load(sys.stdin.buffer)
+    recipe, stored, period, watched = pickle.load(sys.stdin.buffer)
+    watch = Watch(watched, period.first) if watched else None
     try:
-        revenue = replay_revenue(recipe.load(), stored, period)
+        revenue = replay_revenue(recipe.load(), stored, period, watch=watch)
     except ImpactRefused as refused:
         sys.exit(f"{refused}")
-    sys.stdout.buffer.write(pickle.dumps(revenue))
+    sys.stdout.buffer.write(pickle.dumps((revenue, watch.touched if watch else set())))
+
+
+def _halves(stored: StoredMonth) -> list[StoredMonth]:
+    """The month split into two by account (accounts are replayed independently)."""
+    names = sorted(stored.accounts)
+    middle = len(names) // 2
+    return [stored.of(set(names[:middle])), stored.of(set(names[middle:]))]
+
+
+def _in_two(jobs: list[tuple]) -> list[tuple[dict, set[str]]]:
+    """Run two child replays at once (the machine's two cores)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda job: _replay_in_child(*job), jobs))
 
 
 # -- both replays -----------------------------------------------------------------------------
@@ -528,22 +543,34 @@ def terms_impact(
 
     With ``watch`` (see :func:`watchable`) the draft's replay covers only the accounts that
     read the draft's file in the first replay; the others' revenue is the same by construction.
-    Without, both replay everything, in two processes at once when ``parallel`` (default: a
-    large month).
+    Without, both replay everything. When ``parallel`` (default: a large month) the work runs
+    in two processes at once: the two full replays side by side, or each replay's accounts
+    split in two halves.
     """
+    if parallel is None:
+        parallel = len(stored.payloads) >= PARALLEL_FROM
+    if watch is not None and parallel:
+        # each half of the accounts in a process of its own, then the draft for those that read
+        halves = _in_two([(now, half, period, watch.citation) for half in _halves(stored)])
+        before = {name: items for revenue, _ in halves for name, items in revenue.items()}
+        watch.touched = set().union(*(touched for _, touched in halves))
+        after = dict(before)
+        touched = stored.of(watch.touched)
+        if len(touched.payloads) >= PARALLEL_FROM:
+            for revenue, _ in _in_two([(with_draft, half, period) for half in _halves(touched)]):
+                after.update(revenue)
+        elif watch.touched:
+            after.update(replay_revenue(with_draft.load(), touched, period, decider))
+        return before, after
+    if parallel:
+        done = _in_two([(now, stored, period), (with_draft, stored, period)])
+        return done[0][0], done[1][0]
     current, drafted = catalogs or (now.load(), with_draft.load())
     if watch is not None:
         before = replay_revenue(current, stored, period, decider, watch)
         after = dict(before)
         if watch.touched:
             after.update(replay_revenue(drafted, stored.of(watch.touched), period, decider))
-        return before, after
-    if parallel is None:
-        parallel = len(stored.payloads) >= PARALLEL_FROM
-    if parallel:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(_replay_in_child, r, stored, period) for r in (now, with_draft)]
-            before, after = (f.result() for f in futures)
         return before, after
     return (
         replay_revenue(current, stored, period, decider),

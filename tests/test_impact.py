@@ -137,6 +137,9 @@ def test_replaying_only_the_accounts_that_read_the_file_equals_replaying_everyon
     watched = impact_of(month, FEE_FILE, draft)
     everyone = impact_of(month, FEE_FILE, draft, exhaustive=True, parallel=True)
     assert watched.to_json() == everyone.to_json()
+    # the large month's way: each half of the accounts watched in a process of its own
+    halves = impact_of(month, FEE_FILE, draft, parallel=True)
+    assert halves.to_json() == watched.to_json()
 
 
 def test_billing_terms_impact_prints_json_for_an_exported_catalog_file(month, tmp_path, capsys):
