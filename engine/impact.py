@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, insert, select
 
-from engine.catalog import Catalog, CatalogError, Terms, TermsFile
+from engine.catalog import Catalog, CatalogError, InForce, Terms, TermsFile
 from engine.catalog.loader import Appended, load_files
 from engine.effects import INVOICED_ITEMS
 from engine.engine import Engine
@@ -187,6 +187,7 @@ class Impact:
     period: Period
     accounts_replayed: int
     events_replayed: int
+    replayed_with_draft: int  # accounts: those that read the draft's changes, or all (Watch)
     changes: tuple[AccountChange, ...]  # affected accounts, largest change first
     by_item: tuple[ItemChange, ...]
     vat_before: Decimal
@@ -231,6 +232,7 @@ class Impact:
             "note": AS_IF_IN_FORCE,
             "accounts_replayed": self.accounts_replayed,
             "events_replayed": self.events_replayed,
+            "accounts_replayed_with_draft": self.replayed_with_draft,
             "accounts_affected": self.accounts_affected,
             "revenue_before": format_amount(self.revenue_before),
             "revenue_after": format_amount(self.revenue_after),
@@ -354,15 +356,18 @@ def counts(connection: Connection) -> dict[str, int]:
 
 
 class Watch:
-    """Which accounts consulted one catalog file during the period (the replay's reads).
+    """Which accounts read the draft's changes during the period (the replay's reads).
 
-    An account whose events in the period never read the draft's file gets the same result
-    under both catalogs: they agree on every other file, and before the period on this one.
+    An account whose events in the period never read a parameter the draft changes gets the
+    same result under both catalogs: they agree on every other value, and before the period on
+    these. ``changed`` names those parameters (None: any read of the file counts); a read of
+    the whole file (``Catalog.file``, e.g. a value at another day) always counts.
     """
 
-    def __init__(self, citation: str, first: date):
+    def __init__(self, citation: str, first: date, changed: frozenset[str] | None = None):
         self.citation = citation
         self.first = first
+        self.changed = changed
         self.account: str | None = None  # the account of the event being applied, in the period
         self.touched: set[str] = set()
 
@@ -370,19 +375,37 @@ class Watch:
         if citation == self.citation and self.account is not None:
             self.touched.add(self.account)
 
+    def read(self, citation: str, name: str) -> None:
+        if self.changed is None or name in self.changed:
+            self.saw(citation)
+
+
+@dataclass(frozen=True)
+class _WatchedInForce(InForce):
+    watch: Watch | None = field(default=None, compare=False, repr=False)
+
+    def __getitem__(self, name: str) -> Any:
+        if self.watch is not None:
+            self.watch.read(self.citation, name)
+        return super().__getitem__(name)
+
 
 @dataclass(frozen=True)
 class _WatchedTerms(Terms):
     watch: Watch | None = field(default=None, compare=False, repr=False)
 
     def clause(self, citation: str):
-        if self.watch is not None:
-            self.watch.saw(citation)
-        return super().clause(citation)
+        found = super().clause(citation)
+        watch = self.watch
+        if watch is None or citation != watch.citation:
+            return found
+        if watch.changed is None:
+            watch.saw(citation)
+        return _WatchedInForce(found.file, found.version, found.terms_version, watch=watch)
 
 
 class _WatchedCatalog(Catalog):
-    """The same catalog, telling ``watch`` of every file read through it."""
+    """The same catalog, telling ``watch`` of every read of the draft's file through it."""
 
     def __init__(self, catalog: Catalog, watch: Watch):
         super().__init__(catalog.files, catalog.root)
@@ -469,11 +492,14 @@ def replay_revenue(
 
 
 def _replay_in_child(
-    recipe: CatalogRecipe, stored: StoredMonth, period: Period, watched: str | None = None
+    recipe: CatalogRecipe,
+    stored: StoredMonth,
+    period: Period,
+    watched: tuple[str, frozenset[str] | None] | None = None,
 ) -> tuple[dict[str, dict[str, int]], set[str]]:
     """One replay in a child process (``python -m engine.impact``), given and answering by
     pickle through its standard input and output; a fault comes back as its message. With
-    ``watched`` (a citation) also the accounts that read that file in the period."""
+    ``watched`` (a citation and the changed parameters) also the accounts that read them."""
     answer = subprocess.run(
         [sys.executable, "-m", "engine.impact"],
         input=pickle.dumps((recipe, stored, period, watched)),
@@ -487,7 +513,7 @@ def _replay_in_child(
 
 def _child_main() -> None:
     recipe, stored, period, watched = pickle.load(sys.stdin.buffer)
-    watch = Watch(watched, period.first) if watched else None
+    watch = Watch(watched[0], period.first, watched[1]) if watched else None
     try:
         revenue = replay_revenue(recipe.load(), stored, period, watch=watch)
     except ImpactRefused as refused:
@@ -516,15 +542,16 @@ UNWATCHABLE = ("Price list: zones", "Platform: calendar", "Platform: money")
 
 
 def watchable(before: TermsFile, draft_has_rules: bool) -> bool:
-    """Whether replaying only the accounts that read the file is exact, and worth it.
+    """Whether replaying only the accounts that read the draft's changes is exact.
 
-    Exact except for a file whose versions have rules (the compiled rules decide without
-    reading the file each time) and the files :data:`UNWATCHABLE` names. Worth it for clauses,
-    which few events read; plans and rate tables are read by every call, so for them the two
-    full replays run side by side instead.
+    Exact for clauses and rate tables, except for a file whose versions have rules (the
+    compiled rules decide without reading the file each time; every plan has them) and the
+    files :data:`UNWATCHABLE` names; for those the two full replays run side by side.
     """
     has_rules = draft_has_rules or any(v.rules for v in before.versions)
-    return before.kind == "clause" and not has_rules and before.citation not in UNWATCHABLE
+    return (
+        before.kind in ("clause", "rates") and not has_rules and before.citation not in UNWATCHABLE
+    )
 
 
 def terms_impact(
@@ -551,7 +578,8 @@ def terms_impact(
         parallel = len(stored.payloads) >= PARALLEL_FROM
     if watch is not None and parallel:
         # each half of the accounts in a process of its own, then the draft for those that read
-        halves = _in_two([(now, half, period, watch.citation) for half in _halves(stored)])
+        watched = (watch.citation, watch.changed)
+        halves = _in_two([(now, half, period, watched) for half in _halves(stored)])
         before = {name: items for revenue, _ in halves for name, items in revenue.items()}
         watch.touched = set().union(*(touched for _, touched in halves))
         after = dict(before)
@@ -660,7 +688,8 @@ def draft_impact(
     draft_file = _terms_file(drafted, file)
     watch = None
     if watchable(terms_file, bool(draft_file.versions[-1].rules)) and not exhaustive:
-        watch = Watch(terms_file.citation, period.first)
+        changed = frozenset(c.name for c in assessment.changes if c.effect != "unchanged")
+        watch = Watch(terms_file.citation, period.first, changed)
     before, after = terms_impact(
         stored,
         now,
@@ -680,6 +709,7 @@ def draft_impact(
         period=period,
         accounts_replayed=len(stored.accounts),
         events_replayed=len(stored.payloads),
+        replayed_with_draft=len(watch.touched) if watch else len(stored.accounts),
         changes=changes,
         by_item=by_item,
         vat_before=from_cents(vat_before),
@@ -749,7 +779,7 @@ def describe(impact: Impact) -> str:
         f"{impact.draft_effective_from}) on {impact.period.first} to {impact.period.last}",
         f"  {AS_IF_IN_FORCE}",
         f"  replayed: {impact.accounts_replayed} accounts, {impact.events_replayed} events "
-        f"in {impact.seconds:.1f} s",
+        f"({impact.replayed_with_draft} accounts also with the draft) in {impact.seconds:.1f} s",
         f"  accounts affected: {affected['total']} (consumers: {affected['consumer']}, "
         f"businesses: {affected['business']})",
         f"  revenue (net of VAT): {format_amount(impact.revenue_before)} EUR before, "

@@ -114,6 +114,8 @@ def test_a_returned_debit_fee_raised_from_9_80_to_12_00_on_three_returns_adds_6_
     # the draft's own effective date is named; its values apply to November as if in force
     assert impact.draft_effective_from == date(2027, 1, 1)
     assert impact.accounts_replayed == 3
+    # only anna and acme read the fee in November; bert's replay with the draft is skipped
+    assert impact.replayed_with_draft == 2
 
 
 def test_a_world_rate_of_0_35_instead_of_0_29_on_six_billed_minutes_adds_0_36(month):
@@ -129,14 +131,19 @@ def test_a_world_rate_of_0_35_instead_of_0_29_on_six_billed_minutes_adds_0_36(mo
     assert item(impact, "returned_debit_fee").delta == 0
     assert [c.account for c in impact.changes] == ["anna"]
     assert impact.accounts_affected == {"consumer": 1, "business": 0, "total": 1}
+    assert impact.replayed_with_draft == 1  # only anna's calls read the world rate
 
 
 def test_replaying_only_the_accounts_that_read_the_file_equals_replaying_everyone(month):
-    """The shortcut (see engine/impact.py, Watch) against two full replays in two processes."""
+    """The shortcut (see engine/impact.py, Watch) against two full replays."""
     draft = fee_draft("2027-01-01", "12.00 EUR")
     watched = impact_of(month, FEE_FILE, draft)
     everyone = impact_of(month, FEE_FILE, draft, exhaustive=True, parallel=True)
     assert watched.to_json() == everyone.to_json()
+    rate = rates_draft("0.3500 EUR/min")  # only the accounts that read the world rate
+    assert impact_of(month, RATES_FILE, rate).to_json() == (
+        impact_of(month, RATES_FILE, rate, exhaustive=True).to_json()
+    )
     # the large month's way: each half of the accounts watched in a process of its own
     halves = impact_of(month, FEE_FILE, draft, parallel=True)
     assert halves.to_json() == watched.to_json()
