@@ -8,17 +8,18 @@ returned direct debit per 100 accounts paying by autoprepay or postpay added on 
 (the demo has none). Measured: the
 whole of ``billing terms impact`` for three drafts, in this process, reading that database:
 
-- the returned-debit fee (AGB 4.2.3) at 12.00 EUR instead of 9.80: a clause, so one full
-  replay under the terms in force watches which accounts read AGB 4.2.3, and only those are
-  replayed with the draft;
-- the same draft replayed in full twice (``exhaustive``), in two processes at once;
-- the world rate of the rate table at 0.35 EUR/min instead of 0.29: every call reads the rate
-  table, so two full replays run side by side.
+- the returned-debit fee (AGB 4.2.3) at 12.00 EUR instead of 9.80: one full replay under the
+  terms in force (its accounts split over two processes) watches which accounts read the fee,
+  and only those are replayed with the draft;
+- the same draft replayed in full twice (``exhaustive``), side by side in two processes;
+- the world rate of the rate table at 0.35 EUR/min instead of 0.29: watched the same way, so
+  only the accounts that called the rest of the world are replayed with the draft.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from datetime import date
@@ -80,6 +81,13 @@ FEE = (
 )
 
 
+def _cpu() -> float:
+    """User and system CPU seconds of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def measure(url: str) -> None:
     from engine.catalog import PROJECT_ROOT
     from engine.impact import Period, counts, draft_impact
@@ -101,18 +109,22 @@ def measure(url: str) -> None:
             {},
         ),
     )
-    print("| draft | accounts replayed | events | affected | revenue delta | seconds |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| draft | accounts replayed | events | with the draft | affected | delta | seconds "
+        "| CPU seconds |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with Store(url) as store, store.db.connect() as connection:
         before = counts(connection)
         for name, file, text, options in runs:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu()
             impact = draft_impact(connection, PROJECT_ROOT, file, text, november, **options)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, _cpu() - cpu
             print(
                 f"| {name} | {impact.accounts_replayed:,} | {impact.events_replayed:,} | "
+                f"{impact.replayed_with_draft:,} | "
                 f"{impact.accounts_affected['total']:,} | {impact.revenue_delta} EUR | "
-                f"{seconds:.1f} |",
+                f"{seconds:.1f} | {cpu:.1f} |",
                 flush=True,
             )
         assert counts(connection) == before, "an impact run wrote to the database"

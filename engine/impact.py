@@ -18,8 +18,10 @@ zone, base and user fees, handling and returned-debit fees, default interest) an
 fee, net of VAT; VAT is reported beside it. The notices are the customers publishing would
 notify (:func:`engine.publishing.affected_accounts`), as of the database now.
 
-Two replays of a large month run in two processes at once (each rebuilds its catalog from
-files and publications, which cannot be pickled); small ones run in this process.
+For a clause or a rate table without rules, the first replay watches which accounts read a
+parameter the draft changes (:class:`Watch`); only those are replayed with the draft, the others'
+revenue is the same by construction. A large month runs in two processes at once (each
+rebuilds its catalog from files and publications, which cannot be pickled); a small one here.
 """
 
 from __future__ import annotations
