@@ -609,3 +609,6 @@ def _latest_version_text(root: Path, published: dict[str, str], file: str) -> st
     if "examples:" in version:  # a version's examples stay with it; a draft writes its own
         version = version[: version.index("examples:")]
     return "\n".join(version)
+
+
+from admin_ui import impact as _impact  # noqa: E402,F401  (registers the draft's impact page)

@@ -160,6 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--catalog", help="catalog folder")
     history.add_argument("--db", help=DB_HELP)
     history.set_defaults(handler=cmd_terms_history)
+    impact = terms_commands.add_parser(
+        "impact",
+        help="replay a period under the terms in force and under a draft, side by side "
+        "(nothing is written)",
+    )
+    impact.add_argument(
+        "draft",
+        metavar="DRAFT_FILE",
+        type=Path,
+        help="a catalog file whose last version is the draft (as 'terms export' writes it), "
+        "or one version's YAML with --file",
+    )
+    impact.add_argument("--file", help="the catalog file the draft belongs to")
+    impact.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        type=date.fromisoformat,
+        help="first day (YYYY-MM-DD; default: the last complete month of the stored events)",
+    )
+    impact.add_argument(
+        "--to", dest="last", metavar="DATE", type=date.fromisoformat, help="last day (inclusive)"
+    )
+    impact.add_argument("--json", action="store_true", help="print JSON")
+    impact.add_argument("--catalog", help="catalog folder")
+    impact.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
+    impact.set_defaults(handler=cmd_terms_impact)
 
     clauses = commands.add_parser("clauses", help="the clause table of both documents")
     target = clauses.add_mutually_exclusive_group()
@@ -568,6 +595,43 @@ def cmd_terms_history(args: argparse.Namespace) -> int:
         for name, parameter_value in version.values.items():
             spec = terms_file.parameters[name]
             print(f"    {name} = {format_value(spec.type, parameter_value.value)}")
+    return 0
+
+
+def cmd_terms_impact(args: argparse.Namespace) -> int:
+    """``billing terms impact``: see engine/impact.py; reads the database, writes nothing."""
+    from engine.impact import (
+        ImpactRefused,
+        Period,
+        default_period,
+        describe,
+        draft_from_file,
+        draft_impact,
+    )
+    from engine.ledger.store import Store
+    from engine.publishing import terms_catalog
+
+    root = catalog_root(args.catalog)
+    try:
+        with Store(args.db) as store, store.db.connect() as connection:
+            catalog = terms_catalog(connection, root)
+            file, text = draft_from_file(args.draft, catalog, args.file)
+            if args.first is None and args.last is None:
+                period = default_period(connection, catalog)
+                if period is None:
+                    raise ImpactRefused("the database holds no events: give --from and --to")
+            elif args.first is None or args.last is None:
+                raise ImpactRefused("give both --from and --to (or neither)")
+            else:
+                period = Period(args.first, args.last)
+            impact = draft_impact(connection, root, file, text, period)
+    except (ImpactRefused, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(impact.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(describe(impact))
     return 0
 
 

@@ -1,0 +1,150 @@
+"""The impact of a draft in a real browser (issue 14): Playwright driving Debian's Chromium.
+
+The server holds `make run`'s demo month (engine/serve.py load_demo: 20 accounts, 2,000 calls
+in November 2026) and, since the demo has no returned direct debits, three of them added on
+25 November. Legal drafts a returned-debit fee of 12.00 EUR instead of 9.80 (AGB 4.2.3) and
+asks for November's impact: 3 x 2.20 = 6.60 EUR more.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from admin_ui.people import create_person
+from api import create_app
+from engine.catalog import PROJECT_ROOT
+from engine.engine import Engine
+from engine.impact import counts
+from engine.ledger.tables import accounts
+from engine.serve import load_demo
+from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("Debian's chromium is not installed")
+    directory = Path(tempfile.mkdtemp(prefix="billing-impact-browser-"))
+    url = f"sqlite:///{directory / 'ledger.sqlite'}"
+    load_demo(url)
+    engine = Engine(url)
+    with engine.store.db.begin() as connection:
+        create_person(connection, "legal@example.com", "legal", PASSWORD)
+        debited = connection.execute(
+            select(accounts.c.id)
+            .where(accounts.c.billing_method.in_(["autoprepay", "postpay"]))
+            .order_by(accounts.c.id)
+            .limit(3)
+        ).scalars()
+        names = list(debited)
+    assert len(names) == 3
+    for number, name in enumerate(names):
+        result = engine.handle(
+            {
+                "id": f"impact-browser-return-{number}",
+                "type": "direct_debit.returned",
+                "account": name,
+                "at": "2026-11-25T10:00:00+01:00",
+                "amount": "25.00",
+            }
+        )
+        assert result["status"] == "applied", result
+    yield engine
+    engine.close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(engine):
+    app = create_app(engine=engine)
+    app.config.update(SECRET_KEY="impact-browser-tests", BILLING_NOW=lambda: NOW)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    http.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    context = browser.new_context(base_url=server)
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # the impact replays the month twice
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_november(page, engine):
+    page.goto("/admin/login")
+    page.fill("input[name=email]", "legal@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login")
+    page.wait_for_selector("text=Terms catalog")
+    page.goto(f"/admin/files/{FEE_FILE}")
+    page.click("#new-draft")
+    page.fill("#yaml", fee_draft("2027-01-01", "12.00 EUR"))
+    page.click("#save")
+    page.wait_for_selector("#valid")
+    with engine.store.db.connect() as connection:
+        before = counts(connection)
+    page.fill("#impact-from", "2026-11-01")
+    page.fill("#impact-to", "2026-11-30")
+    page.click("#impact-run")
+    page.wait_for_selector("#impact-chart")
+    # three returns on 25 November: 3 x 9.80 = 29.40 before, 3 x 12.00 = 36.00 after
+    assert page.inner_text("#impact-delta") == "+6.60"
+    fee_row = page.locator("#impact-items tr", has_text="returned_debit_fee")
+    assert fee_row.inner_text().split() == ["returned_debit_fee", "29.40", "36.00", "+6.60"]
+    assert page.locator("#impact-largest tr").count() == 4  # a header and three accounts
+    bar = page.locator('#impact-chart g[data-item="returned_debit_fee"] rect.impact-after')
+    assert float(bar.get_attribute("width")) > 0
+    assert "publishing would notify 20 customers" in page.inner_text("#impact-notices")
+    assert "as if in force" in page.inner_text("#impact")
+    with engine.store.db.connect() as connection:
+        assert counts(connection) == before  # the preview wrote nothing
+    if os.environ.get("IMPACT_SCREENSHOT"):
+        page.screenshot(path=os.environ["IMPACT_SCREENSHOT"], full_page=True)
