@@ -18,7 +18,7 @@ SQLite needs none of this (no network, one writer): :func:`prefetch` does nothin
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
