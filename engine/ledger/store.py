@@ -6,6 +6,7 @@ state and the deadlines it touched commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -393,16 +394,7 @@ class Unit:
         rows = [_account_row(state) for state in states]
         dialect = self.connection.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            statement = dialect_insert(accounts)
-            statement = statement.on_conflict_do_update(
-                index_elements=[accounts.c.id],
-                set_={c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"},
-            )
-            self.connection.execute(statement, rows)
+            self.connection.execute(_account_upsert(dialect), rows)
             return
         for row in rows:
             updated = self.connection.execute(
@@ -410,6 +402,21 @@ class Unit:
             )
             if updated.rowcount == 0:
                 self.connection.execute(insert(accounts), [row])
+
+
+@functools.cache
+def _account_upsert(dialect: str):
+    """INSERT ... ON CONFLICT DO UPDATE for the accounts, built once per dialect: building it
+    (``excluded`` proxies every column) cost more than a single event's rating."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    statement = dialect_insert(accounts)
+    return statement.on_conflict_do_update(
+        index_elements=[accounts.c.id],
+        set_={c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"},
+    )
 
 
 def _chunks(items: list) -> Iterator[list]:
