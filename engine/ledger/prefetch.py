@@ -81,6 +81,27 @@ class SubscriptionCache:
         return subscriptions
 
 
+def prefetch_in_one_round_trip(
+    connection, accounts: Sequence[str], event_ids: Sequence[str]
+) -> Prefetched | None:
+    """:func:`prefetch`, with the driver's errors raised as SQLAlchemy's, as if SQLAlchemy had
+    run the statements: a lost connection is invalidated (the pool drops it) and raises
+    ``OperationalError``, which ``Engine.handle_events`` retries on a fresh connection."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return prefetch(connection, accounts, event_ids)
+    except psycopg.Error as exc:
+        dialect = connection.dialect
+        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            "prefetch", None, exc, psycopg.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
+
+
 def prefetch(connection, accounts: Sequence[str], event_ids: Sequence[str]) -> Prefetched | None:
     """Locks, versions and reads of one transaction in one round trip (PostgreSQL only)."""
     if connection.dialect.name != "postgresql":

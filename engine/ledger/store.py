@@ -21,7 +21,12 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
 from engine.catalog import PROJECT_ROOT
-from engine.ledger.prefetch import MISSING, Prefetched, SubscriptionCache, prefetch
+from engine.ledger.prefetch import (
+    MISSING,
+    Prefetched,
+    SubscriptionCache,
+    prefetch_in_one_round_trip,
+)
 from engine.ledger.tables import (
     accounts,
     deadlines,
@@ -142,7 +147,7 @@ class Unit:
         """PostgreSQL: take the account locks and read what the batch needs in one round trip
         (engine/ledger/prefetch.py); the read methods below then answer from it once."""
         names, ids = list(accounts), list(event_ids)
-        self.prefetched = prefetch(self.connection, names, ids)
+        self.prefetched = prefetch_in_one_round_trip(self.connection, names, ids)
         if self.prefetched is not None:
             self._locked |= set(names)
 
