@@ -39,7 +39,7 @@ from typing import IO, Any
 
 import orjson
 
-from engine.replay import ReplaySummary, _invalid
+from engine.replay import ReplaySummary
 
 # Event types that draw or read state shared by all accounts (see the module docstring).
 ORDERED_TYPES: frozenset[str] = frozenset(
@@ -252,6 +252,11 @@ def _worker_main(pipe, database_url: str, batch_size: int) -> None:
                 pipe.send(("error", traceback.format_exc()))
     finally:
         engine.close()
+
+
+def _invalid(line: int, field: str, message: str) -> dict:
+    """The result of a line that is not a valid event, as ``engine.replay`` writes it."""
+    return {"line": line, "status": "invalid", "error": {"field": field, "message": message}}
 
 
 def apply_lines(engine, lines: list[tuple[int, str]], batch_size: int) -> list[tuple]:
