@@ -110,8 +110,8 @@ def replay_parallel(
     ordered = frozenset(ordered_types)
     round_size = round_size or max(batch_size * workers * 5, 1)
     summary = ReplaySummary()
-    started = time.monotonic()
     pool = _Pool(database_url, workers, batch_size)
+    started = time.monotonic()  # like replay(), whose engine exists before it starts
     try:
         current = _Round()
         for number, line in enumerate(source, start=1):
@@ -188,6 +188,14 @@ class _Pool:
             theirs.close()
             self.pipes.append(mine)
             self.processes.append(process)
+        try:
+            for pipe in self.pipes:  # each worker has its engine (catalog, rules) ready
+                kind, payload = pipe.recv()
+                if kind != "ready":
+                    raise ReplayWorkerFailed(payload)
+        except BaseException:
+            self.close()
+            raise
 
     def apply(self, shares: list[list[tuple[int, str]]], *, guarded: bool) -> list[list]:
         busy = [index for index, share in enumerate(shares) if share]
@@ -225,7 +233,12 @@ def _worker_main(pipe, database_url: str, batch_size: int) -> None:
 
     from engine.engine import Engine
 
-    engine = Engine(database_url)
+    try:
+        engine = Engine(database_url)
+    except Exception:
+        pipe.send(("error", traceback.format_exc()))
+        return
+    pipe.send(("ready", None))
     guard = {"on": False}
 
     @sa_event.listens_for(engine.store.db, "before_cursor_execute")
