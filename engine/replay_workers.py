@@ -12,10 +12,13 @@ Results are the same as a single-worker replay (:func:`engine.replay.replay`), l
   issues the monthly invoices, objections and refunds, which issue credit notes, granted
   mandates, term notices, outages) is one *ordered* round, applied by one worker in file order;
   the events between such runs form *parallel* rounds, split by account. A round ends before
-  the first event of the next kind, after ``round_size`` events, or before an event id already
-  used in this round by another worker's account (so a reused id is a ``duplicate`` or
-  ``conflict`` exactly where a single worker would find it). Rounds run one after another, so
-  every account still sees its events in file order and every number is drawn in file order.
+  the first event of the next kind, after ``round_size`` events, or before an event id that a
+  round not yet committed gave to another worker (so a reused id is a ``duplicate`` or
+  ``conflict`` exactly where a single worker would find it). An ordered round starts after
+  every earlier round has committed, and the next round after it; a round after an id reuse
+  waits for all earlier ones too. Parallel rounds cut only for size are sent on without
+  waiting (at most :data:`MAX_IN_FLIGHT`): each worker applies its shares in the order sent.
+  So every account sees its events in file order and every number is drawn in file order.
 * **A guard makes a mistake loud, not silent:** during a parallel round a worker refuses any
   SQL statement on the global counters (invoice and credit-note numbers, mandate references);
   an event type that draws one and is not in :data:`ORDERED_TYPES` stops the replay with
@@ -31,8 +34,11 @@ import contextlib
 import hashlib
 import heapq
 import multiprocessing
+import queue
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -91,8 +97,56 @@ def check_database(database_url: str, workers: int) -> None:
 @dataclass
 class _Round:
     ordered: bool = False
+    barrier: bool = False  # must start after every earlier round committed
     lines: list[tuple[int, str, int]] = field(default_factory=list)  # number, line, partition
     ids: dict[str, int] = field(default_factory=dict)  # event id -> partition in this round
+    busy: list[int] = field(default_factory=list)  # workers it was sent to
+
+
+MAX_IN_FLIGHT = 3  # parallel rounds sent and not yet answered
+
+
+class _Coordinator:
+    """Sends rounds to the workers and writes their answers in file order.
+
+    Parallel rounds cut only for size are sent without waiting (each worker applies its share
+    in the order received); an ordered round, and a round holding an event id that an
+    unanswered round gave to another worker, first wait for every earlier round.
+    """
+
+    def __init__(self, pool: _Pool, out: IO[str], summary: ReplaySummary):
+        self.pool, self.out, self.summary = pool, out, summary
+        self.in_flight: deque[_Round] = deque()
+
+    def owner(self, event_id: str) -> int | None:
+        """The worker an unanswered round gave this id to, if any."""
+        for sent in self.in_flight:
+            if event_id in sent.ids:
+                return sent.ids[event_id]
+        return None
+
+    def submit(self, current: _Round) -> None:
+        if current.ordered or current.barrier:
+            self.drain()
+        shares: list[list[tuple[int, str]]] = [[] for _ in range(self.pool.size)]
+        for number, line, partition in current.lines:
+            shares[partition].append((number, line))
+        current.busy = self.pool.submit(shares, guarded=not current.ordered)
+        self.in_flight.append(current)
+        if current.ordered:
+            self.drain()  # what follows may depend on the numbers it drew
+        while len(self.in_flight) > MAX_IN_FLIGHT:
+            self._collect_oldest()
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        answered = self.in_flight.popleft()
+        for _, status, text in heapq.merge(*self.pool.collect(answered.busy)):
+            setattr(self.summary, status, getattr(self.summary, status) + 1)
+            self.out.write(text + "\n")
 
 
 def replay_parallel(
@@ -108,11 +162,12 @@ def replay_parallel(
     """Apply ``source`` with ``workers`` processes; one JSON result per line to ``out``."""
     check_database(database_url, workers)
     ordered = frozenset(ordered_types)
-    round_size = round_size or max(batch_size * workers * 5, 1)
+    round_size = round_size or max(batch_size * workers, 1)
     summary = ReplaySummary()
     pool = _Pool(database_url, workers, batch_size)
     started = time.monotonic()  # like replay(), whose engine exists before it starts
     try:
+        coordinator = _Coordinator(pool, out, summary)
         current = _Round()
         for number, line in enumerate(source, start=1):
             if not line.strip():
@@ -121,23 +176,25 @@ def replay_parallel(
             kind, account, event_id = _peek(line)
             is_ordered = kind in ordered
             partition = 0 if is_ordered or account is None else partition_of(account, workers)
+            reused = False
+            if not is_ordered and event_id is not None:
+                owner = current.ids.get(event_id)
+                if owner is None:
+                    owner = coordinator.owner(event_id)
+                reused = owner is not None and owner != partition
             if current.lines and (
-                is_ordered != current.ordered
-                or len(current.lines) >= round_size
-                or (
-                    not is_ordered
-                    and event_id is not None
-                    and current.ids.get(event_id, partition) != partition
-                )
+                is_ordered != current.ordered or len(current.lines) >= round_size or reused
             ):
-                _run_round(pool, current, out, summary)
+                coordinator.submit(current)
                 current = _Round()
+            current.barrier = current.barrier or reused
             current.ordered = is_ordered
             current.lines.append((number, line, partition))
             if event_id is not None:
                 current.ids.setdefault(event_id, partition)
         if current.lines:
-            _run_round(pool, current, out, summary)
+            coordinator.submit(current)
+        coordinator.drain()
     finally:
         pool.close()
     summary.seconds = time.monotonic() - started
@@ -159,16 +216,6 @@ def _peek(line: str) -> tuple[Any, str | None, str | None]:
         account if isinstance(account, str) else None,
         event_id if isinstance(event_id, str) else None,
     )
-
-
-def _run_round(pool: _Pool, current: _Round, out: IO[str], summary: ReplaySummary) -> None:
-    shares: list[list[tuple[int, str]]] = [[] for _ in range(pool.size)]
-    for number, line, partition in current.lines:
-        shares[partition].append((number, line))
-    answers = pool.apply(shares, guarded=not current.ordered)
-    for _, status, text in heapq.merge(*answers):
-        setattr(summary, status, getattr(summary, status) + 1)
-        out.write(text + "\n")
 
 
 class _Pool:
@@ -196,14 +243,31 @@ class _Pool:
         except BaseException:
             self.close()
             raise
+        self.answers: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(size)]
+        for index in range(size):
+            threading.Thread(target=self._read, args=(index,), daemon=True).start()
 
-    def apply(self, shares: list[list[tuple[int, str]]], *, guarded: bool) -> list[list]:
+    def _read(self, index: int) -> None:
+        """A thread per worker: takes its answers off the pipe at once, so a worker never
+        blocks sending while the coordinator is sending it the next round."""
+        pipe, answers = self.pipes[index], self.answers[index]
+        while True:
+            try:
+                answers.put(pipe.recv())
+            except (EOFError, OSError):
+                answers.put(("error", f"replay worker {index} exited"))
+                return
+
+    def submit(self, shares: list[list[tuple[int, str]]], *, guarded: bool) -> list[int]:
         busy = [index for index, share in enumerate(shares) if share]
         for index in busy:
             self.pipes[index].send(("apply", guarded, shares[index]))
+        return busy
+
+    def collect(self, busy: list[int]) -> list[list]:
         answers, failures = [], []
         for index in busy:
-            kind, payload = self.pipes[index].recv()
+            kind, payload = self.answers[index].get()
             if kind == "ok":
                 answers.append(payload)
             else:
