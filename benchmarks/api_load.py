@@ -11,6 +11,9 @@ token, and measures two things with a Python client on 127.0.0.1:
    earlier ones returned), reporting the achieved rate and latency percentiles.
 
 Client and server share the machine's two cores, so the figures are a floor for the server.
+Because the machine may be shared, each phase also reports the CPU time it cost (from
+/proc: the gunicorn processes, the PostgreSQL processes, this client) per event or request,
+and what that means on two cores given to the server alone; plus the load average.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,6 +51,63 @@ class Client:
         self.connection.request("POST", path, body=body, headers=self.headers)
         response = self.connection.getresponse()
         return response.status, response.read()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds of these processes and all their descendants (reaped ones included)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(f) for f in fields[11:15]) / _TICK
+    tree, frontier = set(roots), list(roots)
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+class CpuMeter:
+    """CPU seconds spent by the server (gunicorn), the database and this client in a phase."""
+
+    def __init__(self, server_pid: int, postmaster_pid: int):
+        self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
+
+    def _now(self) -> tuple[float, float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return (
+            _tree_cpu_seconds([self.server_pid]),
+            _tree_cpu_seconds([self.postmaster_pid]),
+            usage.ru_utime + usage.ru_stime,
+        )
+
+    def start(self) -> None:
+        self.started = self._now()
+        self.load = os.getloadavg()[0]
+
+    def per(self, count: int, unit: str) -> dict:
+        server, database, client = (b - a for a, b in zip(self.started, self._now(), strict=True))
+        per_unit = (server + database) / count
+        return {
+            f"server_cpu_ms_per_{unit}": round(server / count * 1000, 3),
+            f"database_cpu_ms_per_{unit}": round(database / count * 1000, 3),
+            f"client_cpu_ms_per_{unit}": round(client / count * 1000, 3),
+            f"{unit}s_per_second_on_two_server_cores": round(2 / per_unit) if per_unit else None,
+            "load_average_1min_at_start": round(self.load, 2),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        }
 
 
 def wait_for(port: int, seconds: float = 60) -> None:
@@ -167,9 +229,15 @@ def main() -> None:
         wait_for(args.port)
         accounts = max(args.events // 250, 10)
         events = list(month_of_events("2026-11", accounts, int(args.events * 0.9), seed=7))
+        postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+        meter = CpuMeter(serving.pid, postmaster)
+        meter.start()
         ingestion = batched_ingestion(args.port, token, events)
+        ingestion.update(meter.per(ingestion["events"], "event"))
         opened = sorted({e["account"] for e in events})
+        meter.start()
         single = paced_single_posts(args.port, token, args.rate, args.seconds, opened)
+        single.update(meter.per(single["requests"], "request"))
         print(
             json.dumps(
                 {

@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/replay_month.py                      # 10,000 accounts, 1M calls
     .venv/bin/python benchmarks/replay_month.py --accounts 1000 --calls 100000
+    .venv/bin/python benchmarks/replay_month.py --accounts 1000 --calls 100000 --postgres \
+        --workers 1,2                                 # billing replay --workers N on PostgreSQL
 
 The month (both plans, all zones, top-ups, payments, clocks) is generated once into
 benchmarks/out/. The replay runs in a child process, so its peak RSS is its own; it streams the
@@ -75,11 +77,75 @@ def child(path: Path, database: Path, batch: int) -> None:
     print(json.dumps({"seconds": elapsed, "lines": summary.lines, "summary": summary.describe()}))
 
 
+def postgres_scaling(month: Path, workers: list[int], batch: int) -> list[dict]:
+    """The month replayed into a fresh PostgreSQL database per worker count (its own server,
+    fsync off as in the tests): 1 is the plain single-process replay, N > 1 is
+    ``billing replay --workers N``. CPU seconds are the replay's processes and the server's."""
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    sys.path.insert(0, str(HERE.parent))
+    from api_load import _tree_cpu_seconds
+
+    from engine.engine import Engine
+    from engine.ledger.store import Store
+    from engine.replay import replay
+    from engine.replay_workers import replay_parallel
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()
+    admin_url = server.start()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    reports = []
+    try:
+        for count in workers:
+            name = f"replay_{count}"
+            with admin.connect() as connection:
+                connection.execute(text(f"CREATE DATABASE {name}"))
+            url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+            Store(url).close()
+            load = os.getloadavg()[0]
+            cpu = _tree_cpu_seconds([os.getpid(), postmaster])
+            # the time is the replay's own (summary.seconds): without starting the engines
+            with month.open(encoding="utf-8") as source, open("/dev/null", "w") as sink:
+                if count == 1:
+                    engine = Engine(url)
+                    summary = replay(engine, source, sink, batch_size=batch)
+                    engine.close()
+                else:
+                    summary = replay_parallel(url, source, sink, workers=count, batch_size=batch)
+            seconds = summary.seconds
+            cpu = _tree_cpu_seconds([os.getpid(), postmaster]) - cpu
+            with admin.connect() as connection:
+                size = connection.execute(text(f"SELECT pg_database_size('{name}')")).scalar_one()
+            reports.append(
+                {
+                    "workers": count,
+                    "replay": summary.describe(),
+                    "seconds": round(seconds, 2),
+                    "events_per_second": round(summary.lines / seconds),
+                    "cpu_seconds_replay_and_database": round(cpu, 1),
+                    "database_mb": round(size / 2**20, 1),
+                    "database_bytes_per_event": round(size / summary.lines),
+                    "load_average_1min_at_start": round(load, 2),
+                    "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+                }
+            )
+    finally:
+        admin.dispose()
+        server.stop()
+    return reports
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    parser.add_argument("--postgres", action="store_true", help="replay into PostgreSQL")
+    parser.add_argument("--workers", default="1,2", help="worker counts with --postgres")
     parser.add_argument("--child", nargs=2, metavar=("FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -91,6 +157,10 @@ def main() -> None:
     month = out / f"month-{args.accounts}-{args.calls}.jsonl"
     if not month.exists():
         generate(month, args.accounts, args.calls)
+    if args.postgres:
+        counts = [int(n) for n in args.workers.split(",")]
+        print(json.dumps(postgres_scaling(month, counts, args.batch), indent=2))
+        return
     database = out / "replay.sqlite"
     for leftover in out.glob("replay.sqlite*"):
         leftover.unlink()

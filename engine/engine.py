@@ -49,7 +49,7 @@ from engine.publishing import (
 )
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 from engine.state import AccountState, CreditNote, Deadline, Invoice
-from engine.webhooks import queue_messages
+from engine.webhooks import active_subscriptions, queue_messages
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
     "account.opened": open_account,
@@ -178,7 +178,9 @@ class Engine:
         Every transaction looks (one small query), so a publication takes effect in running
         servers without a restart.
         """
-        count = publication_count(unit.connection)
+        count = unit.publication_count()
+        if count is None:
+            count = publication_count(unit.connection)
         if count != self._publications:
             self.catalog = terms_catalog(unit.connection, self._base_root)
             self._rulesets = {}
@@ -219,12 +221,15 @@ class Engine:
         for attempt in range(1, RETRIES + 1):
             try:
                 with self.store.unit() as unit:
+                    # PostgreSQL: locks, catalog version and reads in one round trip
+                    unit.prefetch([e.account for e in events], [e.id for e in events])
                     self.refresh_catalog(unit)
                     unit.lock_accounts(e.account for e in events)
                     results, batch = self._apply_all(unit, events, refuse_conflicts)
                     batch.write(unit)
                     # The webhook outbox commits with the events it reports (issue 15).
-                    queue_messages(unit.connection, events, results)
+                    subscriptions = unit.webhook_subscriptions(active_subscriptions)
+                    queue_messages(unit.connection, events, results, subscriptions)
                 return results
             except (IntegrityError, OperationalError):
                 if attempt == RETRIES:

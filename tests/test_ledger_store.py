@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -23,3 +24,36 @@ def test_upgrading_twice_is_harmless(tmp_path):
     url = f"sqlite:///{tmp_path / 'm.sqlite'}"
     Store(url).close()
     Store(url).close()
+
+
+@pytest.mark.postgresql
+def test_a_dropped_database_connection_is_replaced_and_the_event_applied(
+    postgres, catalog, decider
+):
+    """The pool does not ping each connection before use (a round trip per transaction); a
+    connection the server dropped is detected, discarded and the transaction tried again."""
+    from sqlalchemy import create_engine, text
+
+    from engine.engine import Engine
+    from tests.conftest import Customer
+
+    url = postgres()
+    engine = Engine(url, catalog=catalog, decider=decider)
+    try:
+        acme = Customer(engine)
+        acme.open()
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            dropped = connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        admin.dispose()
+        assert dropped >= 1  # the engine's pooled connection is gone
+        result = acme.send("credit.topped_up", "2026-11-03T10:00:00+01:00", amount="20.00")
+        assert result["status"] == "applied"
+        assert acme.balance == "20.00"
+    finally:
+        engine.close()

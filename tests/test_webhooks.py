@@ -206,8 +206,8 @@ def test_a_rolled_back_transaction_leaves_neither_event_nor_webhook(engine, monk
     Customer(engine).open()
     real = engine_module.queue_messages
 
-    def crash_after_writing(connection, batch, results):
-        assert real(connection, batch, results) == 1
+    def crash_after_writing(connection, batch, results, subscriptions=None):
+        assert real(connection, batch, results, subscriptions) == 1
         raise RuntimeError("the server dies before the commit")
 
     monkeypatch.setattr(engine_module, "queue_messages", crash_after_writing)
@@ -613,3 +613,34 @@ def test_each_webhook_type_names_the_engine_effect_it_reports():
     # The fee of a returned debit and other notices are not reported on their own.
     assert event_type_of({"kind": "charge", "item": "returned_debit_fee"}) is None
     assert event_type_of({"kind": "notice_sent", "template": "blocking_warning"}) is None
+
+
+@pytest.mark.postgresql
+def test_a_subscription_made_by_another_server_process_is_seen_by_the_next_transaction(
+    postgres, catalog, decider
+):
+    """Each process caches the subscriptions, checked per transaction against a fingerprint
+    read with the account locks (engine/ledger/prefetch.py): no stale cache after a change."""
+    from engine.engine import Engine
+    from engine.webhooks import remove_subscription
+
+    url = postgres()
+    server_a = Engine(url, catalog=catalog, decider=decider)  # two processes' stores
+    server_b = Engine(url, catalog=catalog, decider=decider)
+    try:
+        acme = Customer(server_a)
+        acme.open()
+        debit = "direct_debit.returned"
+        acme.send(debit, "2026-11-06T10:00:00+01:00", amount="20.00")  # A caches: no subscriptions
+        assert messages(server_a) == []
+        subscribe(server_b, "http://127.0.0.1:9/hooks", ["direct_debit.returned"])
+        acme.send(debit, "2026-11-07T10:00:00+01:00", amount="20.00")  # A sees B's subscription
+        assert [m.type for m in messages(server_a)] == ["direct_debit.returned"]
+        subscription = messages(server_a)[0].subscription
+        with server_b.store.db.begin() as connection:
+            assert remove_subscription(connection, subscription, at=NOW, actor="test")
+        acme.send(debit, "2026-11-08T10:00:00+01:00", amount="20.00")  # and its removal
+        assert len(messages(server_a)) == 1
+    finally:
+        server_a.close()
+        server_b.close()

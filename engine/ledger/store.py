@@ -6,6 +6,7 @@ state and the deadlines it touched commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,12 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
 from engine.catalog import PROJECT_ROOT
+from engine.ledger.prefetch import (
+    MISSING,
+    Prefetched,
+    SubscriptionCache,
+    prefetch_in_one_round_trip,
+)
 from engine.ledger.tables import (
     accounts,
     deadlines,
@@ -47,7 +54,15 @@ def default_database_url() -> str:
 def create_database_engine(url: str) -> SqlEngine:
     """An SQLAlchemy engine; SQLite gets WAL mode and a busy timeout for concurrent writers."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        # Sized for a gunicorn worker's threads (``billing serve``: 4) with room to spare. No
+        # pre-ping (a round trip per checkout): a connection found dead raises a disconnect
+        # error, SQLAlchemy then drops the pool's connections, and Engine.handle_events retries.
+        return create_engine(
+            url,
+            pool_size=int(os.environ.get("BILLING_DB_POOL_SIZE", "8")),
+            max_overflow=8,
+            pool_recycle=3600,
+        )
     if url in ("sqlite://", "sqlite:///:memory:"):
         db = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
@@ -89,6 +104,7 @@ class Store:
     def __init__(self, url: str | None = None, *, upgrade: bool = True):
         self.url = url or default_database_url()
         self.db = create_database_engine(self.url)
+        self.subscriptions = SubscriptionCache()  # webhook subscriptions, checked per unit
         if upgrade:
             migrate(self.db)
 
@@ -99,7 +115,7 @@ class Store:
             connection.execution_options(billing_writes=commit)
             transaction = connection.begin()
             try:
-                yield Unit(connection)
+                yield Unit(connection, self.subscriptions)
             except BaseException:
                 transaction.rollback()
                 raise
@@ -121,8 +137,32 @@ class Store:
 class Unit:
     """Queries and writes inside one transaction."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, subscriptions: SubscriptionCache | None = None):
         self.connection = connection
+        self.subscription_cache = subscriptions
+        self.prefetched: Prefetched | None = None
+        self._locked: set[str] = set()
+
+    def prefetch(self, accounts: Iterable[str], event_ids: Iterable[str]) -> None:
+        """PostgreSQL: take the account locks and read what the batch needs in one round trip
+        (engine/ledger/prefetch.py); the read methods below then answer from it once."""
+        names, ids = list(accounts), list(event_ids)
+        self.prefetched = prefetch_in_one_round_trip(self.connection, names, ids)
+        if self.prefetched is not None:
+            self._locked |= set(names)
+
+    def publication_count(self) -> int | None:
+        """The catalog's version as prefetched, or None (then ask the database)."""
+        return self.prefetched.publications if self.prefetched is not None else None
+
+    def webhook_subscriptions(self, load) -> list | None:
+        """The active webhook subscriptions from the process's cache when the prefetched
+        fingerprint still matches (``load()`` reads them otherwise); None without prefetch."""
+        if self.prefetched is None or self.subscription_cache is None:
+            return None
+        return self.subscription_cache.get(
+            self.prefetched.subscriptions_version, lambda: load(self.connection)
+        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -131,6 +171,10 @@ class Unit:
 
     def existing_event_digests(self, ids: Iterable[str]) -> dict[str, bytes]:
         """The content digest of each of these ids already stored (one id, one content)."""
+        ids = set(ids)
+        got = self._take("digests", ids)
+        if got is not MISSING:
+            return dict(got)
         found: dict[str, bytes] = {}
         for chunk in _chunks(list(ids)):
             query = select(events.c.id, events.c.digest).where(events.c.id.in_(chunk))
@@ -138,7 +182,14 @@ class Unit:
                 found[row.id] = bytes(row.digest)
         return found
 
+    def _take(self, part: str, ids: set[str]):
+        return MISSING if self.prefetched is None else self.prefetched.take(part, ids)
+
     def load_accounts(self, ids: Iterable[str]) -> dict[str, AccountState]:
+        ids = set(ids)
+        got = self._take("account_rows", ids)
+        if got is not MISSING:
+            return {row.id: _account_from_row(row) for row in got}
         states: dict[str, AccountState] = {}
         for chunk in _chunks(list(ids)):
             for row in self.connection.execute(select(accounts).where(accounts.c.id.in_(chunk))):
@@ -146,7 +197,13 @@ class Unit:
         return states
 
     def load_pending(self, ids: Iterable[str]) -> dict[str, list[Deadline]]:
+        ids = set(ids)
         pending: dict[str, list[Deadline]] = {}
+        got = self._take("pending_rows", ids)
+        if got is not MISSING:
+            for row in got:
+                pending.setdefault(row.account, []).append(_deadline_from_row(row))
+            return pending
         for chunk in _chunks(list(ids)):
             query = (
                 select(deadlines)
@@ -159,7 +216,13 @@ class Unit:
 
     def load_invoices(self, ids: Iterable[str]) -> dict[str, list[Invoice]]:
         """The invoices of these accounts, oldest first."""
+        ids = set(ids)
         found: dict[str, list[Invoice]] = {}
+        got = self._take("invoice_rows", ids)
+        if got is not MISSING:
+            for row in got:
+                found.setdefault(row.account, []).append(_invoice_from_row(row))
+            return found
         for chunk in _chunks(list(ids)):
             query = (
                 select(invoices).where(invoices.c.account.in_(chunk)).order_by(invoices.c.number)
@@ -188,7 +251,10 @@ class Unit:
         """Serialise writers per account (PostgreSQL advisory locks, in a fixed order)."""
         if self.connection.dialect.name != "postgresql":
             return  # SQLite: BEGIN IMMEDIATE already serialises every writer
-        for account in sorted(set(ids)):
+        ids = set(ids)
+        if ids <= self._locked:
+            return  # taken by prefetch, in the same order
+        for account in sorted(ids):
             self.connection.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:account, 0))"),
                 {"account": account},
@@ -333,16 +399,7 @@ class Unit:
         rows = [_account_row(state) for state in states]
         dialect = self.connection.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            statement = dialect_insert(accounts)
-            statement = statement.on_conflict_do_update(
-                index_elements=[accounts.c.id],
-                set_={c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"},
-            )
-            self.connection.execute(statement, rows)
+            self.connection.execute(_account_upsert(dialect), rows)
             return
         for row in rows:
             updated = self.connection.execute(
@@ -350,6 +407,21 @@ class Unit:
             )
             if updated.rowcount == 0:
                 self.connection.execute(insert(accounts), [row])
+
+
+@functools.cache
+def _account_upsert(dialect: str):
+    """INSERT ... ON CONFLICT DO UPDATE for the accounts, built once per dialect: building it
+    (``excluded`` proxies every column) cost more than a single event's rating."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    statement = dialect_insert(accounts)
+    return statement.on_conflict_do_update(
+        index_elements=[accounts.c.id],
+        set_={c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"},
+    )
 
 
 def _chunks(items: list) -> Iterator[list]:
