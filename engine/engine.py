@@ -16,7 +16,6 @@ the same id with different content is a ``conflict`` (nothing is stored).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from engine.effects import Booking, InvoiceNumbers, Rejected
 from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger import credit_note_store
+from engine.ledger.compact import Shapes
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
 from engine.plan_changes import apply_due_change, change_plan
@@ -48,7 +48,7 @@ from engine.publishing import (
     verify_notice,
 )
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
-from engine.state import AccountState, CreditNote, Deadline, Invoice
+from engine.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 from engine.webhooks import queue_messages
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
@@ -115,8 +115,9 @@ def conflict_reason(event_id: str) -> str:
 class _Batch:
     """What a batch of events will write, collected in event order."""
 
-    event_rows: list[dict] = field(default_factory=list)
-    ledger_rows: list[dict] = field(default_factory=list)
+    # the applied and rejected events with their results; the ledger entries of the applied
+    event_rows: list[tuple[Event, dict]] = field(default_factory=list)
+    ledger_rows: list[tuple[Event, LedgerEntry]] = field(default_factory=list)
     changed: dict[str, AccountState] = field(default_factory=dict)
     new_deadlines: list[Deadline] = field(default_factory=list)
     settled: dict[int, tuple[Deadline, str, str]] = field(default_factory=dict)
@@ -127,12 +128,19 @@ class _Batch:
     credit_numbers: InvoiceNumbers | None = None
     new_credit_notes: list[CreditNote] = field(default_factory=list)
 
-    def write(self, unit: Unit) -> None:
+    def write(self, unit: Unit, shapes: Shapes) -> set[int]:
+        """Write the batch; the effect shapes its rows use (to mark stored after the commit)."""
         created = {id(d) for d in self.new_deadlines}
+        used: set[int] = set()
         unit.record_mandate_references(self.mandate_references)
+        unit.append_events([_event_row(e, result, shapes, used) for e, result in self.event_rows])
+        unit.append_ledger_entries(
+            [_ledger_row(e, entry, shapes, used) for e, entry in self.ledger_rows]
+        )
+        unit.record_shapes(shapes.missing(used))
         unit.write(
-            self.event_rows,
-            self.ledger_rows,
+            [],
+            [],
             self.changed.values(),
             [
                 (d, *self.settled[id(d)][1:]) if id(d) in self.settled else (d, "pending", None)
@@ -152,6 +160,7 @@ class _Batch:
             self.new_credit_notes,
             self.credit_numbers.to_write() if self.credit_numbers else {},
         )
+        return used
 
 
 class Engine:
@@ -167,6 +176,7 @@ class Engine:
         self._base_root = self.catalog.root or PROJECT_ROOT
         self._publications = 0
         self.store = Store(database_url)
+        self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
         with self.store.unit(commit=False) as unit:
@@ -222,13 +232,15 @@ class Engine:
                     self.refresh_catalog(unit)
                     unit.lock_accounts(e.account for e in events)
                     results, batch = self._apply_all(unit, events, refuse_conflicts)
-                    batch.write(unit)
+                    used = batch.write(unit, self.shapes)
                     # The webhook outbox commits with the events it reports (issue 15).
                     queue_messages(unit.connection, events, results)
-                return results
             except (IntegrityError, OperationalError):
                 if attempt == RETRIES:
                     raise
+                continue
+            self.shapes.mark_stored(used)
+            return results
         raise AssertionError("unreachable")
 
     def quote(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
@@ -294,19 +306,19 @@ class Engine:
     def ledger(self, account_id: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         with self.store.unit(commit=False) as unit:
             rows = unit.ledger_of(account_id, after, limit)
-        return [
-            {
-                "id": row.id,
-                "event": row.event_id,
-                "kind": row.kind,
-                "amount": format_amount(from_cents(row.amount_cents)),
-                "clause": row.clause,
-                "terms_version": row.terms_version,
-                "at": row.booked_at,
-                "detail": json.loads(row.detail),
-            }
-            for row in rows
-        ]
+            return [
+                {
+                    "id": row.id,
+                    "event": row.event_id,
+                    "kind": row.kind,
+                    "amount": format_amount(from_cents(row.amount_cents)),
+                    "clause": row.clause,
+                    "terms_version": row.terms_version,
+                    "at": row.booked_at,
+                    "detail": self.shapes.render_detail(row.detail, unit.connection),
+                }
+                for row in rows
+            ]
 
     def ruleset(self, terms: Terms) -> CompiledRuleset:
         """The compiled rules of a terms version (compiled once per process)."""
@@ -376,7 +388,7 @@ class Engine:
                 batch.numbers.restore(snapshot)
                 batch.credit_numbers.restore(credit_snapshot)
             results.append(result)
-            batch.event_rows.append(_event_row(event, result))
+            batch.event_rows.append((event, result))
             if booking is None:
                 continue
             reference = event.data["reference"] if _grants_reference(event) else None
@@ -404,19 +416,7 @@ class Engine:
             batch.new_credit_notes.extend(booking.new_credit_notes)
             for deadline, status in booking.settled:
                 batch.settled[id(deadline)] = (deadline, status, event.id)
-            batch.ledger_rows.extend(
-                {
-                    "account": event.account,
-                    "event_id": event.id,
-                    "kind": entry.kind,
-                    "amount_cents": entry.amount_cents,
-                    "clause": entry.clause,
-                    "terms_version": entry.terms_version,
-                    "booked_at": event.raw["at"],
-                    "detail": orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode(),
-                }
-                for entry in booking.entries
-            )
+            batch.ledger_rows.extend((event, entry) for entry in booking.entries)
         return results, batch
 
     def _reference_taken(self, event: Event, owner: str) -> dict[str, Any]:
@@ -507,15 +507,34 @@ def _rejected(event: Event, reason: str, clause: str, terms_version: str | None)
     }
 
 
-def _event_row(event: Event, result: dict) -> dict:
-    return {
-        "id": event.id,
-        "account": event.account,
-        "type": event.type,
-        "at": event.raw["at"],
-        "at_utc": event.at.astimezone(UTC).isoformat(),
-        "payload": event.canonical_json(),
-        "digest": event.digest,
-        "status": result["status"],
-        "result": orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode(),
-    }
+def _event_row(event: Event, result: dict, shapes: Shapes, used: set[int]) -> tuple:
+    """The row of ``events`` (store.EVENT_COLUMNS); the result compact (ledger/compact.py)."""
+    return (
+        event.id,
+        event.account,
+        event.type,
+        event.raw["at"],
+        event.at.astimezone(UTC).isoformat(),
+        event.canonical_json(),
+        event.digest,
+        result["status"],
+        shapes.result_text(result, used),
+    )
+
+
+def _ledger_row(event: Event, entry: LedgerEntry, shapes: Shapes, used: set[int]) -> tuple:
+    """The row of ``ledger_entries`` (store.LEDGER_COLUMNS); a call's detail compact."""
+    if entry.kind == "call":
+        detail = shapes.detail_text(entry.detail, used)
+    else:
+        detail = orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode()
+    return (
+        event.account,
+        event.id,
+        entry.kind,
+        entry.amount_cents,
+        entry.clause,
+        entry.terms_version,
+        event.raw["at"],
+        detail,
+    )

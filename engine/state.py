@@ -122,7 +122,9 @@ class AccountState:
         twin.evn = dict(self.evn)
         twin.contract = copy.copy(self.contract)
         twin.customer = dict(self.customer)
-        twin.period_charges = copy.deepcopy(self.period_charges)
+        # Copy on write: the months are shared until a booking charges one
+        # (engine/effects.py Booking.period_total copies the month and item it changes).
+        twin.period_charges = dict(self.period_charges)
         return twin
 
 

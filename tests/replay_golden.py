@@ -67,8 +67,8 @@ def outcome(engine: Engine, accounts: list[str]) -> dict[str, Any]:
             result[name] = {
                 "balance_cents": state.balance_cents if state else None,
                 "ledger": [
-                    [r.kind, r.amount_cents, r.clause, r.terms_version, json.loads(r.detail)]
-                    for r in rows
+                    [r.kind, r.amount_cents, r.clause, r.terms_version, shown["detail"]]
+                    for r, shown in zip(rows, engine.ledger(name, 0, 1_000_000), strict=True)
                 ],
                 "invoices": [
                     [i.number, i.kind, i.amount_cents, i.open_cents, i.status, i.detail]

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
 from engine.catalog import PROJECT_ROOT
+from engine.ledger.compact import Shapes
 from engine.ledger.tables import (
     accounts,
     deadlines,
@@ -32,6 +33,17 @@ from engine.ledger.tables import (
 from engine.state import AccountState, Contract, Deadline, Invoice
 
 _CHUNK = 500
+EVENT_COLUMNS = ("id", "account", "type", "at", "at_utc", "payload", "digest", "status", "result")
+LEDGER_COLUMNS = (
+    "account",
+    "event_id",
+    "kind",
+    "amount_cents",
+    "clause",
+    "terms_version",
+    "booked_at",
+    "detail",
+)
 
 
 def default_database_url() -> str:
@@ -276,10 +288,42 @@ class Unit:
         )
         return self.connection.execute(query).scalar_one_or_none()
 
-    def event_result(self, event_id: str) -> dict | None:
-        query = select(events.c.result).where(events.c.id == event_id)
-        result = self.connection.execute(query).scalar_one_or_none()
-        return json.loads(result) if result is not None else None
+    def event_result(self, event_id: str, shapes: Shapes | None = None) -> dict | None:
+        """The result stored with an event, as the engine returned it (compact rows rendered)."""
+        query = select(events.c.status, events.c.result).where(events.c.id == event_id)
+        row = self.connection.execute(query).one_or_none()
+        if row is None:
+            return None
+        return (shapes or Shapes()).render_result(event_id, row.status, row.result, self.connection)
+
+    # -- appending (the hot path: one DB-API executemany per batch and table) -----------------
+
+    def append_events(self, rows: list[tuple]) -> None:
+        """Rows of ``EVENT_COLUMNS``, in order."""
+        self._append("events", EVENT_COLUMNS, rows)
+
+    def append_ledger_entries(self, rows: list[tuple]) -> None:
+        """Rows of ``LEDGER_COLUMNS``, in order."""
+        self._append("ledger_entries", LEDGER_COLUMNS, rows)
+
+    def record_shapes(self, rows: list[tuple[int, str]]) -> None:
+        """New effect shapes ``(id, shape)``; one another writer stored already is kept."""
+        if not rows:
+            return
+        marks = self._marks(2)
+        self.connection.exec_driver_sql(
+            f"INSERT INTO effect_shapes (id, shape) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
+            rows,
+        )
+
+    def _append(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if rows:
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
+            self.connection.exec_driver_sql(sql, rows)
+
+    def _marks(self, count: int) -> str:
+        mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
+        return ", ".join([mark] * count)
 
     # -- writing --------------------------------------------------------------------------
 

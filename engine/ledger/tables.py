@@ -300,3 +300,12 @@ credit_note_counters = Table(
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("last", Integer, nullable=False),
 )
+
+# The shapes of stored effects (engine/ledger/compact.py, issue 13): keys and repeating values
+# of an effect, stored once; ``id`` is a 48-bit number derived from ``shape``.
+effect_shapes = Table(
+    "effect_shapes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("shape", Text, nullable=False),
+)
