@@ -272,6 +272,9 @@ class Booking:
         )
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _copy_total(total: list) -> list:
     """A copy of a ``[cents, clause, lines]`` entry whose numbers a booking may change."""
     twin = list(total)
@@ -281,6 +284,8 @@ def _copy_total(total: list) -> list:
 
 
 def _json(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return format_amount(value)
     if isinstance(value, date):

@@ -16,7 +16,7 @@ the same id with different content is a ``conflict`` (nothing is stored).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine import contract, payments
+from engine.account_cache import AccountCache, Kept
 from engine.accounts import add_user, open_account, remove_user, update_account
 from engine.availability import record_outage
 from engine.calls import free_seconds_left, rate_call
@@ -127,6 +128,34 @@ class _Batch:
     mandate_references: list[dict] = field(default_factory=list)
     credit_numbers: InvoiceNumbers | None = None
     new_credit_notes: list[CreditNote] = field(default_factory=list)
+    # the accounts as the batch leaves them (kept in the AccountCache after the commit)
+    versions: dict[str, int] = field(default_factory=dict)
+    states: dict[str, AccountState] = field(default_factory=dict)
+    pending: dict[str, list[Deadline]] = field(default_factory=dict)
+    invoices: dict[str, list[Invoice]] = field(default_factory=dict)
+
+    def kept(self) -> Iterator[tuple[str, Kept | None]]:
+        """What to keep of each account of the batch once it committed (None: forget it).
+
+        A written account's version is one more than the batch read (the batch holds the
+        account's write lock); a new deadline's id is not known here, so its account is
+        forgotten and loaded again next time.
+        """
+        scheduled = {d.account for d in self.new_deadlines}
+        for name, state in self.states.items():
+            if name in scheduled:
+                yield name, None
+                continue
+            version = self.versions.get(name, 0) + 1 if name in self.changed else None
+            if version is None:
+                version = self.versions.get(name)
+            if version is None:
+                yield name, None
+                continue
+            yield (
+                name,
+                Kept(version, state, self.pending.get(name, []), self.invoices.get(name, [])),
+            )
 
     def write(self, unit: Unit, shapes: Shapes) -> set[int]:
         """Write the batch; the effect shapes its rows use (to mark stored after the commit)."""
@@ -177,6 +206,7 @@ class Engine:
         self._publications = 0
         self.store = Store(database_url)
         self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
+        self.accounts = AccountCache()  # state kept between batches (engine/account_cache.py)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
         with self.store.unit(commit=False) as unit:
@@ -240,6 +270,11 @@ class Engine:
                     raise
                 continue
             self.shapes.mark_stored(used)
+            for name, kept in batch.kept():
+                if kept is None:
+                    self.accounts.forget(name)
+                else:
+                    self.accounts.keep(name, kept)
             return results
         raise AssertionError("unreachable")
 
@@ -334,9 +369,16 @@ class Engine:
     ) -> tuple[list[dict], _Batch]:
         names = {e.account for e in events}
         known = unit.existing_event_digests({e.id for e in events})
-        states = unit.load_accounts(names)
-        pending = unit.load_pending(names)
-        invoices = unit.load_invoices(names)
+        versions = unit.account_versions(names)
+        kept = self.accounts.current(versions)
+        missing = names - kept.keys()
+        states = unit.load_accounts(missing)
+        pending = unit.load_pending(missing)
+        invoices = unit.load_invoices(missing)
+        for name, entry in kept.items():
+            states[name] = entry.state
+            pending[name] = entry.pending
+            invoices[name] = entry.invoices
         notices = [e for e in events if e.type == "terms.notified"]
         publications: dict = {}
         if notices:
@@ -353,6 +395,10 @@ class Engine:
         batch = _Batch(
             numbers=InvoiceNumbers(unit.lock_invoice_counter),
             credit_numbers=credit_note_numbers(unit),
+            versions=versions,
+            states=states,
+            pending=pending,
+            invoices=invoices,
         )
         results = []
         for index, event in enumerate(events):

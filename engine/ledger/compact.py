@@ -44,6 +44,8 @@ class Shapes:
         self.by_number: dict[int, Shape] = {}
         self.numbers: dict[Shape, int] = {}
         self.stored: set[int] = set()
+        # keys of an effect -> positions of its shape's values, of its own values, own keys
+        self._splits: dict[tuple[str, ...], tuple] = {}
 
     def load(self, connection: Connection) -> None:
         """Take up every stored shape (a few hundred rows at most)."""
@@ -76,6 +78,27 @@ class Shapes:
 
     def compact_effect(self, effect: dict[str, Any], used: set[int]) -> list:
         """``[shape number, value, ...]``; the number is added to ``used``."""
+        keys = tuple(effect)
+        split = self._splits.get(keys)
+        if split is None:
+            split = self._splits[keys] = _split(keys)
+        constant_at, value_at, value_keys = split
+        values = tuple(effect.values())
+        constants = tuple([(keys[i], values[i]) for i in constant_at])
+        shape = (constants, value_keys)
+        try:
+            number = self.numbers.get(shape)
+        except TypeError:  # a usually repeating value is a list or dict here
+            return self._compact_slowly(effect, used)
+        if number is None:
+            if not all(v is None or isinstance(v, str | bool) for _, v in constants):
+                return self._compact_slowly(effect, used)
+            number = self.number(shape)
+        used.add(number)
+        return [number, *[values[i] for i in value_at]]
+
+    def _compact_slowly(self, effect: dict[str, Any], used: set[int]) -> list:
+        """An effect whose usually repeating values are not plain strings (e.g. a dict)."""
         constants = []
         keys = []
         values = []
@@ -129,6 +152,12 @@ class Shapes:
         if text.startswith("{"):
             return orjson.loads(text)
         return self.render_effect(orjson.loads(text), connection)
+
+
+def _split(keys: tuple[str, ...]) -> tuple:
+    constant_at = tuple(i for i, key in enumerate(keys) if key in SHAPE_KEYS)
+    value_at = tuple(i for i, key in enumerate(keys) if key not in SHAPE_KEYS)
+    return constant_at, value_at, tuple(keys[i] for i in value_at)
 
 
 def stored_shapes(connection: Connection) -> Shapes:

@@ -157,6 +157,15 @@ class Unit:
                 states[row.id] = _account_from_row(row)
         return states
 
+    def account_versions(self, ids: Iterable[str]) -> dict[str, int]:
+        """The version of each of these accounts (raised by every write of the account)."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(ids)):
+            query = select(accounts.c.id, accounts.c.version).where(accounts.c.id.in_(chunk))
+            for row in self.connection.execute(query):
+                found[row.id] = row.version
+        return found
+
     def load_pending(self, ids: Iterable[str]) -> dict[str, list[Deadline]]:
         pending: dict[str, list[Deadline]] = {}
         for chunk in _chunks(list(ids)):
@@ -382,15 +391,18 @@ class Unit:
             else:
                 from sqlalchemy.dialects.postgresql import insert as dialect_insert
             statement = dialect_insert(accounts)
+            columns = {c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"}
+            # Every write raises the version: a process caching the account sees the change.
+            columns["version"] = accounts.c.version + 1
             statement = statement.on_conflict_do_update(
-                index_elements=[accounts.c.id],
-                set_={c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"},
+                index_elements=[accounts.c.id], set_=columns
             )
             self.connection.execute(statement, rows)
             return
         for row in rows:
+            changes = {**row, "version": accounts.c.version + 1}
             updated = self.connection.execute(
-                update(accounts).where(accounts.c.id == row["id"]).values(**row)
+                update(accounts).where(accounts.c.id == row["id"]).values(**changes)
             )
             if updated.rowcount == 0:
                 self.connection.execute(insert(accounts), [row])
@@ -422,6 +434,7 @@ def _account_row(state: AccountState) -> dict:
         "contract": json.dumps(vars(state.contract), sort_keys=True),
         "customer": json.dumps(state.customer, sort_keys=True, ensure_ascii=False),
         "period_charges": json.dumps(state.period_charges, sort_keys=True),
+        "version": 1,  # a new account's; an update raises the stored one (_upsert_accounts)
     }
 
 

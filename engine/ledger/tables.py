@@ -63,6 +63,8 @@ accounts = Table(
     Column("contract", Text, nullable=False, server_default="{}"),
     Column("customer", Text, nullable=False, server_default="{}"),
     Column("period_charges", Text, nullable=False, server_default="{}"),
+    # Raised by every write: a process caching the account sees another writer's change.
+    Column("version", BigInteger, nullable=False, server_default="0"),
 )
 
 ledger_entries = Table(
