@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event, func, insert, select, text, update
@@ -245,7 +246,7 @@ class Unit:
         query = select(events.c.payload).where(
             events.c.type == "outage", events.c.status == "applied"
         )
-        return [json.loads(row.payload) for row in self.connection.execute(query)]
+        return [orjson.loads(row.payload) for row in self.connection.execute(query)]
 
     def accounts_with_due_deadlines(self, until: date, account: str | None = None) -> list[str]:
         query = select(deadlines.c.account).where(
@@ -413,6 +414,11 @@ def _chunks(items: list) -> Iterator[list]:
         yield items[start : start + _CHUNK]
 
 
+def _json_text(value) -> str:
+    """Compact JSON, keys sorted, UTF-8 (orjson: a fifth of the standard library's time)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _account_row(state: AccountState) -> dict:
     return {
         "id": state.id,
@@ -429,11 +435,11 @@ def _account_row(state: AccountState) -> dict:
         "topup_pending": state.topup_pending,
         "free_month": state.free_month,
         "free_seconds_used": state.free_seconds_used,
-        "users": json.dumps(state.users),
-        "evn": json.dumps(state.evn, sort_keys=True),
-        "contract": json.dumps(vars(state.contract), sort_keys=True),
-        "customer": json.dumps(state.customer, sort_keys=True, ensure_ascii=False),
-        "period_charges": json.dumps(state.period_charges, sort_keys=True),
+        "users": _json_text(state.users),
+        "evn": _json_text(state.evn),
+        "contract": _json_text(vars(state.contract)),
+        "customer": _json_text(state.customer),
+        "period_charges": _json_text(state.period_charges),
         "version": 1,  # a new account's; an update raises the stored one (_upsert_accounts)
     }
 
@@ -454,11 +460,11 @@ def _account_from_row(row) -> AccountState:
         topup_pending=bool(row.topup_pending),
         free_month=row.free_month,
         free_seconds_used=row.free_seconds_used,
-        users=json.loads(row.users),
-        evn=json.loads(row.evn),
-        contract=Contract(**json.loads(row.contract)),
-        customer=json.loads(row.customer),
-        period_charges=json.loads(row.period_charges),
+        users=orjson.loads(row.users),
+        evn=orjson.loads(row.evn),
+        contract=Contract(**orjson.loads(row.contract)),
+        customer=orjson.loads(row.customer),
+        period_charges=orjson.loads(row.period_charges),
     )
 
 
@@ -483,7 +489,7 @@ def _deadline_from_row(row) -> Deadline:
         clause=row.clause,
         terms_version=row.terms_version,
         created_by=row.created_by,
-        payload=json.loads(row.payload),
+        payload=orjson.loads(row.payload),
     )
 
 
@@ -510,5 +516,5 @@ def _invoice_row(invoice: Invoice) -> dict:
 
 def _invoice_from_row(row) -> Invoice:
     return Invoice(
-        **{name: getattr(row, name) for name in _INVOICE_COLUMNS}, **json.loads(row.state)
+        **{name: getattr(row, name) for name in _INVOICE_COLUMNS}, **orjson.loads(row.state)
     )
