@@ -14,6 +14,7 @@ database, and only a loaded deadline has the id that settling it needs.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from engine.state import AccountState, Deadline, Invoice
@@ -37,6 +38,7 @@ class AccountCache:
     def __init__(self, capacity: int = CAPACITY):
         self.capacity = capacity
         self._kept: dict[str, Kept] = {}
+        self._lock = threading.Lock()  # the API's threads share one engine
         self.hits = 0
         self.misses = 0
 
@@ -52,16 +54,21 @@ class AccountCache:
         return found
 
     def keep(self, name: str, kept: Kept) -> None:
-        self._kept.pop(name, None)  # re-inserted last: the dict's order is the age
-        self._kept[name] = kept
-        if len(self._kept) > self.capacity:
-            del self._kept[next(iter(self._kept))]
+        """Keep ``kept`` for ``name`` (two threads keeping one account: either version is
+        checked before use, so the older one is merely refused next time)."""
+        with self._lock:
+            self._kept.pop(name, None)  # re-inserted last: the dict's order is the age
+            self._kept[name] = kept
+            if len(self._kept) > self.capacity:
+                del self._kept[next(iter(self._kept))]
 
     def forget(self, name: str) -> None:
-        self._kept.pop(name, None)
+        with self._lock:
+            self._kept.pop(name, None)
 
     def clear(self) -> None:
-        self._kept.clear()
+        with self._lock:
+            self._kept.clear()
 
     def __len__(self) -> int:
         return len(self._kept)
