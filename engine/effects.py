@@ -116,8 +116,9 @@ class Booking:
             "kind": kind,
             "clause": clause,
             "terms_version": terms_version or self.terms.version,
-            **{k: _json(v) for k, v in fields.items()},
         }
+        for key, value in fields.items():
+            effect[key] = value if type(value) in _PLAIN else _json(value)
         self.effects.append(effect)
         return effect
 
