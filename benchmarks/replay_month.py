@@ -39,7 +39,7 @@ def generate(path: Path, accounts: int, calls: int) -> None:
     print(f"generated {path.name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
-def floor(path: Path) -> tuple[int, float]:
+def floor(path: Path) -> tuple[int, float, float]:
     """Decode, zone lookup and Decimal pricing only: what no rater can avoid."""
     from engine.catalog import load_catalog
     from engine.rating import billed_seconds, price
@@ -50,7 +50,7 @@ def floor(path: Path) -> tuple[int, float]:
     first, following = rates["first_increment"], rates["next_increment"]
     calls = 0
     total = Decimal(0)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with path.open("rb") as source:
         for line in source:
             event = orjson.loads(line)
@@ -60,7 +60,7 @@ def floor(path: Path) -> tuple[int, float]:
             seconds = billed_seconds(event["duration_s"], first, following)
             total += price(seconds, rate_of[zone], money)
             calls += 1
-    return calls, time.perf_counter() - started
+    return calls, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def child(path: Path, database: Path, batch: int) -> None:
@@ -69,12 +69,21 @@ def child(path: Path, database: Path, batch: int) -> None:
     from engine.replay import replay
 
     engine = Engine(f"sqlite:///{database}")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with path.open(encoding="utf-8") as source, open("/dev/null", "w") as sink:
         summary = replay(engine, source, sink, batch_size=batch)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     engine.close()
-    print(json.dumps({"seconds": elapsed, "lines": summary.lines, "summary": summary.describe()}))
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "lines": summary.lines,
+                "summary": summary.describe(),
+            }
+        )
+    )
 
 
 def postgres_scaling(month: Path, workers: list[int], batch: int) -> list[dict]:
@@ -165,7 +174,7 @@ def main() -> None:
     for leftover in out.glob("replay.sqlite*"):
         leftover.unlink()
 
-    calls, floor_seconds = floor(month)
+    calls, floor_seconds, floor_cpu = floor(month)
     process = subprocess.run(
         [
             sys.executable,
@@ -183,6 +192,8 @@ def main() -> None:
     measured = json.loads(process.stdout.strip().splitlines()[-1])
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     seconds = measured["seconds"]
+    # WAL checkpointed at close: the file holds everything (events, results, ledger, state)
+    size = sum(f.stat().st_size for f in out.glob("replay.sqlite*"))
     report = {
         "accounts": args.accounts,
         "calls": calls,
@@ -195,7 +206,12 @@ def main() -> None:
         "floor_seconds": round(floor_seconds, 2),
         "floor_calls_per_second": round(calls / floor_seconds),
         "ratio_to_floor": round(seconds / floor_seconds, 1),
-        "database_mb": round(database.stat().st_size / 2**20, 1),
+        # CPU time (the child's and the floor's): comparable when other processes share the cores
+        "cpu_seconds": round(measured["cpu_seconds"], 2),
+        "cpu_calls_per_second": round(calls / measured["cpu_seconds"]),
+        "cpu_ratio_to_floor": round(measured["cpu_seconds"] / floor_cpu, 1),
+        "database_mb": round(size / 2**20, 1),
+        "database_bytes_per_event": round(size / measured["lines"]),
     }
     print(json.dumps(report, indent=2))
 

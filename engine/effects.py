@@ -95,6 +95,8 @@ class Booking:
     settled: list[tuple[Deadline, str]] = field(default_factory=list)
     balance_changed: bool = False
     local_date: date = field(init=False)
+    # months and (month, item) keys of period_charges this booking copied (copy on write)
+    _owned: set = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.local_date = self.terms.calendar.local_date(self.event.at)
@@ -114,8 +116,9 @@ class Booking:
             "kind": kind,
             "clause": clause,
             "terms_version": terms_version or self.terms.version,
-            **{k: _json(v) for k, v in fields.items()},
         }
+        for key, value in fields.items():
+            effect[key] = value if type(value) in _PLAIN else _json(value)
         self.effects.append(effect)
         return effect
 
@@ -148,14 +151,32 @@ class Booking:
                 item = f"call:{fields['zone']}" if kind == "call" else kind
                 if "prorated_to" in fields:  # a part month of a plan change: its own line
                     item += f"@{fields['plan']}@{fields['prorated_from']}@{fields['prorated_to']}"
-                total = self.account.period_charges.setdefault(month, {}).setdefault(
-                    item, [0, clause]
-                )
+                total = self.period_total(month, item, clause)
                 total[0] -= amount_cents
                 accumulate(total, quantity or pieces(1, from_cents(-amount_cents)), -amount_cents)
             self.account.balance_cents += amount_cents
             self.balance_changed = True
         return effect
+
+    def period_total(self, month: str, item: str, clause: str) -> list:
+        """The account's ``period_charges[month][item]`` entry, this booking's own to change.
+
+        :meth:`AccountState.copy` shares the months with the state before the event (a rejected
+        event must leave it as it was); the month and item a charge changes are copied here,
+        once per booking, instead of copying every month for every event.
+        """
+        assert self.account is not None
+        charges = self.account.period_charges
+        if month not in self._owned:
+            charges[month] = dict(charges.get(month) or {})
+            self._owned.add(month)
+        items = charges[month]
+        key = (month, item)
+        if key not in self._owned:
+            total = items.get(item)
+            items[item] = [0, clause] if total is None else _copy_total(total)
+            self._owned.add(key)
+        return items[item]
 
     def schedule(self, kind: str, due: date, clause: str, **payload) -> Deadline:
         """Store a deadline and record a ``deadline_set`` effect."""
@@ -252,7 +273,20 @@ class Booking:
         )
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _copy_total(total: list) -> list:
+    """A copy of a ``[cents, clause, lines]`` entry whose numbers a booking may change."""
+    twin = list(total)
+    if len(twin) >= 3:
+        twin[2] = {key: dict(line) for key, line in twin[2].items()}
+    return twin
+
+
 def _json(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return format_amount(value)
     if isinstance(value, date):

@@ -16,8 +16,7 @@ the same id with different content is a ``conflict`` (nothing is stored).
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine import contract, payments
+from engine.account_cache import AccountCache, Kept
 from engine.accounts import add_user, open_account, remove_user, update_account
 from engine.availability import record_outage
 from engine.calls import free_seconds_left, rate_call
@@ -37,6 +37,7 @@ from engine.effects import Booking, InvoiceNumbers, Rejected
 from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger import credit_note_store
+from engine.ledger.compact import Shapes
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
 from engine.plan_changes import apply_due_change, change_plan
@@ -48,7 +49,7 @@ from engine.publishing import (
     verify_notice,
 )
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
-from engine.state import AccountState, CreditNote, Deadline, Invoice
+from engine.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 from engine.webhooks import active_subscriptions, queue_messages
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
@@ -115,8 +116,9 @@ def conflict_reason(event_id: str) -> str:
 class _Batch:
     """What a batch of events will write, collected in event order."""
 
-    event_rows: list[dict] = field(default_factory=list)
-    ledger_rows: list[dict] = field(default_factory=list)
+    # the applied and rejected events with their results; the ledger entries of the applied
+    event_rows: list[tuple[Event, dict]] = field(default_factory=list)
+    ledger_rows: list[tuple[Event, LedgerEntry]] = field(default_factory=list)
     changed: dict[str, AccountState] = field(default_factory=dict)
     new_deadlines: list[Deadline] = field(default_factory=list)
     settled: dict[int, tuple[Deadline, str, str]] = field(default_factory=dict)
@@ -126,13 +128,48 @@ class _Batch:
     mandate_references: list[dict] = field(default_factory=list)
     credit_numbers: InvoiceNumbers | None = None
     new_credit_notes: list[CreditNote] = field(default_factory=list)
+    # the accounts as the batch leaves them (kept in the AccountCache after the commit)
+    versions: dict[str, int] = field(default_factory=dict)
+    states: dict[str, AccountState] = field(default_factory=dict)
+    pending: dict[str, list[Deadline]] = field(default_factory=dict)
+    invoices: dict[str, list[Invoice]] = field(default_factory=dict)
 
-    def write(self, unit: Unit) -> None:
+    def kept(self) -> Iterator[tuple[str, Kept | None]]:
+        """What to keep of each account of the batch once it committed (None: forget it).
+
+        A written account's version is one more than the batch read (the batch holds the
+        account's write lock); a new deadline's id is not known here, so its account is
+        forgotten and loaded again next time.
+        """
+        scheduled = {d.account for d in self.new_deadlines}
+        for name, state in self.states.items():
+            if name in scheduled:
+                yield name, None
+                continue
+            version = self.versions.get(name, 0) + 1 if name in self.changed else None
+            if version is None:
+                version = self.versions.get(name)
+            if version is None:
+                yield name, None
+                continue
+            yield (
+                name,
+                Kept(version, state, self.pending.get(name, []), self.invoices.get(name, [])),
+            )
+
+    def write(self, unit: Unit, shapes: Shapes) -> set[int]:
+        """Write the batch; the effect shapes its rows use (to mark stored after the commit)."""
         created = {id(d) for d in self.new_deadlines}
+        used: set[int] = set()
         unit.record_mandate_references(self.mandate_references)
+        unit.append_events([_event_row(e, result, shapes, used) for e, result in self.event_rows])
+        unit.append_ledger_entries(
+            [_ledger_row(e, entry, shapes, used) for e, entry in self.ledger_rows]
+        )
+        unit.record_shapes(shapes.missing(used))
         unit.write(
-            self.event_rows,
-            self.ledger_rows,
+            [],
+            [],
             self.changed.values(),
             [
                 (d, *self.settled[id(d)][1:]) if id(d) in self.settled else (d, "pending", None)
@@ -152,6 +189,7 @@ class _Batch:
             self.new_credit_notes,
             self.credit_numbers.to_write() if self.credit_numbers else {},
         )
+        return used
 
 
 class Engine:
@@ -167,6 +205,8 @@ class Engine:
         self._base_root = self.catalog.root or PROJECT_ROOT
         self._publications = 0
         self.store = Store(database_url)
+        self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
+        self.accounts = AccountCache()  # state kept between batches (engine/account_cache.py)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
         with self.store.unit(commit=False) as unit:
@@ -226,14 +266,21 @@ class Engine:
                     self.refresh_catalog(unit)
                     unit.lock_accounts(e.account for e in events)
                     results, batch = self._apply_all(unit, events, refuse_conflicts)
-                    batch.write(unit)
+                    used = batch.write(unit, self.shapes)
                     # The webhook outbox commits with the events it reports (issue 15).
                     subscriptions = unit.webhook_subscriptions(active_subscriptions)
                     queue_messages(unit.connection, events, results, subscriptions)
-                return results
             except (IntegrityError, OperationalError):
                 if attempt == RETRIES:
                     raise
+                continue
+            self.shapes.mark_stored(used)
+            for name, kept in batch.kept():
+                if kept is None:
+                    self.accounts.forget(name)
+                else:
+                    self.accounts.keep(name, kept)
+            return results
         raise AssertionError("unreachable")
 
     def quote(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
@@ -299,19 +346,19 @@ class Engine:
     def ledger(self, account_id: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         with self.store.unit(commit=False) as unit:
             rows = unit.ledger_of(account_id, after, limit)
-        return [
-            {
-                "id": row.id,
-                "event": row.event_id,
-                "kind": row.kind,
-                "amount": format_amount(from_cents(row.amount_cents)),
-                "clause": row.clause,
-                "terms_version": row.terms_version,
-                "at": row.booked_at,
-                "detail": json.loads(row.detail),
-            }
-            for row in rows
-        ]
+            return [
+                {
+                    "id": row.id,
+                    "event": row.event_id,
+                    "kind": row.kind,
+                    "amount": format_amount(from_cents(row.amount_cents)),
+                    "clause": row.clause,
+                    "terms_version": row.terms_version,
+                    "at": row.booked_at,
+                    "detail": self.shapes.render_detail(row.detail, unit.connection),
+                }
+                for row in rows
+            ]
 
     def ruleset(self, terms: Terms) -> CompiledRuleset:
         """The compiled rules of a terms version (compiled once per process)."""
@@ -327,9 +374,16 @@ class Engine:
     ) -> tuple[list[dict], _Batch]:
         names = {e.account for e in events}
         known = unit.existing_event_digests({e.id for e in events})
-        states = unit.load_accounts(names)
-        pending = unit.load_pending(names)
-        invoices = unit.load_invoices(names)
+        versions = unit.account_versions(names)
+        kept = self.accounts.current(versions)
+        missing = names - kept.keys()
+        states = unit.load_accounts(missing)
+        pending = unit.load_pending(missing)
+        invoices = unit.load_invoices(missing)
+        for name, entry in kept.items():
+            states[name] = entry.state
+            pending[name] = entry.pending
+            invoices[name] = entry.invoices
         notices = [e for e in events if e.type == "terms.notified"]
         publications: dict = {}
         if notices:
@@ -346,6 +400,10 @@ class Engine:
         batch = _Batch(
             numbers=InvoiceNumbers(unit.lock_invoice_counter),
             credit_numbers=credit_note_numbers(unit),
+            versions=versions,
+            states=states,
+            pending=pending,
+            invoices=invoices,
         )
         results = []
         for index, event in enumerate(events):
@@ -381,7 +439,7 @@ class Engine:
                 batch.numbers.restore(snapshot)
                 batch.credit_numbers.restore(credit_snapshot)
             results.append(result)
-            batch.event_rows.append(_event_row(event, result))
+            batch.event_rows.append((event, result))
             if booking is None:
                 continue
             reference = event.data["reference"] if _grants_reference(event) else None
@@ -409,19 +467,7 @@ class Engine:
             batch.new_credit_notes.extend(booking.new_credit_notes)
             for deadline, status in booking.settled:
                 batch.settled[id(deadline)] = (deadline, status, event.id)
-            batch.ledger_rows.extend(
-                {
-                    "account": event.account,
-                    "event_id": event.id,
-                    "kind": entry.kind,
-                    "amount_cents": entry.amount_cents,
-                    "clause": entry.clause,
-                    "terms_version": entry.terms_version,
-                    "booked_at": event.raw["at"],
-                    "detail": orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode(),
-                }
-                for entry in booking.entries
-            )
+            batch.ledger_rows.extend((event, entry) for entry in booking.entries)
         return results, batch
 
     def _reference_taken(self, event: Event, owner: str) -> dict[str, Any]:
@@ -512,15 +558,34 @@ def _rejected(event: Event, reason: str, clause: str, terms_version: str | None)
     }
 
 
-def _event_row(event: Event, result: dict) -> dict:
-    return {
-        "id": event.id,
-        "account": event.account,
-        "type": event.type,
-        "at": event.raw["at"],
-        "at_utc": event.at.astimezone(UTC).isoformat(),
-        "payload": event.canonical_json(),
-        "digest": event.digest,
-        "status": result["status"],
-        "result": orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode(),
-    }
+def _event_row(event: Event, result: dict, shapes: Shapes, used: set[int]) -> tuple:
+    """The row of ``events`` (store.EVENT_COLUMNS); the result compact (ledger/compact.py)."""
+    return (
+        event.id,
+        event.account,
+        event.type,
+        event.raw["at"],
+        event.at.astimezone(UTC).isoformat(),
+        event.canonical_json(),
+        event.digest,
+        result["status"],
+        shapes.result_text(result, used),
+    )
+
+
+def _ledger_row(event: Event, entry: LedgerEntry, shapes: Shapes, used: set[int]) -> tuple:
+    """The row of ``ledger_entries`` (store.LEDGER_COLUMNS); a call's detail compact."""
+    if entry.kind == "call":
+        detail = shapes.detail_text(entry.detail, used)
+    else:
+        detail = orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode()
+    return (
+        event.account,
+        event.id,
+        entry.kind,
+        entry.amount_cents,
+        entry.clause,
+        entry.terms_version,
+        event.raw["at"],
+        detail,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -117,13 +116,22 @@ class AccountState:
 
     def copy(self) -> AccountState:
         """A copy to work on; the original stays as it was if the event is rejected."""
-        twin = copy.copy(self)
+        twin = _shallow_copy(self)
         twin.users = list(self.users)
         twin.evn = dict(self.evn)
-        twin.contract = copy.copy(self.contract)
+        twin.contract = _shallow_copy(self.contract)
         twin.customer = dict(self.customer)
-        twin.period_charges = copy.deepcopy(self.period_charges)
+        # Copy on write: the months are shared until a booking charges one
+        # (engine/effects.py Booking.period_total copies the month and item it changes).
+        twin.period_charges = dict(self.period_charges)
         return twin
+
+
+def _shallow_copy(instance: Any) -> Any:
+    """``copy.copy`` of a plain dataclass, without the pickle protocol's cost (hot path)."""
+    twin = object.__new__(type(instance))
+    twin.__dict__.update(instance.__dict__)
+    return twin
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
         if account is None:
             return None
         rows = unit.connection.execute(
-            select(events.c.at, events.c.payload, events.c.result)
+            select(events.c.id, events.c.at, events.c.payload, events.c.status, events.c.result)
             .where(
                 events.c.account == account_id,
                 events.c.type == "call",
@@ -55,6 +55,7 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
             .order_by(events.c.seq)
         ).all()
         invoices = unit.load_invoices([account_id]).get(account_id, [])
+        engine.shapes.load(unit.connection)  # to render the stored results (ledger/compact.py)
     terms = engine.catalog.at(last)
     # The plan in force at the month's end: a downgrade keeps the bills of the months before.
     month_end = datetime.combine(last, datetime.max.time(), tzinfo=terms.calendar.zone)
@@ -72,7 +73,8 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
             start = datetime.fromisoformat(row.at).astimezone(terms.calendar.zone)
             if start.strftime("%Y-%m") != month:
                 continue
-            charge = next(e for e in json.loads(row.result)["effects"] if e["kind"] == "charge")
+            result = engine.shapes.render_result(row.id, row.status, row.result)
+            charge = next(e for e in result["effects"] if e["kind"] == "charge")
             if charge.get("flat_rate"):
                 continue
             payload = json.loads(row.payload)

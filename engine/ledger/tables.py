@@ -63,6 +63,8 @@ accounts = Table(
     Column("contract", Text, nullable=False, server_default="{}"),
     Column("customer", Text, nullable=False, server_default="{}"),
     Column("period_charges", Text, nullable=False, server_default="{}"),
+    # Raised by every write: a process caching the account sees another writer's change.
+    Column("version", BigInteger, nullable=False, server_default="0"),
 )
 
 ledger_entries = Table(
@@ -299,4 +301,13 @@ credit_note_counters = Table(
     metadata,
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("last", Integer, nullable=False),
+)
+
+# The shapes of stored effects (engine/ledger/compact.py, issue 13): keys and repeating values
+# of an effect, stored once; ``id`` is a 48-bit number derived from ``shape``.
+effect_shapes = Table(
+    "effect_shapes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("shape", Text, nullable=False),
 )
