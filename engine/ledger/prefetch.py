@@ -55,12 +55,23 @@ class Prefetched:
     used: set[str] = field(default_factory=set)
 
     def take(self, part: str, ids: set[str]) -> Any:
-        """The part read for exactly ``ids``, once; else :data:`MISSING`."""
+        """The part read for ``ids`` (exactly, or some of the accounts), once; else
+        :data:`MISSING`."""
         wanted = self.event_ids if part == "digests" else self.accounts
-        if part in self.used or ids != wanted:
+        if part in self.used or not (ids == wanted or (part != "digests" and ids <= wanted)):
             return MISSING
         self.used.add(part)
-        return getattr(self, part)
+        rows = getattr(self, part)
+        if ids == wanted:
+            return rows
+        key = "id" if part == "account_rows" else "account"
+        return [row for row in rows if getattr(row, key) in ids]
+
+    def versions(self, ids: set[str]) -> dict[str, int] | None:
+        """The version of each account as read, when the accounts were read for ``ids``."""
+        if "account_rows" in self.used or ids != self.accounts:
+            return None
+        return {row.id: row.version for row in self.account_rows}
 
 
 class SubscriptionCache:

@@ -211,6 +211,11 @@ class Unit:
 
     def account_versions(self, ids: Iterable[str]) -> dict[str, int]:
         """The version of each of these accounts (raised by every write of the account)."""
+        ids = set(ids)
+        if self.prefetched is not None:
+            read = self.prefetched.versions(ids)
+            if read is not None:
+                return read
         found: dict[str, int] = {}
         for chunk in _chunks(list(ids)):
             query = select(accounts.c.id, accounts.c.version).where(accounts.c.id.in_(chunk))
