@@ -55,7 +55,8 @@ def _tables(url: str) -> dict[str, list]:
             return [tuple(row) for row in connection.execute(query)]
 
         found = {
-            "accounts": sorted(rows(select(accounts))),
+            # the version counts writes (the account cache's check), not what was billed
+            "accounts": sorted(rows(select(*[c for c in accounts.c if c.name != "version"]))),
             "invoices": rows(select(invoices).order_by(invoices.c.number)),
             "invoice_counters": sorted(rows(select(invoice_counters))),
             "events": sorted(
