@@ -4,24 +4,27 @@ catalog search, paging through the outbox, and screenshots of the main pages for
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
-from werkzeug.serving import make_server
 
 from admin_ui.people import create_person
 from api import create_app
 from engine.engine import Engine
 from engine.ledger.tables import outbox
+from tests.browser import (
+    ARTIFACTS,
+    browser_page,
+    chromium,
+    log_in,
+    require_chromium,
+    serving,
+)
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
-from tests.test_admin_browser import ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 NOTIFICATIONS = 120  # more than two pages of 50
@@ -29,10 +32,7 @@ NOTIFICATIONS = 120  # more than two pages of 50
 
 @pytest.fixture(scope="module")
 def server():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("Debian's chromium is not installed")
+    require_chromium()
     directory = Path(tempfile.mkdtemp(prefix="billing-find-"))
     engine = Engine(f"sqlite:///{directory / 'ledger.sqlite'}")
     with engine.store.db.begin() as connection:
@@ -59,59 +59,22 @@ def server():
         )
     app = create_app(engine=engine)
     app.config.update(SECRET_KEY="browser-find-tests", BILLING_NOW=lambda: NOW)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    http = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    http.shutdown()
+    with serving(app) as url:
+        yield url
     engine.close()
     shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    chromium = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
-    yield chromium
-    chromium.close()
-    playwright.stop()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser, server, request):
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
-
-
-def log_in(page, email: str = "legal@example.com") -> None:
-    page.goto("/admin/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("text=Terms catalog")
+    with browser_page(browser, server, request, viewport={"width": 1280, "height": 860}) as page:
+        yield page
 
 
 def outbox_ids(page) -> list[int]:

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser import ARTIFACTS, log_in
 from tests.test_admin import FEE_FILE
-from tests.test_admin_browser import (  # noqa: F401  (fixtures)
-    ARTIFACTS,
-    browser,
-    log_in,
-    page,
-    server,
-)
+from tests.test_admin_browser import browser, page, server  # noqa: F401  (fixtures)
 from tests.test_admin_forms import PLAN
 
 pytestmark = pytest.mark.browser

@@ -8,37 +8,28 @@ asks for November's impact: 3 x 2.20 = 6.60 EUR more.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from admin_ui.people import create_person
 from api import create_app
-from engine.catalog import PROJECT_ROOT
 from engine.engine import Engine
 from engine.impact import counts
 from engine.ledger.tables import accounts
 from engine.serve import load_demo
+from tests.browser import ARTIFACTS, browser_page, chromium, log_in, require_chromium, serving
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def engine():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required (REQUIRE_BROWSER=1) but not installed")
-        pytest.skip("Debian's chromium is not installed")
+    require_chromium()
     directory = Path(tempfile.mkdtemp(prefix="billing-impact-browser-"))
     url = f"sqlite:///{directory / 'ledger.sqlite'}"
     load_demo(url)
@@ -73,57 +64,25 @@ def engine():
 def server(engine):
     app = create_app(engine=engine)
     app.config.update(SECRET_KEY="impact-browser-tests", BILLING_NOW=lambda: NOW)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    http = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    http.shutdown()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    chromium = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
-    yield chromium
-    chromium.close()
-    playwright.stop()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser, server, request):
-    context = browser.new_context(base_url=server)
-    page = context.new_page()
-    page.set_default_timeout(60_000)  # the impact replays the month twice
-    yield page
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    # the impact replays the month twice
+    with browser_page(browser, server, request, timeout_ms=60_000) as page:
+        yield page
 
 
 def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_november(page, engine):
-    page.goto("/admin/login")
-    page.fill("input[name=email]", "legal@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("text=Terms catalog")
+    log_in(page)
     page.goto(f"/admin/files/{FEE_FILE}")
     page.click("#new-draft")
     page.fill("#yaml", fee_draft("2027-01-01", "12.00 EUR"))
