@@ -305,3 +305,19 @@ def test_the_admin_ui_offers_invoices_and_itemised_bills_as_downloads(month):
     evn = client.get(f"/admin/accounts/{premium}/evn.pdf?month=2026-11")
     assert "Einzelverbindungsnachweis 2026-11" in text_of(evn.data)
     assert b"acct-000000" in client.get("/admin/accounts").data
+
+
+@pytest.mark.parametrize("font", ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"])
+def test_the_embedded_font_subset_covers_german_text_and_european_names(font):
+    """The shipped DejaVu Sans subsets (engine/documents/fonts/README.md) keep every character
+    the documents print and the scripts of European names and addresses."""
+    from fontTools.ttLib import TTFont
+
+    from engine.documents.invoice_pdf import FONTS
+
+    cmap = TTFont(FONTS / font).getBestCmap()
+    text = (
+        "Rechnung Gebühr Rücklastschrift Straße äöüÄÖÜß € § – „“ ‚‘ … · × ° ² ½ № "
+        "Łódź Dvořák Ærøskøbing Şişli Târgu Mureș Ζωή Παπαδόπουλος Дмитрий Шевченко Ђорђе"
+    )
+    assert [c for c in text if ord(c) not in cmap] == []
