@@ -48,6 +48,7 @@ from engine.catalog.loader import Appended, load_files
 from engine.effects import INVOICED_ITEMS
 from engine.engine import Engine
 from engine.events import parse_event
+from engine.ledger.event_payload import canonical_text
 from engine.ledger.tables import accounts, events, ledger_entries, outbox, publications
 from engine.money import format_amount, from_cents
 from engine.publishing import (
@@ -325,13 +326,15 @@ def read_stored(
     if not stored.accounts:
         return stored
     query = (
-        select(events.c.account, events.c.payload)
+        select(events.c.id, events.c.account, events.c.type, events.c.at, events.c.payload)
         .where(events.c.at_utc < end)
         .order_by(events.c.account, events.c.seq)
     )
     wanted = stored.accounts
     stored.payloads = [
-        (r.account, r.payload) for r in connection.execute(query) if r.account in wanted
+        (r.account, canonical_text(*r))  # the event as received (ledger/event_payload.py)
+        for r in connection.execute(query)
+        if r.account in wanted
     ]
     # terms.notified events are checked against their publication and outbox (AGB 8)
     stored.publications = [dict(r._mapping) for r in connection.execute(select(publications))]
