@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -108,9 +109,26 @@ def loads_json(data: bytes | str) -> Any:
     ``orjson.JSONDecodeError``.
     """
     document = orjson.loads(data)
-    if isinstance(document, (dict, list)):
+    if isinstance(document, (dict, list)) and not _flat_without_repeats(document, data):
         refuse_repeated_keys(data)
     return document
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+_KEY_END_TEXT = re.compile(r'"[ \t\n\r]*:')
+_KEY_END_BYTES = re.compile(rb'"[ \t\n\r]*:')
+
+
+def _flat_without_repeats(document: Any, data: bytes | str) -> bool:
+    """True when ``document`` is one object of plain values (an event as usually sent) and
+    its text has no more key endings (a quote, then a colon) than the object has keys.
+
+    Every key of the text ends so, and a string value can only add to the count: as many key
+    endings as keys means no key is repeated. Anything else is left to the full check."""
+    if type(document) is not dict or not all(type(v) in _SCALARS for v in document.values()):
+        return False
+    pattern = _KEY_END_TEXT if isinstance(data, str) else _KEY_END_BYTES
+    return len(pattern.findall(data)) == len(document)
 
 
 def refuse_repeated_keys(data: bytes | str) -> None:
