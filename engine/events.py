@@ -115,20 +115,25 @@ def loads_json(data: bytes | str) -> Any:
 
 
 _SCALARS = frozenset((str, int, float, bool, type(None)))
-_KEY_END_TEXT = re.compile(r'"[ \t\n\r]*:')
-_KEY_END_BYTES = re.compile(rb'"[ \t\n\r]*:')
+_QUOTE_THEN_SPACE_TEXT = re.compile(r'"[ \t\n\r]')
+_QUOTE_THEN_SPACE_BYTES = re.compile(rb'"[ \t\n\r]')
 
 
 def _flat_without_repeats(document: Any, data: bytes | str) -> bool:
-    """True when ``document`` is one object of plain values (an event as usually sent) and
-    its text has no more key endings (a quote, then a colon) than the object has keys.
+    """True when ``document`` is one object of plain values (an event as usually sent) whose
+    text has no space after a quote and no more quote-colons than the object has keys.
 
-    Every key of the text ends so, and a string value can only add to the count: as many key
-    endings as keys means no key is repeated. Anything else is left to the full check."""
-    if type(document) is not dict or not all(type(v) in _SCALARS for v in document.values()):
+    Every key then ends in a quote-colon, and a string value can only add to their count: as
+    many as keys means no key is repeated. Anything else is left to the full check."""
+    if type(document) is not dict:
         return False
-    pattern = _KEY_END_TEXT if isinstance(data, str) else _KEY_END_BYTES
-    return len(pattern.findall(data)) == len(document)
+    for value in document.values():
+        if type(value) not in _SCALARS:
+            return False
+    if isinstance(data, str):
+        return data.count('":') == len(document) and not _QUOTE_THEN_SPACE_TEXT.search(data)
+    data = bytes(data)
+    return data.count(b'":') == len(document) and not _QUOTE_THEN_SPACE_BYTES.search(data)
 
 
 def refuse_repeated_keys(data: bytes | str) -> None:
