@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -29,11 +30,13 @@ def child_run(database: str) -> None:
     from engine.engine import Engine
 
     engine = Engine(database)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     results = engine.advance(datetime.fromisoformat("2026-12-01T00:00:00+01:00"))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     issued = sum(1 for r in results for e in r["effects"] if e["kind"] == "invoice_issued")
-    print(json.dumps({"seconds": seconds, "accounts": len(results), "invoices": issued}))
+    print(
+        json.dumps({"seconds": seconds, "cpu": cpu, "accounts": len(results), "invoices": issued})
+    )
 
 
 def child_pdf(database: str, count: int) -> None:
@@ -52,10 +55,10 @@ def child_pdf(database: str, count: int) -> None:
             )
         ]
         loaded = [unit.invoice(n) for n in numbers]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     size = sum(len(render_invoice(invoice)) for invoice in loaded)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "pdfs": len(loaded), "bytes": size}))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "pdfs": len(loaded), "bytes": size}))
 
 
 def main() -> None:
@@ -114,9 +117,12 @@ def main() -> None:
                 "accounts": args.accounts,
                 "setup_seconds": round(setup, 1),
                 "invoice_run_seconds": round(measured["seconds"], 2),
+                "invoice_run_cpu_seconds": round(measured["cpu"], 2),
                 "invoices_issued": measured["invoices"],
                 "invoice_run_peak_rss_mb": round(peak, 1),
                 "pdf_per_second": round(rendered["pdfs"] / rendered["seconds"], 1),
+                "pdf_per_cpu_second": round(rendered["pdfs"] / rendered["cpu"], 1),
+                "load_average": [round(x, 1) for x in os.getloadavg()],
                 "pdfs_rendered": rendered["pdfs"],
                 "average_pdf_kb": round(rendered["bytes"] / max(rendered["pdfs"], 1) / 1024, 1),
             },

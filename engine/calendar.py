@@ -80,6 +80,19 @@ class Calendar:
 
 def to_local_date(instant: datetime, time_zone: str) -> date:
     """The calendar date of an aware ``instant`` in ``time_zone``; naive instants are refused."""
+    last = _last_local_date
+    if last[0] is instant and last[1] == time_zone:
+        return last[2]  # the same instant asked again (the catalog, then the handler)
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"instant {instant.isoformat()} has no UTC offset")
-    return instant.astimezone(ZoneInfo(time_zone)).date()
+    day = instant.astimezone(ZoneInfo(time_zone)).date()
+    _remember_local_date((instant, time_zone, day))
+    return day
+
+
+def _remember_local_date(entry: tuple) -> None:
+    global _last_local_date
+    _last_local_date = entry  # one tuple, replaced whole: safe between threads
+
+
+_last_local_date: tuple = (None, None, None)

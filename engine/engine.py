@@ -38,6 +38,7 @@ from engine.events import Event, EventInvalid, parse_event
 from engine.invoicing import receive_objection
 from engine.ledger import credit_note_store
 from engine.ledger.compact import Shapes
+from engine.ledger.event_payload import stored_payload
 from engine.ledger.store import Store, Unit
 from engine.money import format_amount, from_cents
 from engine.plan_changes import apply_due_change, change_plan
@@ -566,7 +567,7 @@ def _event_row(event: Event, result: dict, shapes: Shapes, used: set[int]) -> tu
         event.type,
         event.raw["at"],
         event.at.astimezone(UTC).isoformat(),
-        event.canonical_json(),
+        stored_payload(event),  # the columns' fields left out (ledger/event_payload.py)
         event.digest,
         result["status"],
         shapes.result_text(result, used),

@@ -26,7 +26,6 @@ rebuilds its catalog from files and publications, which cannot be pickled); a sm
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 import subprocess
@@ -48,6 +47,8 @@ from engine.catalog.loader import Appended, load_files
 from engine.effects import INVOICED_ITEMS
 from engine.engine import Engine
 from engine.events import parse_event
+from engine.ledger.compact import stored_shapes
+from engine.ledger.event_payload import canonical_text
 from engine.ledger.tables import accounts, events, ledger_entries, outbox, publications
 from engine.money import format_amount, from_cents
 from engine.publishing import (
@@ -325,13 +326,15 @@ def read_stored(
     if not stored.accounts:
         return stored
     query = (
-        select(events.c.account, events.c.payload)
+        select(events.c.id, events.c.account, events.c.type, events.c.at, events.c.payload)
         .where(events.c.at_utc < end)
         .order_by(events.c.account, events.c.seq)
     )
     wanted = stored.accounts
     stored.payloads = [
-        (r.account, r.payload) for r in connection.execute(query) if r.account in wanted
+        (r.account, canonical_text(*r))  # the event as received (ledger/event_payload.py)
+        for r in connection.execute(query)
+        if r.account in wanted
     ]
     # terms.notified events are checked against their publication and outbox (AGB 8)
     stored.publications = [dict(r._mapping) for r in connection.execute(select(publications))]
@@ -479,6 +482,7 @@ def replay_revenue(
                     ledger_entries.c.detail,
                 ).where(ledger_entries.c.kind.in_([*REVENUE_ITEMS, VAT_ITEM]))
             ).all()
+            shapes = stored_shapes(connection)  # a call's detail is compact (ledger/compact.py)
     finally:
         engine.close()
     revenue: dict[str, dict[str, int]] = {name: {} for name in stored.accounts}
@@ -487,7 +491,7 @@ def replay_revenue(
             continue
         item = row.kind
         if item == "call":
-            item = f"call:{json.loads(row.detail).get('zone', '?')}"
+            item = f"call:{shapes.render_detail(row.detail).get('zone', '?')}"
         items = revenue.setdefault(row.account, {})
         items[item] = items.get(item, 0) - row.amount_cents
     return revenue

@@ -23,6 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.catalog import PROJECT_ROOT
 from engine.ledger.compact import Shapes
+from engine.ledger.event_payload import event_document
 from engine.ledger.prefetch import (
     MISSING,
     Prefetched,
@@ -314,10 +315,10 @@ class Unit:
         return [_invoice_from_row(row) for row in self.connection.execute(query)]
 
     def outage_payloads(self) -> list[dict]:
-        query = select(events.c.payload).where(
-            events.c.type == "outage", events.c.status == "applied"
-        )
-        return [orjson.loads(row.payload) for row in self.connection.execute(query)]
+        query = select(
+            events.c.id, events.c.account, events.c.type, events.c.at, events.c.payload
+        ).where(events.c.type == "outage", events.c.status == "applied")
+        return [event_document(*row) for row in self.connection.execute(query)]
 
     def accounts_with_due_deadlines(self, until: date, account: str | None = None) -> list[str]:
         query = select(deadlines.c.account).where(

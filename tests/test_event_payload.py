@@ -1,0 +1,89 @@
+"""An event is stored without the fields its columns hold, and read back as received
+(issue 13, round 2): the same canonical form, so the digest still identifies its content."""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import insert, select
+
+from engine.engine import Engine
+from engine.events import canonical_bytes, content_digest
+from engine.ledger.event_payload import canonical_text, event_document
+from engine.ledger.store import Store
+from engine.ledger.tables import events
+
+TOPUP = {
+    "id": "t1",
+    "type": "credit.topped_up",
+    "account": "acme",
+    "at": "2026-11-02T10:00:00+01:00",
+    "amount": "20.00",
+}
+OPENED = {
+    "id": "o1",
+    "type": "account.opened",
+    "account": "acme",
+    "at": "2026-11-02T09:00:00+01:00",
+    "plan": "clinq",
+    "customer_type": "business",
+    "billing_method": "prepay",
+    "country": "DE",
+    "area_code": "0211",
+}
+
+
+def test_a_top_up_is_stored_with_its_amount_only_and_read_back_whole(tmp_path):
+    engine = Engine(f"sqlite:///{tmp_path}/p.sqlite")
+    try:
+        engine.handle(OPENED)
+        engine.handle(TOPUP)
+        with engine.store.unit(commit=False) as unit:
+            row = unit.connection.execute(
+                select(
+                    events.c.id, events.c.account, events.c.type, events.c.at, events.c.payload
+                ).where(events.c.id == "t1")
+            ).one()
+            digest = unit.connection.execute(
+                select(events.c.digest).where(events.c.id == "t1")
+            ).scalar_one()
+        # 18 bytes instead of the whole event's 104: id, account, type and instant have columns
+        assert row.payload == '{"amount":"20.00"}'
+        assert event_document(*row) == TOPUP
+        canonical = canonical_text(*row)
+        assert canonical == canonical_bytes(TOPUP).decode()
+        assert bytes(digest) == content_digest(canonical.encode())
+        # the same id with the same content is still the same event; other content a conflict
+        assert engine.handle(TOPUP)["status"] == "duplicate"
+        assert engine.handle(TOPUP | {"amount": "900.00"})["status"] == "conflict"
+    finally:
+        engine.close()
+
+
+def test_a_row_written_before_keeps_its_whole_event_and_reads_as_before(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/old.sqlite")
+    try:
+        whole = canonical_bytes(TOPUP).decode()
+        with store.db.begin() as connection:
+            connection.execute(
+                insert(events),
+                [
+                    {
+                        "id": "t1",
+                        "account": "acme",
+                        "type": "credit.topped_up",
+                        "at": TOPUP["at"],
+                        "at_utc": "2026-11-02T09:00:00+00:00",
+                        "payload": whole,
+                        "status": "applied",
+                        "result": "{}",
+                        "digest": content_digest(whole.encode()),
+                    }
+                ],
+            )
+            row = connection.execute(
+                select(events.c.id, events.c.account, events.c.type, events.c.at, events.c.payload)
+            ).one()
+        assert event_document(*row) == orjson.loads(whole)
+        assert canonical_text(*row) == whole
+    finally:
+        store.close()
