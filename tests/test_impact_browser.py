@@ -85,7 +85,8 @@ def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_nove
     log_in(page)
     page.goto(f"/admin/files/{FEE_FILE}")
     page.click("#new-draft")
-    page.fill("#yaml", fee_draft("2027-01-01", "12.00 EUR"))
+    # the earliest effective date under AGB 8.1 when notified on NOW (2026-11-21): six weeks
+    page.fill("#yaml", fee_draft("2027-01-03", "12.00 EUR"))
     page.click("#save")
     page.wait_for_selector("#valid")
     with engine.store.db.connect() as connection:
