@@ -55,7 +55,9 @@ def _tables(url: str) -> dict[str, list]:
             return [tuple(row) for row in connection.execute(query)]
 
         found = {
-            "accounts": sorted(rows(select(accounts))),
+            # accounts.version counts an account's writes (the account cache's check), which
+            # depends on how the events were cut into transactions, not on what they did
+            "accounts": sorted(rows(select(*[c for c in accounts.c if c.name != "version"]))),
             "invoices": rows(select(invoices).order_by(invoices.c.number)),
             "invoice_counters": sorted(rows(select(invoice_counters))),
             "events": sorted(
