@@ -147,9 +147,9 @@ class _Batch:
             if name in scheduled:
                 yield name, None
                 continue
-            version = self.versions.get(name, 0) + 1 if name in self.changed else None
-            if version is None:
-                version = self.versions.get(name)
+            version = self.versions.get(name)
+            if name in self.changed:
+                version = (version or 0) + 1
             if version is None:
                 yield name, None
                 continue
@@ -169,8 +169,6 @@ class _Batch:
         )
         unit.record_shapes(shapes.missing(used))
         unit.write(
-            [],
-            [],
             self.changed.values(),
             [
                 (d, *self.settled[id(d)][1:]) if id(d) in self.settled else (d, "pending", None)

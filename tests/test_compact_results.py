@@ -7,18 +7,7 @@ from sqlalchemy import select
 from engine.engine import Engine
 from engine.ledger.compact import Shapes
 from engine.ledger.tables import effect_shapes, events, ledger_entries
-
-OPENED = {
-    "id": "o1",
-    "type": "account.opened",
-    "account": "acme",
-    "at": "2026-11-02T09:00:00+01:00",
-    "plan": "clinq",
-    "customer_type": "business",
-    "billing_method": "prepay",
-    "country": "DE",
-    "area_code": "0211",
-}
+from tests.sample_events import ACME_OPENED as OPENED
 
 
 def test_an_effect_with_a_nested_value_round_trips():

@@ -11,6 +11,7 @@ from engine.events import canonical_bytes, content_digest
 from engine.ledger.event_payload import canonical_text, event_document
 from engine.ledger.store import Store
 from engine.ledger.tables import events
+from tests.sample_events import ACME_OPENED as OPENED
 
 TOPUP = {
     "id": "t1",
@@ -18,17 +19,6 @@ TOPUP = {
     "account": "acme",
     "at": "2026-11-02T10:00:00+01:00",
     "amount": "20.00",
-}
-OPENED = {
-    "id": "o1",
-    "type": "account.opened",
-    "account": "acme",
-    "at": "2026-11-02T09:00:00+01:00",
-    "plan": "clinq",
-    "customer_type": "business",
-    "billing_method": "prepay",
-    "country": "DE",
-    "area_code": "0211",
 }
 
 

@@ -411,8 +411,6 @@ class Unit:
 
     def write(
         self,
-        event_rows: list[dict],
-        ledger_rows: list[dict],
         states: Iterable[AccountState],
         new_deadlines: list[tuple[Deadline, str, str | None]],
         settled: list[tuple[int, str, str]],
@@ -420,11 +418,8 @@ class Unit:
         changed_invoices: Iterable[Invoice] = (),
         invoice_numbers: dict[int, int] | None = None,
     ) -> None:
-        """Write one batch: events, ledger entries, account states, deadlines, invoices."""
-        if event_rows:
-            self.connection.execute(insert(events), event_rows)
-        if ledger_rows:
-            self.connection.execute(insert(ledger_entries), ledger_rows)
+        """Write one batch's account states, deadlines and invoices (its events and ledger
+        entries go through :meth:`append_events` and :meth:`append_ledger_entries`)."""
         self._upsert_accounts(list(states))
         if new_deadlines:
             self.connection.execute(
