@@ -29,6 +29,15 @@ import orjson
 HERE = Path(__file__).resolve().parent
 
 
+def month_file(out: Path, accounts: int, calls: int) -> Path:
+    """The generated month's file, named after the generator's source (engine/demo.py): a
+    changed generator gives a new file, never a stale one."""
+    import hashlib
+
+    source = (HERE.parent / "engine" / "demo.py").read_bytes()
+    return out / f"month-{accounts}-{calls}-{hashlib.sha256(source).hexdigest()[:10]}.jsonl"
+
+
 def generate(path: Path, accounts: int, calls: int) -> None:
     from engine.demo import month_of_events
 
@@ -81,6 +90,9 @@ def child(path: Path, database: Path, batch: int) -> None:
                 "cpu_seconds": cpu,
                 "lines": summary.lines,
                 "summary": summary.describe(),
+                "applied": summary.applied,
+                "rejected": summary.rejected,
+                "invalid": summary.invalid,
             }
         )
     )
@@ -163,7 +175,7 @@ def main() -> None:
 
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    month = out / f"month-{args.accounts}-{args.calls}.jsonl"
+    month = month_file(out, args.accounts, args.calls)
     if not month.exists():
         generate(month, args.accounts, args.calls)
     if args.postgres:
@@ -190,6 +202,9 @@ def main() -> None:
         check=True,
     )
     measured = json.loads(process.stdout.strip().splitlines()[-1])
+    if measured["invalid"]:
+        # A generated month must pass the event checks, or the figures measure refusals.
+        sys.exit(f"{measured['invalid']} generated events are invalid: {measured['summary']}")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     seconds = measured["seconds"]
     # WAL checkpointed at close: the file holds everything (events, results, ledger, state)
@@ -199,6 +214,8 @@ def main() -> None:
         "calls": calls,
         "events": measured["lines"],
         "replay": measured["summary"],
+        "applied": measured["applied"],
+        "rejected": measured["rejected"],
         "end_to_end_seconds": round(seconds, 2),
         "end_to_end_calls_per_second": round(calls / seconds),
         "end_to_end_events_per_second": round(measured["lines"] / seconds),
