@@ -16,10 +16,13 @@ Round 3 (issue 13): a value that *is* the event's own field of the same name (a 
 number and duration) is not stored again in the result or the ledger detail; the shape names
 it among its **payload keys** and reading takes it from the event's payload. A shape without
 payload keys is written as before (two lists), so shapes and rows stored before read unchanged.
+Rows now name their shape by its number in 8 base64url characters (``"AbC-12_x"``) instead of
+up to 15 decimal digits; a number in a row is read as before.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
@@ -55,6 +58,7 @@ class Shapes:
         self._splits: dict[tuple[str, ...], tuple] = {}
         # (keys, keys taken from the payload) -> positions and keys of the values still stored
         self._payload_splits: dict[tuple, tuple] = {}
+        self._codes: dict[int, str] = {}
 
     def load(self, connection: Connection) -> None:
         """Take up every stored shape (a few hundred rows at most)."""
@@ -120,7 +124,7 @@ class Shapes:
                 return self._compact_slowly(effect, used)
             number = self.number(shape)
         used.add(number)
-        return [number, *[values[i] for i in value_at]]
+        return [self.code(number), *[values[i] for i in value_at]]
 
     def _compact_slowly(self, effect: dict[str, Any], used: set[int]) -> list:
         """An effect whose usually repeating values are not plain strings (e.g. a dict)."""
@@ -135,7 +139,7 @@ class Shapes:
                 values.append(value)
         number = self.number((tuple(constants), tuple(keys), ()))
         used.add(number)
-        return [number, *values]
+        return [self.code(number), *values]
 
     def result_text(
         self, result: dict[str, Any], used: set[int], payload: dict[str, Any] | None = None
@@ -155,7 +159,19 @@ class Shapes:
 
     # -- decoding -----------------------------------------------------------------------------
 
-    def _shape(self, number: int, connection: Connection | None) -> Shape:
+    def code(self, number: int) -> str:
+        """How a row names a shape: its 48-bit number as 8 base64url characters (rows written
+        before round 3 name it by the decimal number, up to 15 digits; both are read)."""
+        code = self._codes.get(number)
+        if code is None:
+            code = self._codes[number] = base64.urlsafe_b64encode(
+                number.to_bytes(6, "big")
+            ).decode()
+        return code
+
+    def _shape(self, number: int | str, connection: Connection | None) -> Shape:
+        if isinstance(number, str):
+            number = int.from_bytes(base64.urlsafe_b64decode(number), "big")
         shape = self.by_number.get(number)
         if shape is None and connection is not None:
             self.load(connection)
