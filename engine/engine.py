@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -40,6 +40,7 @@ from engine.ledger import credit_note_store
 from engine.ledger.compact import Shapes
 from engine.ledger.event_payload import stored_payload
 from engine.ledger.store import Store, Unit
+from engine.ledger.tables import epoch_microseconds, event_key, stored_at
 from engine.money import format_amount, from_cents
 from engine.plan_changes import apply_due_change, change_plan
 from engine.publishing import (
@@ -345,6 +346,8 @@ class Engine:
     def ledger(self, account_id: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         with self.store.unit(commit=False) as unit:
             rows = unit.ledger_of(account_id, after, limit)
+            # a call's detail takes its user, number and duration from its event (compact.py)
+            fields = unit.event_fields(r.event_id for r in rows if r.kind == "call")
             return [
                 {
                     "id": row.id,
@@ -354,7 +357,9 @@ class Engine:
                     "clause": row.clause,
                     "terms_version": row.terms_version,
                     "at": row.booked_at,
-                    "detail": self.shapes.render_detail(row.detail, unit.connection),
+                    "detail": self.shapes.render_detail(
+                        row.detail, unit.connection, fields.get(row.event_id)
+                    ),
                 }
                 for row in rows
             ]
@@ -561,21 +566,22 @@ def _event_row(event: Event, result: dict, shapes: Shapes, used: set[int]) -> tu
     """The row of ``events`` (store.EVENT_COLUMNS); the result compact (ledger/compact.py)."""
     return (
         event.id,
+        event_key(event.id),
         event.account,
         event.type,
-        event.raw["at"],
-        event.at.astimezone(UTC).isoformat(),
+        stored_at(event.raw["at"], event.at),  # often only the offset: "60"
+        epoch_microseconds(event.at),
         stored_payload(event),  # the columns' fields left out (ledger/event_payload.py)
-        event.digest,
+        b"",  # the digest is rebuilt from the row when the id comes again (Unit.existing_...)
         result["status"],
-        shapes.result_text(result, used),
+        shapes.result_text(result, used, event.data),  # the payload's own fields left out
     )
 
 
 def _ledger_row(event: Event, entry: LedgerEntry, shapes: Shapes, used: set[int]) -> tuple:
     """The row of ``ledger_entries`` (store.LEDGER_COLUMNS); a call's detail compact."""
     if entry.kind == "call":
-        detail = shapes.detail_text(entry.detail, used)
+        detail = shapes.detail_text(entry.detail, used, event.data)
     else:
         detail = orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode()
     return (

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,16 @@ from engine.effects import INVOICED_ITEMS
 from engine.engine import Engine
 from engine.events import parse_event
 from engine.ledger.compact import stored_shapes
-from engine.ledger.event_payload import canonical_text
-from engine.ledger.tables import accounts, events, ledger_entries, outbox, publications
+from engine.ledger.event_payload import DOCUMENT_COLUMNS, stored_canonical_text
+from engine.ledger.tables import (
+    accounts,
+    epoch_microseconds,
+    events,
+    ledger_entries,
+    outbox,
+    publications,
+    utc_instant,
+)
 from engine.money import format_amount, from_cents
 from engine.publishing import (
     Assessment,
@@ -326,13 +334,13 @@ def read_stored(
     if not stored.accounts:
         return stored
     query = (
-        select(events.c.id, events.c.account, events.c.type, events.c.at, events.c.payload)
+        select(*DOCUMENT_COLUMNS)
         .where(events.c.at_utc < end)
         .order_by(events.c.account, events.c.seq)
     )
     wanted = stored.accounts
     stored.payloads = [
-        (r.account, canonical_text(*r))  # the event as received (ledger/event_payload.py)
+        (r.account, stored_canonical_text(r))  # the event as received (ledger/event_payload.py)
         for r in connection.execute(query)
         if r.account in wanted
     ]
@@ -345,8 +353,9 @@ def read_stored(
     return stored
 
 
-def _utc(day: date, zone) -> str:
-    return datetime.combine(day, time(0), zone).astimezone(UTC).isoformat()
+def _utc(day: date, zone) -> int:
+    """The start of ``day`` as ``events.at_utc`` stores instants (migration 0014)."""
+    return epoch_microseconds(datetime.combine(day, time(0), zone))
 
 
 def counts(connection: Connection) -> dict[str, int]:
@@ -491,7 +500,7 @@ def replay_revenue(
             continue
         item = row.kind
         if item == "call":
-            item = f"call:{shapes.render_detail(row.detail).get('zone', '?')}"
+            item = f"call:{shapes.detail_constant(row.detail, 'zone', '?')}"
         items = revenue.setdefault(row.account, {})
         items[item] = items.get(item, 0) - row.amount_cents
     return revenue
@@ -742,7 +751,7 @@ def default_period(connection: Connection, catalog: Catalog) -> Period | None:
     latest = connection.execute(select(func.max(events.c.at_utc))).scalar_one_or_none()
     if latest is None:
         return None
-    day = catalog.local_date(datetime.fromisoformat(latest))
+    day = catalog.local_date(utc_instant(latest))
     month = Period.month_of(day)
     if day == month.last:
         return month

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from engine.deadlines import last_day_of_month
 from engine.documents.invoice_pdf import FONT, dated, euro, german_date, new_document
 from engine.itemised import displayed_number, evn_option
-from engine.ledger.tables import events
+from engine.ledger.event_payload import payload_fields
+from engine.ledger.tables import events, received_at
 from engine.plan_changes import plan_at
 
 
@@ -46,7 +47,14 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
         if account is None:
             return None
         rows = unit.connection.execute(
-            select(events.c.id, events.c.at, events.c.payload, events.c.status, events.c.result)
+            select(
+                events.c.id,
+                events.c.at,
+                events.c.at_utc,
+                events.c.payload,
+                events.c.status,
+                events.c.result,
+            )
             .where(
                 events.c.account == account_id,
                 events.c.type == "call",
@@ -70,14 +78,15 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
     connections, total = [], 0
     if not deleted:
         for row in rows:
-            start = datetime.fromisoformat(row.at).astimezone(terms.calendar.zone)
+            at = received_at(row.at, row.at_utc)
+            start = datetime.fromisoformat(at).astimezone(terms.calendar.zone)
             if start.strftime("%Y-%m") != month:
                 continue
-            result = engine.shapes.render_result(row.id, row.status, row.result)
+            payload = payload_fields("call", row.payload)
+            result = engine.shapes.render_result(row.id, row.status, row.result, None, payload)
             charge = next(e for e in result["effects"] if e["kind"] == "charge")
             if charge.get("flat_rate"):
                 continue
-            payload = json.loads(row.payload)
             cents = int(charge["amount"].replace(".", ""))
             total += cents
             connections.append(

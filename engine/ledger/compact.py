@@ -11,10 +11,18 @@ bill show what they showed before.
 
 A result that is not ``{"id", "status", "effects"}`` (a rejection with its reason) is stored
 as JSON as before; a stored text starting with ``{`` is JSON, with ``[`` compact.
+
+Round 3 (issue 13): a value that *is* the event's own field of the same name (a call's user,
+number and duration) is not stored again in the result or the ledger detail; the shape names
+it among its **payload keys** and reading takes it from the event's payload. A shape without
+payload keys is written as before (two lists), so shapes and rows stored before read unchanged.
+Rows now name their shape by its number in 8 base64url characters (``"AbC-12_x"``) instead of
+up to 15 decimal digits; a number in a row is read as before.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
@@ -28,7 +36,9 @@ SHAPE_KEYS = frozenset(
     {"kind", "clause", "terms_version", "item", "zone", "rate", "tariff", "flat_rate", "method"}
 )
 APPLIED_KEYS = frozenset({"id", "status", "effects"})
-Shape = tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+# (constant items, keys of the stored values, keys taken from the event's payload)
+Shape = tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[str, ...]]
+_ABSENT = object()
 
 
 class Shapes:
@@ -46,6 +56,9 @@ class Shapes:
         self.stored: set[int] = set()
         # keys of an effect -> positions of its shape's values, of its own values, own keys
         self._splits: dict[tuple[str, ...], tuple] = {}
+        # (keys, keys taken from the payload) -> positions and keys of the values still stored
+        self._payload_splits: dict[tuple, tuple] = {}
+        self._codes: dict[int, str] = {}
 
     def load(self, connection: Connection) -> None:
         """Take up every stored shape (a few hundred rows at most)."""
@@ -76,8 +89,11 @@ class Shapes:
 
     # -- encoding -----------------------------------------------------------------------------
 
-    def compact_effect(self, effect: dict[str, Any], used: set[int]) -> list:
-        """``[shape number, value, ...]``; the number is added to ``used``."""
+    def compact_effect(
+        self, effect: dict[str, Any], used: set[int], payload: dict[str, Any] | None = None
+    ) -> list:
+        """``[shape number, value, ...]``; the number is added to ``used``. A value that is the
+        very object of ``payload``'s field of the same key is left to the payload."""
         keys = tuple(effect)
         split = self._splits.get(keys)
         if split is None:
@@ -85,7 +101,20 @@ class Shapes:
         constant_at, value_at, value_keys = split
         values = tuple(effect.values())
         constants = tuple([(keys[i], values[i]) for i in constant_at])
-        shape = (constants, value_keys)
+        from_payload: tuple[str, ...] = ()
+        if payload:
+            found = [k for k, v in payload.items() if effect.get(k, _ABSENT) is v]
+            if found:
+                from_payload = tuple(sorted(k for k in found if k not in SHAPE_KEYS))
+        if from_payload:
+            narrowed = self._payload_splits.get((keys, from_payload))
+            if narrowed is None:
+                narrowed = self._payload_splits[keys, from_payload] = (
+                    tuple(i for i in value_at if keys[i] not in from_payload),
+                    tuple(k for k in value_keys if k not in from_payload),
+                )
+            value_at, value_keys = narrowed
+        shape = (constants, value_keys, from_payload)
         try:
             number = self.numbers.get(shape)
         except TypeError:  # a usually repeating value is a list or dict here
@@ -95,7 +124,7 @@ class Shapes:
                 return self._compact_slowly(effect, used)
             number = self.number(shape)
         used.add(number)
-        return [number, *[values[i] for i in value_at]]
+        return [self.code(number), *[values[i] for i in value_at]]
 
     def _compact_slowly(self, effect: dict[str, Any], used: set[int]) -> list:
         """An effect whose usually repeating values are not plain strings (e.g. a dict)."""
@@ -108,50 +137,102 @@ class Shapes:
             else:
                 keys.append(key)
                 values.append(value)
-        number = self.number((tuple(constants), tuple(keys)))
+        number = self.number((tuple(constants), tuple(keys), ()))
         used.add(number)
-        return [number, *values]
+        return [self.code(number), *values]
 
-    def result_text(self, result: dict[str, Any], used: set[int]) -> str:
-        """The stored form of an event's result (compact if applied, else JSON)."""
+    def result_text(
+        self, result: dict[str, Any], used: set[int], payload: dict[str, Any] | None = None
+    ) -> str:
+        """The stored form of an event's result (compact if applied, else JSON); values that
+        are the event's own fields (``payload``) are read from the event's payload."""
         if result["status"] == "applied" and result.keys() == APPLIED_KEYS:
-            compact = [self.compact_effect(effect, used) for effect in result["effects"]]
+            compact = [self.compact_effect(effect, used, payload) for effect in result["effects"]]
             return orjson.dumps(compact).decode()
         return orjson.dumps(result, option=orjson.OPT_SORT_KEYS).decode()
 
-    def detail_text(self, detail: dict[str, Any], used: set[int]) -> str:
-        """The stored form of a call's ledger detail."""
-        return orjson.dumps(self.compact_effect(detail, used)).decode()
+    def detail_text(
+        self, detail: dict[str, Any], used: set[int], payload: dict[str, Any] | None = None
+    ) -> str:
+        """The stored form of a call's ledger detail (the event's own fields left out)."""
+        return orjson.dumps(self.compact_effect(detail, used, payload)).decode()
 
     # -- decoding -----------------------------------------------------------------------------
 
-    def render_effect(self, stored: list, connection: Connection | None = None) -> dict[str, Any]:
-        """The effect as it was built; a shape another process stored is read on first use."""
-        shape = self.by_number.get(stored[0])
+    def code(self, number: int) -> str:
+        """How a row names a shape: its 48-bit number as 8 base64url characters (rows written
+        before round 3 name it by the decimal number, up to 15 digits; both are read)."""
+        code = self._codes.get(number)
+        if code is None:
+            code = self._codes[number] = base64.urlsafe_b64encode(
+                number.to_bytes(6, "big")
+            ).decode()
+        return code
+
+    def _shape(self, number: int | str, connection: Connection | None) -> Shape:
+        if isinstance(number, str):
+            number = int.from_bytes(base64.urlsafe_b64decode(number), "big")
+        shape = self.by_number.get(number)
         if shape is None and connection is not None:
             self.load(connection)
-            shape = self.by_number.get(stored[0])
+            shape = self.by_number.get(number)
         if shape is None:
-            raise KeyError(f"effect shape {stored[0]} is not stored")
-        constants, keys = shape
+            raise KeyError(f"effect shape {number} is not stored")
+        return shape
+
+    def render_effect(
+        self,
+        stored: list,
+        connection: Connection | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The effect as it was built; a shape another process stored is read on first use.
+        ``payload``: the fields of the effect's event (``event_payload.payload_fields``),
+        needed by a shape that takes values from them."""
+        constants, keys, from_payload = self._shape(stored[0], connection)
         effect = dict(constants)
         effect.update(zip(keys, stored[1:], strict=True))
+        if from_payload:
+            if payload is None:
+                raise ValueError(f"effect shape {stored[0]} needs its event's payload")
+            effect.update((key, payload[key]) for key in from_payload)
         return dict(sorted(effect.items()))
 
     def render_result(
-        self, event_id: str, status: str, text: str, connection: Connection | None = None
+        self,
+        event_id: str,
+        status: str,
+        text: str,
+        connection: Connection | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A stored result as the engine returned it."""
+        """A stored result as the engine returned it (``payload``: the event's fields)."""
         if text.startswith("{"):
             return orjson.loads(text)
-        effects = [self.render_effect(stored, connection) for stored in orjson.loads(text)]
+        effects = [self.render_effect(stored, connection, payload) for stored in orjson.loads(text)]
         return {"effects": effects, "id": event_id, "status": status}
 
-    def render_detail(self, text: str, connection: Connection | None = None) -> dict[str, Any]:
-        """A stored ledger detail as it was booked."""
+    def render_detail(
+        self,
+        text: str,
+        connection: Connection | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A stored ledger detail as it was booked (``payload``: its event's fields)."""
         if text.startswith("{"):
             return orjson.loads(text)
-        return self.render_effect(orjson.loads(text), connection)
+        return self.render_effect(orjson.loads(text), connection, payload)
+
+    def detail_constant(self, text: str, key: str, default: Any = None) -> Any:
+        """One value of a stored detail that is not its event's (e.g. the zone), read without
+        the event's payload."""
+        if text.startswith("{"):
+            return orjson.loads(text).get(key, default)
+        stored = orjson.loads(text)
+        constants, keys, _ = self._shape(stored[0], None)
+        found = dict(constants)
+        found.update(zip(keys, stored[1:], strict=True))
+        return found.get(key, default)
 
 
 def _split(keys: tuple[str, ...]) -> tuple:
@@ -168,13 +249,19 @@ def stored_shapes(connection: Connection) -> Shapes:
 
 
 def _shape_text(shape: Shape) -> str:
-    constants, keys = shape
-    return orjson.dumps([[list(item) for item in constants], list(keys)]).decode()
+    """``[constants, keys]``, with ``payload keys`` third only when there are any (the shapes
+    stored before round 3 keep their text and so their number)."""
+    constants, keys, from_payload = shape
+    parts = [[list(item) for item in constants], list(keys)]
+    if from_payload:
+        parts.append(list(from_payload))
+    return orjson.dumps(parts).decode()
 
 
 def _shape_from_text(text: str) -> Shape:
-    constants, keys = orjson.loads(text)
-    return tuple((key, value) for key, value in constants), tuple(keys)
+    constants, keys, *rest = orjson.loads(text)
+    from_payload = tuple(rest[0]) if rest else ()
+    return tuple((key, value) for key, value in constants), tuple(keys), from_payload
 
 
 def _number_of(text: str) -> int:

@@ -1,10 +1,14 @@
 """The database tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
 
 Money is stored as integer cents (exact on every database); instants as the RFC 3339 text the
-event carried plus a UTC copy for ordering; dates as ISO text.
+event carried plus, for events, the UTC instant as an integer for ordering; dates as ISO text.
 """
 
 from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import (
     BigInteger,
@@ -28,18 +32,70 @@ events = Table(
     "events",
     metadata,
     Column("seq", _ID, primary_key=True, autoincrement=True),
-    Column("id", String(128), nullable=False, unique=True),
+    # Unique: SQLite's writers are serialised and check the id before inserting (found through
+    # ``id_key``'s index, migration 0014); PostgreSQL also keeps a unique constraint on it.
+    Column("id", String(128), nullable=False),
+    Column("id_key", BigInteger, nullable=False),  # event_key(id)
     Column("account", String(64), nullable=False),
     Column("type", String(32), nullable=False),
-    Column("at", String(40), nullable=False),
-    Column("at_utc", String(32), nullable=False),
+    Column("at", String(40), nullable=False),  # as received, or its offset (stored_at)
+    Column("at_utc", BigInteger, nullable=False),  # microseconds since 1970-01-01 UTC
     Column("payload", Text, nullable=False),
     Column("status", String(16), nullable=False),
     Column("result", Text, nullable=False),
     # BLAKE2b-128 of the canonical payload: the same id with other content is a conflict.
+    # Empty in rows written since migration 0014: rebuilt from the row when needed.
     Column("digest", LargeBinary(16), nullable=False),
 )
 Index("ix_events_account_seq", events.c.account, events.c.seq)
+Index("ix_events_id_key", events.c.id_key)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@functools.lru_cache(maxsize=16384)  # a batch's ids: looked up, then written
+def event_key(event_id: str) -> int:
+    """``events.id_key``: the first 8 bytes of the id's MD5, signed (not for security: two
+    ids with one key only cost a row read; the id itself is always compared)."""
+    return int.from_bytes(hashlib.md5(event_id.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+def epoch_microseconds(instant: datetime) -> int:
+    """``events.at_utc``: an aware instant as microseconds since 1970-01-01 UTC."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def utc_instant(microseconds: int) -> datetime:
+    """The aware UTC instant of an ``events.at_utc`` value."""
+    return _EPOCH + microseconds * _MICROSECOND
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+def stored_at(received: str, instant: datetime) -> str:
+    """``events.at``: the instant as received, or only its UTC offset in minutes (``"60"``)
+    when the received text is exactly what the UTC instant and that offset give back (the
+    usual ``2026-11-02T10:00:00+01:00``): the instant is then stored once, in ``at_utc``."""
+    if type(instant.tzinfo) is timezone and received == instant.isoformat():
+        minutes, rest = divmod(instant.utcoffset(), _MINUTE)
+        if not rest:
+            return str(minutes)
+    return received
+
+
+def received_at(at: str, at_utc: int) -> str:
+    """The instant as the event carried it, from ``events.at`` and ``events.at_utc``."""
+    if "T" in at:
+        return at
+    return utc_instant(at_utc).astimezone(_offset(int(at))).isoformat()
+
+
+@functools.cache
+def _offset(minutes: int) -> timezone:
+    return timezone(minutes * _MINUTE)
+
 
 accounts = Table(
     "accounts",
