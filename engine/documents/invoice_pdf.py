@@ -25,6 +25,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from engine.documents.pdf_fonts import add_font, paragraph
 from engine.state import Invoice
 
 ITEM_NAMES = {
@@ -55,8 +56,8 @@ FONT = "DejaVuSans"
 def new_document(title: str, author: str, created: date) -> FPDF:
     """An A4 PDF/A-3b document with DejaVu Sans embedded, dated ``created`` (not the clock)."""
     pdf = FPDF(format="A4", enforce_compliance="PDFA_3B")
-    pdf.add_font(FONT, "", FONTS / "DejaVuSans.ttf")
-    pdf.add_font(FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
+    add_font(pdf, FONT, "", FONTS / "DejaVuSans.ttf")  # parsed once per process (issue 13)
+    add_font(pdf, FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
     pdf.set_title(title)
     pdf.set_author(author)
     pdf.set_lang("de-DE")
@@ -176,19 +177,16 @@ def provider_footer(pdf: FPDF, provider: dict) -> None:
     tax number (UStG § 14 (4)), and the GmbH's details (GmbHG § 35a)."""
     pdf.ln(3)
     pdf.set_font(FONT, size=8)
-    pdf.multi_cell(
-        0,
+    paragraph(
+        pdf,
         4,
         f"{provider['name']} · {provider['street']} · "
         f"{provider['postal_code']} {provider['city']} · "
         f"{provider['register']} · USt-IdNr. {provider['vat_id']} · Steuernummer "
         f"{provider['tax_number']} · {provider['email']}",
-        align="L",
-        new_x="LMARGIN",
-        new_y="NEXT",
     )
     if letter_details := business_letter_details(provider):
-        pdf.multi_cell(0, 4, letter_details, align="L", new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 4, letter_details)
 
 
 def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
@@ -228,30 +226,27 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     notice = prenotification_text(detail)
     if notice:  # SEPA pre-notification (AGB 4.2.2: the debit comes six working days later)
         pdf.set_font(FONT, style="B", size=9)
-        pdf.multi_cell(0, 5, notice, align="L", new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 5, notice)
         pdf.set_font(FONT, size=9)
         pdf.ln(1)
     if note := vat_note(detail):  # UStG § 14a (5): reverse charge; or not taxable in Germany
         pdf.set_font(FONT, style="B", size=9)
-        pdf.multi_cell(0, 5, note, align="L", new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 5, note)
         pdf.set_font(FONT, size=9)
         pdf.ln(1)
-    pdf.multi_cell(0, 5, detail["hint"], align="L", new_x="LMARGIN", new_y="NEXT")
+    paragraph(pdf, 5, detail["hint"])
     if detail.get("default_hint"):  # BGB § 286 (3): consumers only
         pdf.ln(1)
-        pdf.multi_cell(0, 5, detail["default_hint"], align="L", new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 5, detail["default_hint"])
     pdf.ln(1)
-    pdf.multi_cell(
-        0,
+    paragraph(
+        pdf,
         5,
         "Diese Rechnung enthält keinen Einzelverbindungsnachweis (AGB 4.3.3); Sie "
         "können ihn in Ihrem Account abrufen.",
-        align="L",
-        new_x="LMARGIN",
-        new_y="NEXT",
     )
     if signed_note:
-        pdf.multi_cell(0, 5, signed_note, align="L", new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 5, signed_note)
     provider_footer(pdf, provider)
     identifier = hashlib.md5(
         json.dumps([invoice.number, detail, signed_note], sort_keys=True).encode()
