@@ -172,3 +172,4 @@ def test_texts_with_special_characters_are_left_to_multi_cell():
     plain.add_page()
     plain.set_font(FONT, size=9)
     assert pdf_fonts.lines(plain, "Rechnung", 100) is None
+    plain.fonts["dejavusans"].close()  # fpdf2 closes the file it parsed only on output
