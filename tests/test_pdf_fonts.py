@@ -132,8 +132,23 @@ def plain_fpdf2(monkeypatch) -> None:
     monkeypatch.setattr(invoice_pdf, "paragraph", paragraph)
 
 
+def long_invoice(invoice):
+    """The invoice with its items repeated so often that the page breaks after the totals,
+    inside the closing paragraphs (the footer on page 2, "Zahlbar bis" on page 1)."""
+    for repeat in range(2, 80):
+        detail = copy.deepcopy(invoice.detail)
+        detail["items"] = detail["items"] * repeat
+        longer = dataclasses.replace(invoice, detail=detail)
+        pages = [p.extract_text() for p in PdfReader(io.BytesIO(render_invoice(longer))).pages]
+        if len(pages) == 2 and "Zahlbar bis" in pages[0] and "Geschäftsführer" in pages[1]:
+            return longer
+    raise AssertionError("no page break in the closing paragraphs")
+
+
 def test_an_invoice_renders_to_the_bytes_fpdf2s_own_font_handling_gives(monthly, monkeypatch):
+    """Also across a page break after the totals, inside the closing paragraphs."""
     invoices = [named(monthly[0], EXOTIC), monthly[1], named(monthly[1], PLAIN)]
+    invoices.append(long_invoice(monthly[0]))
     cached = [render_invoice(i) for i in invoices + invoices]
     plain_fpdf2(monkeypatch)
     assert [render_invoice(i) for i in invoices + invoices] == cached
