@@ -27,8 +27,15 @@ def fonts_of(pdf: pikepdf.Pdf) -> list[tuple[str, bool]]:
 
 
 def assert_pdf_a_3b(data: bytes, *, factur_x: bool, issued_on: str | None = None) -> None:
-    """``issued_on``: the dates in the info and the XMP are the invoice's, not the clock's."""
+    """``issued_on``: the dates in the info and the XMP are the invoice's, not the clock's.
+    Also the file structure PDF/A asks for: a ``%PDF-1.n`` header followed by a comment of
+    four bytes above 127, a file id of two strings in the trailer, and the XMP metadata stream
+    not compressed (no ``/Filter``)."""
+    assert data[:7] == b"%PDF-1." and data[8:10] == b"\n%", data[:16]
+    assert all(byte > 127 for byte in data[10:14]), data[:16]
     with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert len(pdf.trailer.ID) == 2
+        assert "/Filter" not in pdf.Root.Metadata
         fonts = fonts_of(pdf)
         assert fonts, "the PDF uses no font"
         assert all(embedded for _, embedded in fonts), fonts

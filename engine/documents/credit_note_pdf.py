@@ -10,8 +10,6 @@ PDF is PDF/A-3b with DejaVu Sans embedded, dated by its issue date (``invoice_pd
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 
 from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
@@ -93,5 +91,4 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
         pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
     provider_footer(pdf, provider)
-    identifier = hashlib.md5(json.dumps([note.number, detail], sort_keys=True).encode()).digest()
-    return dated(bytes(pdf.output()), issued, identifier)
+    return dated(bytes(pdf.output()), issued)

@@ -35,7 +35,6 @@ charge or allowance. Invoices issued before the ledger kept quantities have line
 
 from __future__ import annotations
 
-import hashlib
 import io
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -402,7 +401,7 @@ def embed_xml(
         },
         lang="de-DE",
     )
-    return dated(hybrid, _day(issued_on), hashlib.md5(pdf + xml).digest())
+    return dated(hybrid, _day(issued_on))
 
 
 # --- XRechnung 3.0 in UBL 2.1 -----------------------------------------------------------------

@@ -11,7 +11,6 @@ or earlier on request) no longer appear.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import datetime, timedelta
@@ -225,5 +224,4 @@ def render_itemised_bill(bill: dict) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    identifier = hashlib.md5(json.dumps(bill, sort_keys=True, default=str).encode()).digest()
-    return dated(bytes(pdf.output()), last, identifier)
+    return dated(bytes(pdf.output()), last)
