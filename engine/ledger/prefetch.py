@@ -24,6 +24,8 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 
+from engine.ledger.pipeline import driver_errors
+
 _VERSIONS = (
     "SELECT (SELECT count(*) FROM publications) AS publications, "
     "(SELECT md5(coalesce(string_agg(w::text, ',' ORDER BY w.id), '')) "
@@ -98,19 +100,8 @@ def prefetch_in_one_round_trip(
     """:func:`prefetch`, with the driver's errors raised as SQLAlchemy's, as if SQLAlchemy had
     run the statements: a lost connection is invalidated (the pool drops it) and raises
     ``OperationalError``, which ``Engine.handle_events`` retries on a fresh connection."""
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
-
-    try:
+    with driver_errors(connection, "prefetch"):
         return prefetch(connection, accounts, event_ids)
-    except psycopg.Error as exc:
-        dialect = connection.dialect
-        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            "prefetch", None, exc, psycopg.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
 
 
 def prefetch(connection, accounts: Sequence[str], event_ids: Sequence[str]) -> Prefetched | None:
