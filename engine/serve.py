@@ -9,6 +9,7 @@ host does not survive ``fork()``); requests of one account are serialised by the
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 import sys
@@ -141,6 +142,9 @@ def serve(
         "accesslog": "-",
         "timeout": 120,
     }
+    # Other gunicorn settings for a deployment or a measurement (benchmarks/README.md), e.g.
+    # BILLING_GUNICORN_OPTIONS='{"threads": 2, "keepalive": 5}'.
+    options.update(json.loads(os.environ.get("BILLING_GUNICORN_OPTIONS") or "{}"))
     # One webhook delivery loop beside the workers (issue 15): a process of its own, so that
     # the gunicorn workers never deliver and nothing is sent twice by design.
     delivery = spawn_delivery(url) if webhooks else None
