@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn")
     parser.add_argument(
         "--single-only", action="store_true", help="skip batched ingestion (accounts are opened)"
     )
@@ -224,8 +225,9 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout.strip()
+        command = [BILLING, "serve", "--no-demo", "--port", str(args.port), "--db", database]
         serving = subprocess.Popen(
-            [BILLING, "serve", "--no-demo", "--port", str(args.port), "--db", database],
+            [*command, "--server", args.server],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -247,6 +249,7 @@ def main() -> None:
             json.dumps(
                 {
                     "database": "postgresql",
+                    "server": args.server,
                     "gunicorn_options": os.environ.get("BILLING_GUNICORN_OPTIONS") or "default",
                     "batched_ingestion": ingestion,
                     "single_event_posts": single,
