@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--server",
         choices=("gunicorn", "granian"),
         default="gunicorn",
-        help="the HTTP server (granian: about 1.4 ms less CPU per request, benchmarks/README.md)",
+        help="the HTTP server (granian: about 1 ms less CPU per request, benchmarks/README.md)",
     )
     serve.set_defaults(handler=cmd_serve)
 

@@ -165,7 +165,7 @@ def _run_granian(host: str, port: int, workers: int, database_url: str) -> None:
     """The same application under Granian (a Rust HTTP server, WSGI interface): each worker
     process makes the application from ``api.create_app`` after it started, with the database
     from ``$DATABASE_URL``; 4 threads per worker, as gunicorn's. Measured in
-    benchmarks/README.md ("Round 3"): about 1.4 ms less CPU per single post than gunicorn."""
+    benchmarks/README.md ("Round 3"): 0.8-1.5 ms less server CPU per single post than gunicorn."""
     from granian import Granian
     from granian.constants import Interfaces
 
