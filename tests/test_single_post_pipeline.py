@@ -125,3 +125,39 @@ def test_a_failed_queued_write_rolls_the_unit_back_and_is_sqlalchemys_integrity_
         assert engine.handle(following)["status"] == "applied"  # the pool goes on
     finally:
         engine.close()
+
+
+@pytest.mark.postgresql
+def test_a_connection_lost_before_the_queued_writes_go_is_replaced_and_the_event_applied(
+    postgres, catalog, decider
+):
+    # The server drops the unit's connection after the reads and before the writes are sent:
+    # the send fails as SQLAlchemy's OperationalError, the pool drops the connection and the
+    # engine applies the event again on a fresh one, once.
+    from sqlalchemy import create_engine, text
+
+    url = postgres()
+    engine = Engine(url, catalog=catalog, decider=decider)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    apply_all = engine._apply_all
+    dropped = []
+
+    def apply_then_lose_the_connection(unit, events, refuse_conflicts=False):
+        applied = apply_all(unit, events, refuse_conflicts)
+        if not dropped:
+            pid = unit.connection.connection.driver_connection.info.backend_pid
+            with admin.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            dropped.append(pid)
+        return applied
+
+    try:
+        opening, user = slice_of_the_golden_month()[:2]
+        assert engine.handle(opening)["status"] == "applied"
+        engine._apply_all = apply_then_lose_the_connection
+        assert engine.handle(user)["status"] == "applied"
+        assert len(dropped) == 1
+        assert len(rows(engine)["events"]) == 2  # each event stored once
+    finally:
+        engine.close()
+        admin.dispose()

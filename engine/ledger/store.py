@@ -136,8 +136,9 @@ class Store:
             # PostgreSQL: the unit's writes wait and go with the COMMIT in one round trip
             # (engine/ledger/pipeline.py); SQLite writes at once.
             queue = WriteQueue() if commit and self.db.dialect.name == "postgresql" else None
+            info = connection.info  # kept: a connection lost meanwhile has no info to ask
             if queue is not None:
-                connection.info[QUEUE_KEY] = queue
+                info[QUEUE_KEY] = queue
             try:
                 yield Unit(connection, self.subscriptions)
                 if queue is not None:
@@ -149,7 +150,7 @@ class Store:
                 raise
             finally:
                 if queue is not None:
-                    connection.info.pop(QUEUE_KEY, None)
+                    info.pop(QUEUE_KEY, None)
             if commit:
                 transaction.commit()  # on PostgreSQL the transaction is over: nothing is sent
             else:
