@@ -205,6 +205,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn")
+    parser.add_argument(
+        "--single-only", action="store_true", help="skip batched ingestion (accounts are opened)"
+    )
     args = parser.parse_args()
 
     server = PostgresServer()
@@ -221,8 +225,9 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout.strip()
+        command = [BILLING, "serve", "--no-demo", "--port", str(args.port), "--db", database]
         serving = subprocess.Popen(
-            [BILLING, "serve", "--no-demo", "--port", str(args.port), "--db", database],
+            [*command, "--server", args.server],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -231,6 +236,8 @@ def main() -> None:
         events = list(month_of_events("2026-11", accounts, int(args.events * 0.9), seed=7))
         postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
         meter = CpuMeter(serving.pid, postmaster)
+        if args.single_only:  # only the openings, so that the top-ups find their accounts
+            events = [e for e in events if e["type"] == "account.opened"]
         meter.start()
         ingestion = batched_ingestion(args.port, token, events)
         ingestion.update(meter.per(ingestion["events"], "event"))
@@ -242,6 +249,8 @@ def main() -> None:
             json.dumps(
                 {
                     "database": "postgresql",
+                    "server": args.server,
+                    "gunicorn_options": os.environ.get("BILLING_GUNICORN_OPTIONS") or "default",
                     "batched_ingestion": ingestion,
                     "single_event_posts": single,
                 },

@@ -263,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the webhook delivery loop (run billing webhooks deliver elsewhere)",
     )
+    serve.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default="gunicorn",
+        help="the HTTP server (granian: about 1 ms less CPU per request, benchmarks/README.md)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     token = commands.add_parser("token", help="API tokens")
@@ -811,6 +817,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.db,
             demo=not args.no_demo,
             webhooks=not args.no_webhooks,
+            server=args.server,
         )
     except PortInUse as exc:
         print(f"billing: {exc}", file=sys.stderr)

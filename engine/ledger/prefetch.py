@@ -22,18 +22,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.rows import namedtuple_row
+import orjson
 
-_VERSIONS = (
-    "SELECT (SELECT count(*) FROM publications) AS publications, "
-    "(SELECT md5(coalesce(string_agg(w::text, ',' ORDER BY w.id), '')) "
-    "FROM webhook_subscriptions w) AS subscriptions"
-)
+from engine.ledger.pipeline import driver_errors
+
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-_DIGESTS = "SELECT id, digest FROM events WHERE id = ANY(%s)"
-_ACCOUNTS = "SELECT * FROM accounts WHERE id = ANY(%s)"
-_PENDING = "SELECT * FROM deadlines WHERE account = ANY(%s) AND status = 'pending' ORDER BY due, id"
-_INVOICES = "SELECT * FROM invoices WHERE account = ANY(%s) ORDER BY number"
+# Everything else in one statement (one snapshot, taken after the locks are held): the
+# catalog's publication count, the webhook subscriptions' fingerprint, and the known event ids,
+# accounts, pending deadlines and invoices as JSON arrays of their rows (every column of these
+# tables is text, an integer or a boolean, which JSON carries exactly; a digest as hex). One
+# statement instead of six costs a third less CPU in this process (benchmarks/README.md).
+_READS = (
+    "SELECT (SELECT count(*) FROM publications), "
+    "(SELECT md5(coalesce(string_agg(w::text, ',' ORDER BY w.id), '')) "
+    "FROM webhook_subscriptions w), "
+    "(SELECT coalesce(json_agg(json_build_array(id, encode(digest, 'hex'))), '[]') "
+    "FROM events WHERE id = ANY(%(ids)s))::text, "
+    "(SELECT coalesce(json_agg(a), '[]') FROM accounts a WHERE id = ANY(%(names)s))::text, "
+    "(SELECT coalesce(json_agg(d ORDER BY d.due, d.id), '[]') FROM deadlines d "
+    "WHERE account = ANY(%(names)s) AND status = 'pending')::text, "
+    "(SELECT coalesce(json_agg(i ORDER BY i.number), '[]') FROM invoices i "
+    "WHERE account = ANY(%(names)s))::text"
+)
+
+
+class Row(dict):
+    """A row read as JSON, its columns also as attributes (as a database row has them)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 MISSING = object()
@@ -98,19 +120,8 @@ def prefetch_in_one_round_trip(
     """:func:`prefetch`, with the driver's errors raised as SQLAlchemy's, as if SQLAlchemy had
     run the statements: a lost connection is invalidated (the pool drops it) and raises
     ``OperationalError``, which ``Engine.handle_events`` retries on a fresh connection."""
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
-
-    try:
+    with driver_errors(connection, "prefetch"):
         return prefetch(connection, accounts, event_ids)
-    except psycopg.Error as exc:
-        dialect = connection.dialect
-        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            "prefetch", None, exc, psycopg.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
 
 
 def prefetch(connection, accounts: Sequence[str], event_ids: Sequence[str]) -> Prefetched | None:
@@ -120,30 +131,20 @@ def prefetch(connection, accounts: Sequence[str], event_ids: Sequence[str]) -> P
     driver = connection.connection.driver_connection
     names = sorted(set(accounts))
     ids = list(set(event_ids))
-    cursors = []
     with driver.pipeline():
         for name in names:  # in a fixed order, as Unit.lock_accounts takes them
             driver.execute(_LOCK, (name,))
-        for query, parameter in (
-            (_VERSIONS, None),
-            (_DIGESTS, ids),
-            (_ACCOUNTS, names),
-            (_PENDING, names),
-            (_INVOICES, names),
-        ):
-            cursor = driver.cursor(row_factory=namedtuple_row)
-            cursor.execute(query, None if parameter is None else (parameter,))
-            cursors.append(cursor)
-    versions, digests, account_rows, pending_rows, invoice_rows = (c.fetchall() for c in cursors)
-    for cursor in cursors:
-        cursor.close()
+        cursor = driver.execute(_READS, {"ids": ids, "names": names})
+    publications, subscriptions, *parts = cursor.fetchone()
+    cursor.close()
+    digests, account_rows, pending_rows, invoice_rows = (orjson.loads(part) for part in parts)
     return Prefetched(
         event_ids=frozenset(ids),
         accounts=frozenset(names),
-        digests={row.id: bytes(row.digest) for row in digests},
-        account_rows=account_rows,
-        pending_rows=pending_rows,
-        invoice_rows=invoice_rows,
-        publications=int(versions[0].publications),
-        subscriptions_version=versions[0].subscriptions,
+        digests={key: bytes.fromhex(digest) for key, digest in digests},
+        account_rows=[Row(row) for row in account_rows],
+        pending_rows=[Row(row) for row in pending_rows],
+        invoice_rows=[Row(row) for row in invoice_rows],
+        publications=int(publications),
+        subscriptions_version=subscriptions,
     )

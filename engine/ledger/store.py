@@ -30,6 +30,7 @@ from engine.ledger.event_payload import (
     stored_canonical_text,
     stored_document,
 )
+from engine.ledger.pipeline import QUEUE_KEY, WriteQueue, flush_before_execute, insert_rows
 from engine.ledger.prefetch import (
     MISSING,
     Prefetched,
@@ -90,12 +91,16 @@ def create_database_engine(url: str) -> SqlEngine:
         # Sized for a gunicorn worker's threads (``billing serve``: 4) with room to spare. No
         # pre-ping (a round trip per checkout): a connection found dead raises a disconnect
         # error, SQLAlchemy then drops the pool's connections, and Engine.handle_events retries.
-        return create_engine(
+        db = create_engine(
             url,
             pool_size=int(os.environ.get("BILLING_DB_POOL_SIZE", "8")),
             max_overflow=8,
             pool_recycle=3600,
         )
+        if db.dialect.name == "postgresql":
+            # A unit's queued writes go before any other statement (engine/ledger/pipeline.py).
+            event.listen(db, "before_cursor_execute", flush_before_execute)
+        return db
     if url in ("sqlite://", "sqlite:///:memory:"):
         db = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
@@ -147,13 +152,26 @@ class Store:
         with self.db.connect() as connection:
             connection.execution_options(billing_writes=commit)
             transaction = connection.begin()
+            # PostgreSQL: the unit's writes wait and go with the COMMIT in one round trip
+            # (engine/ledger/pipeline.py); SQLite writes at once.
+            queue = WriteQueue() if commit and self.db.dialect.name == "postgresql" else None
+            info = connection.info  # kept: a connection lost meanwhile has no info to ask
+            if queue is not None:
+                info[QUEUE_KEY] = queue
             try:
                 yield Unit(connection, self.subscriptions)
+                if queue is not None:
+                    queue.send(connection, commit=True)
             except BaseException:
+                if queue is not None:
+                    queue.statements.clear()
                 transaction.rollback()
                 raise
+            finally:
+                if queue is not None:
+                    info.pop(QUEUE_KEY, None)
             if commit:
-                transaction.commit()
+                transaction.commit()  # on PostgreSQL the transaction is over: nothing is sent
             else:
                 transaction.rollback()
 
@@ -299,8 +317,7 @@ class Unit:
 
     def record_mandate_references(self, rows: list[dict]) -> None:
         """``{"reference", "account", "event_id"}`` of mandates granted with a new reference."""
-        if rows:
-            self.connection.execute(insert(sepa_mandate_references), rows)
+        insert_rows(self.connection, sepa_mandate_references.name, rows)
 
     def lock_accounts(self, ids: Iterable[str]) -> None:
         """Serialise writers per account (PostgreSQL advisory locks, in a fixed order)."""
@@ -436,7 +453,7 @@ class Unit:
         if not rows:
             return
         marks = self._marks(2)
-        self.connection.exec_driver_sql(
+        self._send(
             f"INSERT INTO effect_shapes (id, shape) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
             rows,
         )
@@ -444,6 +461,15 @@ class Unit:
     def _append(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if rows:
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
+            self._send(sql, rows)
+
+    def _send(self, sql: str, rows: list) -> None:
+        """Run a plain statement for each row: queued on PostgreSQL (sent with the COMMIT,
+        engine/ledger/pipeline.py), at once elsewhere."""
+        queue = self.connection.info.get(QUEUE_KEY)
+        if queue is not None:
+            queue.add(sql, rows)
+        else:
             self.connection.exec_driver_sql(sql, rows)
 
     def _marks(self, count: int) -> str:
@@ -464,19 +490,19 @@ class Unit:
         """Write one batch's account states, deadlines and invoices (its events and ledger
         entries go through :meth:`append_events` and :meth:`append_ledger_entries`)."""
         self._upsert_accounts(list(states))
-        if new_deadlines:
-            self.connection.execute(
-                insert(deadlines),
-                [
-                    {**_deadline_row(d), "status": status, "settled_by": settled_by}
-                    for d, status, settled_by in new_deadlines
-                ],
-            )
-        for deadline_id, status, settled_by in settled:
-            self.connection.execute(
-                update(deadlines)
-                .where(deadlines.c.id == deadline_id, deadlines.c.status == "pending")
-                .values(status=status, settled_by=settled_by)
+        insert_rows(
+            self.connection,
+            deadlines.name,
+            [
+                {**_deadline_row(d), "status": status, "settled_by": settled_by}
+                for d, status, settled_by in new_deadlines
+            ],
+        )
+        if settled:
+            self._send(
+                f"UPDATE deadlines SET status = {self._marks(1)}, settled_by = {self._marks(1)} "
+                f"WHERE id = {self._marks(1)} AND status = 'pending'",
+                [(status, settled_by, deadline_id) for deadline_id, status, settled_by in settled],
             )
         created = [_invoice_row(invoice) for invoice in new_invoices]
         if created:
@@ -497,7 +523,11 @@ class Unit:
         rows = [_account_row(state) for state in states]
         dialect = self.connection.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            self.connection.execute(_account_upsert(dialect), rows)
+            columns = tuple(rows[0])
+            self._send(
+                _account_upsert(columns, self._marks(1)),
+                [tuple(row[c] for c in columns) for row in rows],
+            )
             return
         for row in rows:
             changes = {**row, "version": accounts.c.version + 1}
@@ -509,18 +539,16 @@ class Unit:
 
 
 @functools.cache
-def _account_upsert(dialect: str):
-    """INSERT ... ON CONFLICT DO UPDATE for the accounts, built once per dialect: building it
-    (``excluded`` proxies every column) cost more than a single event's rating."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    statement = dialect_insert(accounts)
-    columns = {c.name: statement.excluded[c.name] for c in accounts.c if c.name != "id"}
-    # Every write raises the version: a process caching the account sees the change.
-    columns["version"] = accounts.c.version + 1
-    return statement.on_conflict_do_update(index_elements=[accounts.c.id], set_=columns)
+def _account_upsert(columns: tuple[str, ...], mark: str) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE for the accounts (PostgreSQL and SQLite alike), as plain
+    SQL built once: every column of ``_account_row`` is set, and every write raises the version,
+    so a process caching the account sees the change."""
+    changes = [f"{c} = excluded.{c}" for c in columns if c not in ("id", "version")]
+    changes.append("version = accounts.version + 1")
+    return (
+        f"INSERT INTO accounts ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT (id) DO UPDATE SET {', '.join(changes)}"
+    )
 
 
 def _by_ids(ids: list[str]) -> tuple:
