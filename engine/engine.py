@@ -28,6 +28,7 @@ from engine import contract, payments
 from engine.account_cache import AccountCache, Kept
 from engine.accounts import add_user, open_account, remove_user, update_account
 from engine.availability import record_outage
+from engine.call_path import CallPath
 from engine.calls import free_seconds_left, rate_call
 from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
@@ -134,6 +135,8 @@ class _Batch:
     states: dict[str, AccountState] = field(default_factory=dict)
     pending: dict[str, list[Deadline]] = field(default_factory=dict)
     invoices: dict[str, list[Invoice]] = field(default_factory=dict)
+    # the account copies the call path made in this batch (engine/call_path.py)
+    owned: dict[str, tuple[AccountState, set]] = field(default_factory=dict)
 
     def kept(self) -> Iterator[tuple[str, Kept | None]]:
         """What to keep of each account of the batch once it committed (None: forget it).
@@ -208,6 +211,8 @@ class Engine:
         self.accounts = AccountCache()  # state kept between batches (engine/account_cache.py)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
+        # ordinary calls without a Booking (engine/call_path.py); None: every call the general way
+        self.call_path: CallPath | None = CallPath(self.decider, self.ruleset)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
 
@@ -223,6 +228,8 @@ class Engine:
         if count != self._publications:
             self.catalog = terms_catalog(unit.connection, self._base_root)
             self._rulesets = {}
+            if self.call_path is not None:
+                self.call_path.forget()
             self._publications = count
 
     def close(self) -> None:
@@ -419,6 +426,21 @@ class Engine:
                 )
                 continue
             known[event.id] = digest
+            if event.type == "call" and self.call_path is not None:
+                rated = self.call_path.rate(
+                    event,
+                    self.catalog,
+                    states.get(event.account),
+                    pending.get(event.account, ()),
+                    batch.owned,
+                )
+                if rated is not None:
+                    results.append(rated.result)
+                    batch.event_rows.append((event, rated.result))
+                    states[event.account] = batch.changed[event.account] = rated.account
+                    if rated.entry is not None:
+                        batch.ledger_rows.append((event, rated.entry))
+                    continue
             snapshot = batch.numbers.snapshot()
             credit_snapshot = batch.credit_numbers.snapshot()
             owner = _other_owner(event, mandate_owners)
