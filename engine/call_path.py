@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.calls import PRICING_CLAUSE
 from engine.catalog import Catalog, NotInForce, Terms
@@ -116,6 +117,19 @@ def pricing_from_decision(
     return pricing
 
 
+class _Day(NamedTuple):
+    """A day in Berlin as the call path uses it: the terms in force, the ISO date, the month,
+    and the zones and pricings kept for that terms version."""
+
+    local: date
+    terms: Terms
+    ruleset: CompiledRuleset
+    iso: str
+    month: str
+    zones: dict[str, str | None]
+    pricings: dict[tuple, Pricing | None]
+
+
 @dataclass
 class Rated:
     """A call rated by the call path: its result, the account after it, its ledger entry."""
@@ -135,8 +149,11 @@ class CallPath:
 
     decider: Decider
     ruleset: Callable[[Terms], CompiledRuleset]
-    _pricings: dict[tuple, Pricing | None] = field(default_factory=dict, repr=False)
-    _zones: dict[str, dict[str, str | None]] = field(default_factory=dict, repr=False)
+    # per terms version (its first day): pricings by situation, zones by number prefix
+    _pricings: dict[date, dict[tuple, Pricing | None]] = field(default_factory=dict, repr=False)
+    _zones: dict[date, dict[str, str | None]] = field(default_factory=dict, repr=False)
+    # per day in Berlin: the terms in force, the day as ISO date and as month (YYYY-MM)
+    _days: dict[date, _Day] = field(default_factory=dict, repr=False)
     taken: int = 0
     left: int = 0
 
@@ -144,18 +161,35 @@ class CallPath:
         """Drop what was kept: the catalog changed (a publication in the admin UI)."""
         self._pricings.clear()
         self._zones.clear()
+        self._days.clear()
 
-    def zone_of(self, terms: Terms, number: str) -> str | None:
-        """``terms.zones.zone_of(number)``, looked up once per prefix.
+    def day(self, catalog: Catalog, day: date) -> _Day:
+        """The terms in force on ``day`` (NotInForce before the catalog starts) and what the
+        call path keeps of them."""
+        found = self._days.get(day)
+        if found is None:
+            terms = catalog.at(day)
+            first = terms.effective_from
+            found = self._days[day] = _Day(
+                day,
+                terms,
+                self.ruleset(terms),
+                day.isoformat(),
+                day.strftime("%Y-%m"),
+                self._zones.setdefault(first, {}),
+                self._pricings.setdefault(first, {}),
+            )
+        return found
+
+    @staticmethod
+    def zone_of(terms: Terms, zones: dict[str, str | None], number: str) -> str | None:
+        """``terms.zones.zone_of(number)``, looked up once per prefix (kept in ``zones``).
 
         The longest-prefix match reads at most the table's longest prefix of the number, so
         numbers that agree on that many characters have the same zone.
         """
         table = terms.zones
-        key = number[: table.longest] if number.startswith("+") else number
-        zones = self._zones.get(terms.version)
-        if zones is None:
-            zones = self._zones[terms.version] = {}
+        key = number[: table.longest] if number[:1] == "+" else number
         try:
             return zones[key]
         except KeyError:
@@ -163,15 +197,19 @@ class CallPath:
             return zone
 
     def pricing(
-        self, terms: Terms, plan_id: str, zone: str, country: str, caller: str
+        self,
+        terms: Terms,
+        pricings: dict[tuple, Pricing | None],
+        situation: tuple[str, str, str, str],
     ) -> Pricing | None:
-        """The pricing of a call situation: the decider's decision on the same facts
-        ``rate_call`` shows it, read once per terms version, plan, zone and countries."""
-        key = (terms.version, plan_id, zone, country, caller)
+        """The pricing of a call situation (plan, zone, account country, caller country): the
+        decider's decision on the facts ``rate_call`` shows it, read once per terms version
+        (``pricings`` are that version's)."""
         try:
-            return self._pricings[key]
+            return pricings[situation]
         except KeyError:
             pass
+        plan_id, zone, country, caller = situation
         facts = {
             "plan": plan_id,
             "zone": zone,
@@ -179,11 +217,11 @@ class CallPath:
             "caller_country": caller,
         }
         try:
-            decided = self.decider.decide(self.ruleset(terms), "call", facts)
+            decided = self.decider.decide(self.ruleset(terms), "call", facts)  # as cached
         except NotInForce:
             decided = None
         found = None if decided is None else pricing_from_decision(terms, plan_id, zone, decided)
-        self._pricings[key] = found
+        pricings[situation] = found
         return found
 
     def rate(
@@ -201,18 +239,19 @@ class CallPath:
         ``Booking.period_total``); the state the batch started from is never changed.
         """
         try:
-            terms = catalog.at(event.at)  # AGB 3.4: the tariff in force at the call's start
+            # AGB 3.4: the tariff in force at the call's start
+            day = self.day(catalog, catalog.local_date(event.at))
         except NotInForce:
             found = None
         else:
-            found = self._rate(event, terms, state, pending, owned)
+            found = self._rate(event, day, state, pending, owned)
         if found is None:
             self.left += 1
         else:
             self.taken += 1
         return found
 
-    def _rate(self, event, terms, state, pending, owned) -> Rated | None:
+    def _rate(self, event, day: _Day, state, pending, owned) -> Rated | None:
         if state is None:
             return None
         contract = state.contract
@@ -220,21 +259,26 @@ class CallPath:
         user = data["user"]
         if contract.blocked or contract.status in GONE or user not in state.users:
             return None  # CLINQ SD 1.2, AGB 1.1.1, 1.5, 2.11, 4.4.3: refused there
-        local_date = terms.calendar.local_date(event.at)
+        terms = day.terms
+        at = event.at
+        local_date = terms.calendar.local_date(at)  # as the Booking's local_date
+        if local_date == day.local:
+            iso, month = day.iso, day.month
+        else:  # not where the catalog's time zone is the calendar's
+            iso, month = local_date.isoformat(), local_date.strftime("%Y-%m")
         if contract.plan_change is not None:
             for deadline in pending:
                 if deadline.kind == PLAN_CHANGE and deadline.due <= local_date:
                     return None  # the change takes effect first (Platform: plan-changes)
-        at = event.at
         plan_id = (
             plan_at(state, at) if contract.plan_change or contract.plan_history else state.plan
         )
         to = data["to"]
-        zone = self.zone_of(terms, to)
+        zone = self.zone_of(terms, day.zones, to)
         if zone is None:
             return None
         pricing = self.pricing(
-            terms, plan_id, zone, state.country, data.get("caller_country", "DE")
+            terms, day.pricings, (plan_id, zone, state.country, data.get("caller_country", "DE"))
         )
         if pricing is None:
             return None
@@ -256,23 +300,22 @@ class CallPath:
             if pricing.kind == FLAT:
                 effect["flat_rate"] = True
             account, _ = _own(state, event.account, owned)
-            account.contract.last_use = local_date.isoformat()  # AGB 1.5
+            account.contract.last_use = iso  # AGB 1.5
             return Rated({"id": event.id, "status": "applied", "effects": [effect]}, account, None)
 
         billed = billed_seconds(duration, pricing.first_increment, pricing.next_increment)
         charged, free, left = billed, 0, 0
-        month = local_date.strftime("%Y-%m")
         if pricing.free_clause is not None and billed:
             used = state.free_seconds_used if state.free_month == month else 0
             left = pricing.free_seconds - used
             free, charged = split_free_seconds(billed, left)
         cents, amount_text, quantity = pricing.amount(charged)
         balance = state.balance_cents - cents
-        if cents and not self._balance_quiet(terms, state, balance, pending):
+        if cents and not self._balance_quiet(day.ruleset, state, balance, pending):
             return None  # the balance rules act on this call: the general path books it
 
         account, months = _own(state, event.account, owned)
-        account.contract.last_use = local_date.isoformat()  # AGB 1.5
+        account.contract.last_use = iso  # AGB 1.5
         effects = []
         if free:
             if account.free_month != month:
@@ -326,7 +369,11 @@ class CallPath:
         return Rated({"id": event.id, "status": "applied", "effects": effects}, account, entry)
 
     def _balance_quiet(
-        self, terms: Terms, state: AccountState, balance: int, pending: Sequence[Deadline]
+        self,
+        ruleset: CompiledRuleset,
+        state: AccountState,
+        balance: int,
+        pending: Sequence[Deadline],
     ) -> bool:
         """Whether the balance rules, asked as ``after_booking`` asks them, do nothing at
         ``balance``: no top-up to request (AGB 4.1.2), no negative-credit invoice to schedule
@@ -340,7 +387,7 @@ class CallPath:
             "autoprepay_headroom_cents": balance - threshold if threshold is not None else 0,
             "mandate": "valid" if contract.mandate else "none",
         }
-        decided = self.decider.decide(self.ruleset(terms), "balance", facts)
+        decided = self.decider.decide(ruleset, "balance", facts)
         if not decided:
             return True
         running = contract.status not in CONTRACT_OVER

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from math import gcd
 
 from engine.money import MoneyRule, from_cents
 
@@ -73,8 +74,25 @@ def accumulate(total: list, quantity: Quantity, cents: int) -> None:
         key,
         {"unit": quantity.unit, "unit_price": f"{quantity.unit_price}", "quantity": "0", "net": 0},
     )
-    line["quantity"] = str(Fraction(line["quantity"]) + quantity.amount)
+    line["quantity"] = added_quantity(line["quantity"], quantity.amount)
     line["net"] += cents
+
+
+def added_quantity(text: str, amount: Fraction) -> str:
+    """``str(Fraction(text) + amount)``: a summed quantity as text (``"7/2"``, ``"3"``).
+
+    The text is what ``str(Fraction)`` wrote; a plain ``n/d`` of digits is added in integers
+    (the hot path of every charged call), anything else through ``Fraction``.
+    """
+    numerator, _, denominator = text.partition("/")
+    if not numerator.isdigit() or not (denominator.isdigit() or not denominator):
+        return str(Fraction(text) + amount)
+    n, d = int(numerator), int(denominator or 1)
+    a, b = amount.numerator, amount.denominator
+    top, bottom = n * b + a * d, d * b
+    common = gcd(top, bottom)
+    top, bottom = top // common, bottom // common
+    return f"{top}/{bottom}" if bottom != 1 else f"{top}"
 
 
 def plain(number: Decimal) -> str:
