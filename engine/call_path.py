@@ -23,6 +23,7 @@ settlement: AGB 4.1.2, CLINQ SD 1.3, AGB 4.1.4). The balance rules are asked exa
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,7 +36,7 @@ from engine.contract import GONE
 from engine.credit import CONTRACT_OVER, NEGATIVE_CREDIT_INVOICE
 from engine.effects import _copy_total
 from engine.events import Event
-from engine.invoice_lines import Quantity, accumulate, call_minutes
+from engine.invoice_lines import MINUTE, Quantity, add_to_line, call_minutes
 from engine.money import MoneyRule, format_amount, from_cents, to_cents
 from engine.plan_changes import PLAN_CHANGE, plan_at
 from engine.rating import billed_seconds, price, split_free_seconds
@@ -63,6 +64,7 @@ class Pricing:
     next_increment: int = 0
     rate: Decimal = Decimal(0)
     rate_text: str = ""
+    line: str = ""  # the invoice line's key in period_charges (engine/invoice_lines.py)
     tariff: str = ""
     free_clause: str | None = None
     free_seconds: int = 0
@@ -106,6 +108,7 @@ def pricing_from_decision(
             next_increment=rates["next_increment"],
             rate=rate,
             rate_text=f"{rate}",
+            line=f"{MINUTE} {rate}",
             tariff=rates.citation,
             money=terms.money,
         )
@@ -154,6 +157,11 @@ class CallPath:
     _zones: dict[date, dict[str, str | None]] = field(default_factory=dict, repr=False)
     # per day in Berlin: the terms in force, the day as ISO date and as month (YYYY-MM)
     _days: dict[date, _Day] = field(default_factory=dict, repr=False)
+    # per ruleset: the constants its balance rules compare with; decisions by cache key
+    _balance_edges: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+    _balance_decisions: dict[tuple, tuple] = field(default_factory=dict, repr=False)
     taken: int = 0
     left: int = 0
 
@@ -162,6 +170,8 @@ class CallPath:
         self._pricings.clear()
         self._zones.clear()
         self._days.clear()
+        self._balance_edges.clear()
+        self._balance_decisions.clear()
 
     def day(self, catalog: Catalog, day: date) -> _Day:
         """The terms in force on ``day`` (NotInForce before the catalog starts) and what the
@@ -362,7 +372,8 @@ class CallPath:
             entry = LedgerEntry("call", -cents, PRICING_CLAUSE, version, detail)
             total = _period_total(account, months, month, f"call:{zone}", PRICING_CLAUSE)
             total[0] += cents
-            accumulate(total, quantity, cents)
+            # the invoice line of the zone's rate (accumulate, with its key kept per pricing)
+            add_to_line(total, pricing.line, MINUTE, pricing.rate_text, quantity.amount, cents)
             account.balance_cents = balance
             if balance >= 0:
                 account.contract.settlement_requested = False  # as after_booking does
@@ -380,14 +391,39 @@ class CallPath:
         (CLINQ SD 1.3), no settlement to request (AGB 4.1.4)."""
         threshold = state.autoprepay_threshold_cents
         contract = state.contract
-        facts = {
-            "plan": state.plan,
-            "billing_method": state.billing_method,
-            "balance_cents": balance,
-            "autoprepay_headroom_cents": balance - threshold if threshold is not None else 0,
-            "mandate": "valid" if contract.mandate else "none",
-        }
-        decided = self.decider.decide(ruleset, "balance", facts)
+        headroom = balance - threshold if threshold is not None else 0
+        edges = self._balance_edges.get(ruleset.name)
+        if edges is None:
+            points = ruleset.breakpoints.get("balance", {})
+            edges = self._balance_edges[ruleset.name] = (
+                points.get("balance_cents", ()),
+                points.get("autoprepay_headroom_cents", ()),
+            )
+        # The decider's cache key of these facts (CompiledRuleset.cache_key): the strings,
+        # and each integer's place among the constants the rules compare it with.
+        mandate = "valid" if contract.mandate else "none"
+        at_balance = bisect_left(edges[0], balance)
+        at_headroom = bisect_left(edges[1], headroom)
+        key = (
+            ruleset.name,
+            state.plan,
+            state.billing_method,
+            mandate,
+            at_balance,
+            at_balance < len(edges[0]) and edges[0][at_balance] == balance,
+            at_headroom,
+            at_headroom < len(edges[1]) and edges[1][at_headroom] == headroom,
+        )
+        decided = self._balance_decisions.get(key)
+        if decided is None:
+            facts = {
+                "plan": state.plan,
+                "billing_method": state.billing_method,
+                "balance_cents": balance,
+                "autoprepay_headroom_cents": headroom,
+                "mandate": mandate,
+            }
+            decided = self._balance_decisions[key] = self.decider.decide(ruleset, "balance", facts)
         if not decided:
             return True
         running = contract.status not in CONTRACT_OVER

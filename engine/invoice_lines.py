@@ -67,14 +67,24 @@ def accumulate(total: list, quantity: Quantity, cents: int) -> None:
     ``lines`` maps ``"UNIT PRICE"`` to the summed quantity (an exact fraction, as text) and the
     summed net in cents.
     """
+    unit_price = f"{quantity.unit_price}"
+    add_to_line(
+        total, f"{quantity.unit} {unit_price}", quantity.unit, unit_price, quantity.amount, cents
+    )
+
+
+def add_to_line(
+    total: list, key: str, unit: str, unit_price: str, amount: Fraction, cents: int
+) -> None:
+    """:func:`accumulate` with the line's key (``"UNIT PRICE"``) and price text given: the
+    call path keeps them per rate instead of formatting them for every call."""
     if len(total) < 3:
         total.append({})
-    key = f"{quantity.unit} {quantity.unit_price}"
-    line = total[2].setdefault(
-        key,
-        {"unit": quantity.unit, "unit_price": f"{quantity.unit_price}", "quantity": "0", "net": 0},
-    )
-    line["quantity"] = added_quantity(line["quantity"], quantity.amount)
+    lines = total[2]
+    line = lines.get(key)
+    if line is None:
+        line = lines[key] = {"unit": unit, "unit_price": unit_price, "quantity": "0", "net": 0}
+    line["quantity"] = added_quantity(line["quantity"], amount)
     line["net"] += cents
 
 
