@@ -32,6 +32,7 @@ from engine.call_path import CallPath
 from engine.calls import free_seconds_left, rate_call
 from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
+from engine.collector import collector_paused
 from engine.credit import after_booking, receive_payment, top_up
 from engine.credit_notes import credit_note_numbers
 from engine.effects import Booking, InvoiceNumbers, Rejected
@@ -266,7 +267,8 @@ class Engine:
         """
         for attempt in range(1, RETRIES + 1):
             try:
-                with self.store.unit() as unit:
+                # a large batch is applied without collector passes (engine/collector.py)
+                with collector_paused(len(events)), self.store.unit() as unit:
                     # PostgreSQL: locks, catalog version and reads in one round trip
                     unit.prefetch([e.account for e in events], [e.id for e in events])
                     self.refresh_catalog(unit)
