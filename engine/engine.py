@@ -28,9 +28,11 @@ from engine import contract, payments
 from engine.account_cache import AccountCache, Kept
 from engine.accounts import add_user, open_account, remove_user, update_account
 from engine.availability import record_outage
+from engine.call_path import CallPath
 from engine.calls import free_seconds_left, rate_call
 from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
+from engine.collector import collector_paused
 from engine.credit import after_booking, receive_payment, top_up
 from engine.credit_notes import credit_note_numbers
 from engine.effects import Booking, InvoiceNumbers, Rejected
@@ -135,6 +137,8 @@ class _Batch:
     states: dict[str, AccountState] = field(default_factory=dict)
     pending: dict[str, list[Deadline]] = field(default_factory=dict)
     invoices: dict[str, list[Invoice]] = field(default_factory=dict)
+    # the account copies the call path made in this batch (engine/call_path.py)
+    owned: dict[str, tuple[AccountState, set]] = field(default_factory=dict)
 
     def kept(self) -> Iterator[tuple[str, Kept | None]]:
         """What to keep of each account of the batch once it committed (None: forget it).
@@ -209,6 +213,8 @@ class Engine:
         self.accounts = AccountCache()  # state kept between batches (engine/account_cache.py)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
+        # ordinary calls without a Booking (engine/call_path.py); None: every call the general way
+        self.call_path: CallPath | None = CallPath(self.decider, self.ruleset)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
 
@@ -224,6 +230,8 @@ class Engine:
         if count != self._publications:
             self.catalog = terms_catalog(unit.connection, self._base_root)
             self._rulesets = {}
+            if self.call_path is not None:
+                self.call_path.forget()
             self._publications = count
 
     def close(self) -> None:
@@ -260,7 +268,8 @@ class Engine:
         """
         for attempt in range(1, RETRIES + 1):
             try:
-                with self.store.unit() as unit:
+                # a large batch is applied without collector passes (engine/collector.py)
+                with collector_paused(len(events)), self.store.unit() as unit:
                     # PostgreSQL: locks, catalog version and reads in one round trip
                     unit.prefetch([e.account for e in events], [e.id for e in events])
                     self.refresh_catalog(unit)
@@ -424,6 +433,21 @@ class Engine:
                 )
                 continue
             known[event.id] = digest
+            if event.type == "call" and self.call_path is not None:
+                rated = self.call_path.rate(
+                    event,
+                    self.catalog,
+                    states.get(event.account),
+                    pending.get(event.account, ()),
+                    batch.owned,
+                )
+                if rated is not None:
+                    results.append(rated.result)
+                    batch.event_rows.append((event, rated.result))
+                    states[event.account] = batch.changed[event.account] = rated.account
+                    if rated.entry is not None:
+                        batch.ledger_rows.append((event, rated.entry))
+                    continue
             snapshot = batch.numbers.snapshot()
             credit_snapshot = batch.credit_numbers.snapshot()
             owner = _other_owner(event, mandate_owners)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from math import gcd
 
 from engine.money import MoneyRule, from_cents
 
@@ -66,15 +67,42 @@ def accumulate(total: list, quantity: Quantity, cents: int) -> None:
     ``lines`` maps ``"UNIT PRICE"`` to the summed quantity (an exact fraction, as text) and the
     summed net in cents.
     """
+    unit_price = f"{quantity.unit_price}"
+    add_to_line(
+        total, f"{quantity.unit} {unit_price}", quantity.unit, unit_price, quantity.amount, cents
+    )
+
+
+def add_to_line(
+    total: list, key: str, unit: str, unit_price: str, amount: Fraction, cents: int
+) -> None:
+    """:func:`accumulate` with the line's key (``"UNIT PRICE"``) and price text given: the
+    call path keeps them per rate instead of formatting them for every call."""
     if len(total) < 3:
         total.append({})
-    key = f"{quantity.unit} {quantity.unit_price}"
-    line = total[2].setdefault(
-        key,
-        {"unit": quantity.unit, "unit_price": f"{quantity.unit_price}", "quantity": "0", "net": 0},
-    )
-    line["quantity"] = str(Fraction(line["quantity"]) + quantity.amount)
+    lines = total[2]
+    line = lines.get(key)
+    if line is None:
+        line = lines[key] = {"unit": unit, "unit_price": unit_price, "quantity": "0", "net": 0}
+    line["quantity"] = added_quantity(line["quantity"], amount)
     line["net"] += cents
+
+
+def added_quantity(text: str, amount: Fraction) -> str:
+    """``str(Fraction(text) + amount)``: a summed quantity as text (``"7/2"``, ``"3"``).
+
+    The text is what ``str(Fraction)`` wrote; a plain ``n/d`` of digits is added in integers
+    (the hot path of every charged call), anything else through ``Fraction``.
+    """
+    numerator, _, denominator = text.partition("/")
+    if not numerator.isdigit() or not (denominator.isdigit() or not denominator):
+        return str(Fraction(text) + amount)
+    n, d = int(numerator), int(denominator or 1)
+    a, b = amount.numerator, amount.denominator
+    top, bottom = n * b + a * d, d * b
+    common = gcd(top, bottom)
+    top, bottom = top // common, bottom // common
+    return f"{top}/{bottom}" if bottom != 1 else f"{top}"
 
 
 def plain(number: Decimal) -> str:

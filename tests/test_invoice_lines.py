@@ -261,3 +261,23 @@ def test_zugferd_the_embedded_xml_with_quantities_passes_the_factur_x_rules(
     assert xml_check_xsd(xml, flavor="factur-x", level="en16931")
     errors = rules.errors("factur-x", xml)
     assert not errors, [(e.id, e.text) for e in errors]
+
+
+def test_summed_quantities_are_the_exact_fractions_as_before():
+    # A call line's quantity is the exact sum of billed minutes (EN 16931 BT-129); the text
+    # sum added in integers is str(Fraction(text) + amount), for reduced, unreduced, whole and
+    # other texts alike: 7/2 + 90/60 = 5, 2/4 + 1/60 = 31/60, 1.5 + 1/2 = 2, -3/2 + 1/60.
+    import random
+    from fractions import Fraction
+
+    from engine.invoice_lines import added_quantity
+
+    assert added_quantity("7/2", Fraction(90, 60)) == "5"
+    assert added_quantity("2/4", Fraction(1, 60)) == "31/60"
+    assert added_quantity("1.5", Fraction(1, 2)) == "2"
+    assert added_quantity("-3/2", Fraction(1, 60)) == "-89/60"
+    draw = random.Random(13)
+    for _ in range(20_000):
+        text = str(Fraction(draw.randint(0, 10**6), draw.choice([1, 2, 3, 4, 5, 6, 12, 60])))
+        amount = Fraction(draw.randint(0, 7200), 60)
+        assert added_quantity(text, amount) == str(Fraction(text) + amount)

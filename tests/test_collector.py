@@ -1,0 +1,59 @@
+"""The garbage collector paused while a large batch is applied (engine/collector.py)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from engine import collector
+from engine.collector import PAUSED_FROM, collector_paused
+
+
+def test_a_large_batch_pauses_the_collector_and_it_resumes_after():
+    assert gc.isenabled()
+    with collector_paused(PAUSED_FROM):
+        assert not gc.isenabled()
+        with collector_paused(PAUSED_FROM):  # a second batch at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "resumes only when the last batch ends"
+    assert gc.isenabled()
+
+
+def test_a_small_batch_leaves_the_collector_alone():
+    with collector_paused(1):
+        assert gc.isenabled()
+
+
+def test_the_collector_resumes_after_a_batch_that_failed():
+    try:
+        with collector_paused(PAUSED_FROM):
+            raise ValueError("a refused batch")
+    except ValueError:
+        pass
+    assert gc.isenabled()
+
+
+def test_a_collector_disabled_before_stays_disabled():
+    gc.disable()
+    try:
+        with collector_paused(PAUSED_FROM):
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_batches_in_threads_leave_the_collector_enabled():
+    started = threading.Barrier(4)
+
+    def batch():
+        with collector_paused(PAUSED_FROM):
+            started.wait()
+
+    threads = [threading.Thread(target=batch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gc.isenabled()
+    assert collector._state["depth"] == 0
