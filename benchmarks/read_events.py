@@ -1,0 +1,114 @@
+"""Microbenchmark: reading events (issue 13, round 3), per event type, in CPU microseconds.
+
+    .venv/bin/python benchmarks/read_events.py                    # the 100k-call month
+    .venv/bin/python benchmarks/read_events.py --month benchmarks/out/month-1000-100000.jsonl
+
+For each event type of the month (at most ``--per-type`` lines each): decoding a line
+(``loads_json``: orjson and the repeated-key check), checking it (``parse_event``: the schema,
+the values, the canonical form and its digest, the ``Event``), both together, and writing a
+result line as ``billing replay`` prints it. Then the whole file read as the replay reads it.
+Only public functions are called, so the same script measures an older checkout
+(``PYTHONPATH=<checkout> .venv/bin/python benchmarks/read_events.py``). The figures are the
+best of ``--repeat`` rounds of ``time.process_time``: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+CALL_RESULT = (
+    '{"id":"demo-2026-11-s1-a1000-c100000-call-00006000","status":"applied","effects":['
+    '{"kind":"free_minutes_used","clause":"CLINQ SD 2.1","terms_version":"2026-01-01",'
+    '"minutes":4,"seconds":240,"left_seconds":2940},{"kind":"charge","clause":"AGB 3.4",'
+    '"terms_version":"2026-01-01","amount":"0.00","item":"call","user":"user-000440-0",'
+    '"to":"+49301952856","zone":"de_landline","duration_s":213,"billed_seconds":240,'
+    '"charged_seconds":0,"rate":"0.0179","tariff":"Price list: sipgate-team"}]}'
+)
+
+
+def best_microseconds(function, items: list, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        for item in items:
+            function(item)
+        best = min(best, time.process_time() - started)
+    return best / len(items) * 1e6
+
+
+def result_line_writer(out: io.StringIO):
+    """One result written the way the replay writes it (``engine.replay``), if it says."""
+    from engine import replay
+
+    write_results = getattr(replay, "write_results", None)
+    if write_results is not None:
+        return lambda result: write_results([result], out)
+    return lambda result: out.write(orjson.dumps(result).decode() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--month", default=str(HERE / "out" / "month-1000-100000.jsonl"))
+    parser.add_argument("--per-type", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+
+    from engine.events import loads_json, parse_event
+
+    lines: dict[str, list[str]] = defaultdict(list)
+    with open(args.month, encoding="utf-8") as source:
+        for line in source:
+            kind = orjson.loads(line)["type"]
+            if len(lines[kind]) < args.per_type:
+                lines[kind].append(line)
+    # an applied call's result as the replay of this month prints it (free minutes, then a charge)
+    call_result = orjson.loads(CALL_RESULT)
+    sink = io.StringIO()
+    write_one = result_line_writer(sink)
+    report: dict = {"load_average_1min": round(os.getloadavg()[0], 2), "per_type_us": {}}
+    for kind, sample in sorted(lines.items(), key=lambda item: -len(item[1])):
+        documents = [loads_json(line) for line in sample]
+        parse_event(documents[0])  # the validators compile on first use
+        report["per_type_us"][kind] = {
+            "lines": len(sample),
+            "decode": round(best_microseconds(loads_json, sample, args.repeat), 2),
+            "check": round(best_microseconds(parse_event, documents, args.repeat), 2),
+            "decode_and_check": round(
+                best_microseconds(lambda line: parse_event(loads_json(line)), sample, args.repeat),
+                2,
+            ),
+        }
+    results = [call_result] * 3000
+    sink.seek(0)
+    report["result_line_us"] = round(best_microseconds(write_one, results, args.repeat), 2)
+
+    started = time.process_time()
+    count = 0
+    with open(args.month, encoding="utf-8") as source:
+        for line in source:
+            if line.strip():
+                parse_event(loads_json(line))
+                count += 1
+    seconds = time.process_time() - started
+    report["whole_file"] = {
+        "events": count,
+        "cpu_seconds": round(seconds, 2),
+        "us_per_event": round(seconds / count * 1e6, 2),
+    }
+    report["load_average_1min_after"] = round(os.getloadavg()[0], 2)
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
