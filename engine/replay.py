@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import IO
 
@@ -52,8 +53,10 @@ def replay(
     with tqdm(
         total=size, unit="B", unit_scale=True, disable=None, leave=False, desc="replay"
     ) as progress:
+        tracking = not progress.disable
         for number, line in enumerate(source, start=1):
-            progress.update(len(line.encode("utf-8")))
+            if tracking:
+                progress.update(len(line.encode("utf-8")))
             if not line.strip():
                 continue
             summary.lines += 1
@@ -76,13 +79,18 @@ def replay(
 
 def _flush(engine, batch, slots, out, summary) -> None:
     results = iter(engine.handle_events(batch) if batch else ())
-    for slot in slots:
-        result = next(results) if slot is None else slot
-        status = result["status"]
-        setattr(summary, status, getattr(summary, status) + 1)
-        out.write(orjson.dumps(result).decode() + "\n")
+    counts = write_results([next(results) if slot is None else slot for slot in slots], out)
+    for status, count in counts.items():
+        setattr(summary, status, getattr(summary, status) + count)
     batch.clear()
     slots.clear()
+
+
+def write_results(results: list[dict], out: IO[str]) -> Counter:
+    """One JSON line per result, written at once; how many results had each status."""
+    if results:
+        out.write(b"\n".join([orjson.dumps(result) for result in results]).decode() + "\n")
+    return Counter([result["status"] for result in results])
 
 
 def _invalid(line: int, field: str, message: str) -> dict:
