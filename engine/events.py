@@ -357,10 +357,9 @@ def type_readers(schema_dir: Path = PROJECT_ROOT / "schemas") -> dict[str, TypeR
     validators' own regular expressions."""
     validators = fast_validators(schema_dir)
     readers = {}
-    kept: dict[str, set] = {}
     for type_name, flat in flat_event_schemas(schema_dir).items():
         regexes = getattr(validators[type_name], "__globals__", {}).get("REGEX_PATTERNS", {})
-        check = acceptance_check(flat, regexes, kept)
+        check = acceptance_check(flat, regexes)
         if check is not None:
             readers[type_name] = TypeReader(check, ALL_VALUE_FIELDS.of(flat["properties"]))
     return readers
