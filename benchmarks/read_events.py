@@ -5,8 +5,8 @@
 
 For each event type of the month (at most ``--per-type`` lines each): decoding a line
 (``loads_json``: orjson and the repeated-key check), checking it (``parse_event``: the schema,
-the values, the canonical form and its digest, the ``Event``; each event once, since the check
-remembers strings that fitted), both together, and writing a batch of 5,000 result lines as
+the values, the canonical form and its digest, the ``Event``; each event once, as in a
+replay), both together, and writing a batch of 5,000 result lines as
 ``billing replay`` prints them (per line). Then the whole file read as the replay reads it.
 Only public functions are called, so the same script measures an older checkout
 (``PYTHONPATH=<checkout> .venv/bin/python benchmarks/read_events.py``). Figures are CPU time
@@ -50,8 +50,7 @@ def best_microseconds(function, items: list, repeat: int) -> float:
 
 
 def once_microseconds(function, items: list, chunk: int = 500) -> float:
-    """Each item once, in chunks; the median chunk. Checking an event remembers the strings
-    that fitted (engine/event_checks.py), so the same event twice would flatter the check."""
+    """Each item once, in chunks, as a replay sees them; the median chunk."""
     times = []
     chunk = max(1, min(chunk, len(items) // 4))  # a rare type: smaller chunks
     for start in range(0, len(items) - chunk + 1, chunk):
