@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastjsonschema
 import orjson
@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 
 from engine.catalog.loader import PROJECT_ROOT, schema_validator
 from engine.catalog.yaml_source import escape_pointer_token
+from engine.event_checks import acceptance_check
 from engine.money import parse_amount
 
 EVENT_SCHEMA = "event.schema.json"
@@ -109,27 +110,29 @@ def loads_json(data: bytes | str) -> Any:
     ``orjson.JSONDecodeError``.
     """
     document = orjson.loads(data)
-    if isinstance(document, (dict, list)) and not _flat_without_repeats(document, data):
+    if type(document) is dict and type(data) is str:
+        # the common case of _flat_without_repeats, written out: a line of text
+        if data.count('":') == len(document) and not _QUOTE_THEN_SPACE_TEXT.search(data):
+            return document
+        refuse_repeated_keys(data)
+    elif isinstance(document, (dict, list)) and not _flat_without_repeats(document, data):
         refuse_repeated_keys(data)
     return document
 
 
-_SCALARS = frozenset((str, int, float, bool, type(None)))
 _QUOTE_THEN_SPACE_TEXT = re.compile(r'"[ \t\n\r]')
 _QUOTE_THEN_SPACE_BYTES = re.compile(rb'"[ \t\n\r]')
 
 
 def _flat_without_repeats(document: Any, data: bytes | str) -> bool:
-    """True when ``document`` is one object of plain values (an event as usually sent) whose
-    text has no space after a quote and no more quote-colons than the object has keys.
+    """True when ``document`` is an object whose text has no space after a quote and no more
+    quote-colons than the object has keys: then no object in it names a key twice.
 
-    Every key then ends in a quote-colon, and a string value can only add to their count: as
-    many as keys means no key is repeated. Anything else is left to the full check."""
+    Without a space after a quote, every key at any depth ends in a quote-colon, and a string
+    value can only add to their count. As many as the outer object's (distinct) keys leaves none
+    for a repeat and none for a nested object's keys; anything else takes the full check."""
     if type(document) is not dict:
         return False
-    for value in document.values():
-        if type(value) not in _SCALARS:
-            return False
     if isinstance(data, str):
         return data.count('":') == len(document) and not _QUOTE_THEN_SPACE_TEXT.search(data)
     data = bytes(data)
@@ -246,8 +249,9 @@ def _fast_verdict(raw: dict) -> fastjsonschema.JsonSchemaException | bool | None
 
 
 def _accepted_fast(raw: dict) -> bool:
-    """Whether the compiled validators accept ``raw`` (the tests compare with the reference)."""
-    return _fast_verdict(raw) is None
+    """Whether the fast path accepts ``raw`` (the tests compare with the reference)."""
+    reader = _reader_of(raw)
+    return (reader is not None and reader.accepts(raw)) or _fast_verdict(raw) is None
 
 
 def schema_errors(raw: Any) -> EventInvalid | None:
@@ -262,35 +266,123 @@ def parse_event(raw: Any) -> Event:
     """Validate decoded JSON and return the :class:`Event`; EventInvalid names the field."""
     if not isinstance(raw, dict):
         raise EventInvalid("", f"an event is a JSON object, not {type(raw).__name__}")
-    verdict = _fast_verdict(raw)
-    if verdict is not None:
-        error = schema_errors(raw)
-        if error is not None:
-            raise error
-        # The reference validator does not assert formats (2026-02-30, 25:00): the checks below
-        # name the field; the compiled validator's own path is the last resort.
-        _check_values(raw)
-        raise _fast_error(verdict)
-    at = _check_values(raw)
-    data = {k: v for k, v in raw.items() if k not in ("id", "type", "account", "at")}
+    reader = _reader_of(raw)
+    if reader is not None and reader.accepts(raw):
+        # the type's own generated check (engine/event_checks.py) accepts: so would the
+        # compiled validator, and only the type's own fields are there to check
+        at = _check_values(raw, reader.values)
+    else:
+        verdict = _fast_verdict(raw)
+        if verdict is not None:
+            error = schema_errors(raw)
+            if error is not None:
+                raise error
+            # The reference validator does not assert formats (2026-02-30, 25:00): the checks
+            # below name the field; the compiled validator's own path is the last resort.
+            _check_values(raw)
+            raise _fast_error(verdict)
+        at = _check_values(raw)
+    data = dict(raw)
+    del data["id"], data["type"], data["account"], data["at"]
     canonical = canonical_bytes(raw)
-    return Event(
+    return _new_event(
         raw["id"], raw["type"], raw["account"], at, data, raw, canonical, content_digest(canonical)
     )
 
 
-def _check_values(raw: dict) -> datetime:
-    at = _instant(raw, "at")
-    for field_name in ("start", "end"):
+_new = object.__new__
+
+
+def _new_event(
+    event_id: str,
+    kind: str,
+    account: str,
+    at: datetime,
+    data: dict,
+    raw: dict,
+    canonical: bytes,
+    digest: bytes,
+) -> Event:
+    """``Event(...)`` at a third of the cost: a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``; this fills the new instance's dictionary at once."""
+    event = _new(Event)
+    event.__dict__.update(
+        {
+            "id": event_id,
+            "type": kind,
+            "account": account,
+            "at": at,
+            "data": data,
+            "raw": raw,
+            "canonical": canonical,
+            "stored_digest": digest,
+        }
+    )
+    return event
+
+
+class ValueFields(NamedTuple):
+    """The fields whose values the schema cannot check fully (a calendar date, an instant's
+    offset, an amount above zero, a VAT id), as an event type may have them."""
+
+    instants: tuple[str, ...] = ("start", "end")
+    dates: tuple[str, ...] = ("sent_on", "effective_on", "signed_on", "effective")
+    amounts: tuple[str, ...] = ("amount",)
+    customer: bool = True
+
+    def of(self, fields: Collection[str]) -> ValueFields:
+        """Only those among ``fields`` (an event type's properties)."""
+        return ValueFields(
+            tuple(f for f in self.instants if f in fields),
+            tuple(f for f in self.dates if f in fields),
+            tuple(f for f in self.amounts if f in fields),
+            self.customer and "customer" in fields,
+        )
+
+
+ALL_VALUE_FIELDS = ValueFields()
+
+
+class TypeReader(NamedTuple):
+    """An event type of plain fields: its generated acceptance check and its value fields."""
+
+    accepts: Callable[[Mapping[str, Any]], bool]
+    values: ValueFields
+
+
+@cache
+def type_readers(schema_dir: Path = PROJECT_ROOT / "schemas") -> dict[str, TypeReader]:
+    """A :class:`TypeReader` for each event type that ``engine.event_checks`` can check (all
+    but those with nested objects or conditions), from the same flat schemas and the compiled
+    validators' own regular expressions."""
+    validators = fast_validators(schema_dir)
+    readers = {}
+    for type_name, flat in flat_event_schemas(schema_dir).items():
+        regexes = getattr(validators[type_name], "__globals__", {}).get("REGEX_PATTERNS", {})
+        check = acceptance_check(flat, regexes)
+        if check is not None:
+            readers[type_name] = TypeReader(check, ALL_VALUE_FIELDS.of(flat["properties"]))
+    return readers
+
+
+def _reader_of(raw: dict) -> TypeReader | None:
+    kind = raw.get("type")
+    return type_readers().get(kind) if type(kind) is str else None
+
+
+def _check_values(raw: dict, fields: ValueFields = ALL_VALUE_FIELDS) -> datetime:
+    at = _instant(raw, "at") if fields is ALL_VALUE_FIELDS else _fitting_instant(raw, "at")
+    for field_name in fields.instants:
         if field_name in raw:
-            _instant(raw, field_name)
-    for field_name in ("sent_on", "effective_on", "signed_on", "effective"):
+            _instant(raw, field_name)  # (start and end, rare: the full check)
+    for field_name in fields.dates:
         if field_name in raw:
             _date(raw, field_name)
-    for field_name in ("amount",):
+    for field_name in fields.amounts:
         if field_name in raw and parse_amount(raw[field_name]) <= 0:
             raise EventInvalid(f"/{field_name}", "must be more than 0.00")
-    _check_vat_id(raw)
+    if fields.customer:
+        _check_vat_id(raw)
     return at
 
 
@@ -328,6 +420,19 @@ def _date(raw: dict, field_name: str) -> date:
             f"/{field_name}", f"{value!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}"
         )
     return day
+
+
+def _fitting_instant(raw: dict, field_name: str) -> datetime:
+    """:func:`_instant` of a value that fits the schema's instant: in the years 2000 to 2099
+    it cannot overflow on the way to UTC, so that conversion is left out; any doubt goes to
+    :func:`_instant` for its error."""
+    try:
+        instant = datetime.fromisoformat(raw[field_name])
+    except (ValueError, TypeError):
+        return _instant(raw, field_name)
+    if instant.tzinfo is None or not FIRST_YEAR <= instant.year <= LAST_YEAR:
+        return _instant(raw, field_name)
+    return instant
 
 
 def _instant(raw: dict, field_name: str) -> datetime:

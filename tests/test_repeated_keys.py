@@ -37,3 +37,22 @@ def test_a_repeated_amount_is_refused_with_its_pointer(line):
 def test_a_value_that_looks_like_a_key_end_is_no_repeat():
     line = TOPUP + ',"amount":"1.00","note":"he said \\"yes\\": fine"}'
     assert loads_json(line)["note"] == 'he said "yes": fine'
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        # a nested object's keys end in quote-colons too: the count exceeds the outer keys
+        (TOPUP + ',"customer":{"name":"a","name":"b"}}', "/customer/name"),
+        (TOPUP + ',"documents":[{"id":"1","id":"2"}]}', "/documents/0/id"),
+    ],
+)
+def test_a_repeat_inside_a_nested_object_is_refused(line, field):
+    with pytest.raises(DuplicateKey) as refused:
+        loads_json(line)
+    assert refused.value.field == field
+
+
+def test_a_nested_object_without_repeats_decodes():
+    line = TOPUP + ',"amount":"1.00","evn":{"enabled":true,"shorten":false},"list":[]}'
+    assert loads_json(line)["evn"] == {"enabled": True, "shorten": False}
