@@ -11,7 +11,6 @@ or earlier on request) no longer appear.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 
