@@ -57,3 +57,11 @@ def test_a_dropped_database_connection_is_replaced_and_the_event_applied(
         assert acme.balance == "20.00"
     finally:
         engine.close()
+
+
+def test_an_account_is_written_in_the_columns_of_its_table():
+    # The account upsert binds a tuple per account in ACCOUNT_COLUMNS order (issue 13).
+    from engine.ledger.store import ACCOUNT_COLUMNS
+    from engine.ledger.tables import accounts
+
+    assert tuple(column.name for column in accounts.c) == ACCOUNT_COLUMNS

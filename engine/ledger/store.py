@@ -523,16 +523,13 @@ class Unit:
     def _upsert_accounts(self, states: list[AccountState]) -> None:
         if not states:
             return
-        rows = [_account_row(state) for state in states]
+        rows = [_account_values(state) for state in states]
         dialect = self.connection.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            columns = tuple(rows[0])
-            self._send(
-                _account_upsert(columns, self._marks(1)),
-                [tuple(row[c] for c in columns) for row in rows],
-            )
+            self._send(_account_upsert(ACCOUNT_COLUMNS, self._marks(1)), rows)
             return
-        for row in rows:
+        for values in rows:
+            row = dict(zip(ACCOUNT_COLUMNS, values, strict=True))
             changes = {**row, "version": accounts.c.version + 1}
             updated = self.connection.execute(
                 update(accounts).where(accounts.c.id == row["id"]).values(**changes)
@@ -544,7 +541,7 @@ class Unit:
 @functools.cache
 def _account_upsert(columns: tuple[str, ...], mark: str) -> str:
     """INSERT ... ON CONFLICT DO UPDATE for the accounts (PostgreSQL and SQLite alike), as plain
-    SQL built once: every column of ``_account_row`` is set, and every write raises the version,
+    SQL built once: every column of ``ACCOUNT_COLUMNS`` is set, and every write raises the version,
     so a process caching the account sees the change."""
     changes = [f"{c} = excluded.{c}" for c in columns if c not in ("id", "version")]
     changes.append("version = accounts.version + 1")
@@ -571,29 +568,54 @@ def _json_text(value) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _account_row(state: AccountState) -> dict:
-    return {
-        "id": state.id,
-        "plan": state.plan,
-        "customer_type": state.customer_type,
-        "billing_method": state.billing_method,
-        "country": state.country,
-        "area_code": state.area_code,
-        "status": state.status,
-        "opened_at": state.opened_at,
-        "balance_cents": state.balance_cents,
-        "autoprepay_threshold_cents": state.autoprepay_threshold_cents,
-        "autoprepay_amount_cents": state.autoprepay_amount_cents,
-        "topup_pending": state.topup_pending,
-        "free_month": state.free_month,
-        "free_seconds_used": state.free_seconds_used,
-        "users": _json_text(state.users),
-        "evn": _json_text(state.evn),
-        "contract": _json_text(vars(state.contract)),
-        "customer": _json_text(state.customer),
-        "period_charges": _json_text(state.period_charges),
-        "version": 1,  # a new account's; an update raises the stored one (_upsert_accounts)
-    }
+ACCOUNT_COLUMNS = (
+    "id",
+    "plan",
+    "customer_type",
+    "billing_method",
+    "country",
+    "area_code",
+    "status",
+    "opened_at",
+    "balance_cents",
+    "autoprepay_threshold_cents",
+    "autoprepay_amount_cents",
+    "topup_pending",
+    "free_month",
+    "free_seconds_used",
+    "users",
+    "evn",
+    "contract",
+    "customer",
+    "period_charges",
+    "version",
+)
+
+
+def _account_values(state: AccountState) -> tuple:
+    """An account's row in ``ACCOUNT_COLUMNS`` order (a tuple: one per account and batch)."""
+    return (
+        state.id,
+        state.plan,
+        state.customer_type,
+        state.billing_method,
+        state.country,
+        state.area_code,
+        state.status,
+        state.opened_at,
+        state.balance_cents,
+        state.autoprepay_threshold_cents,
+        state.autoprepay_amount_cents,
+        state.topup_pending,
+        state.free_month,
+        state.free_seconds_used,
+        _json_text(state.users),
+        _json_text(state.evn),
+        _json_text(vars(state.contract)),
+        _json_text(state.customer),
+        _json_text(state.period_charges),
+        1,  # a new account's version; an update raises the stored one (_account_upsert)
+    )
 
 
 def _account_from_row(row) -> AccountState:
