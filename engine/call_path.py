@@ -341,12 +341,7 @@ class CallPath:
                     "left_seconds": left - free,
                 }
             )
-        charge = {
-            "kind": "charge",
-            "clause": PRICING_CLAUSE,
-            "terms_version": version,
-            "amount": amount_text,
-            "item": "call",
+        detail = {
             "user": user,
             "to": to,
             "zone": zone,
@@ -356,19 +351,17 @@ class CallPath:
             "rate": pricing.rate_text,
             "tariff": pricing.tariff,
         }
+        charge = {
+            "kind": "charge",
+            "clause": PRICING_CLAUSE,
+            "terms_version": version,
+            "amount": amount_text,
+            "item": "call",
+            **detail,
+        }
         effects.append(charge)
         entry = None
         if cents:
-            detail = {
-                "user": user,
-                "to": to,
-                "zone": zone,
-                "duration_s": duration,
-                "billed_seconds": billed,
-                "charged_seconds": charged,
-                "rate": pricing.rate_text,
-                "tariff": pricing.tariff,
-            }
             entry = LedgerEntry("call", -cents, PRICING_CLAUSE, version, detail)
             total = _period_total(account, months, month, f"call:{zone}", PRICING_CLAUSE)
             total[0] += cents
