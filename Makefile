@@ -1,17 +1,26 @@
 # The two quick-start commands: `make run` and `make test` (see README.md).
-# Both create .venv on first use and install the project into it.
+# Both create .venv on first use and install exactly the locked set into it: requirements.lock
+# (every package pinned, with hashes), then the project itself without dependencies.
+# docs/development.md says how to update the lock.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+# The lock is resolved for Python 3.11 on every platform, with the test and dev extras.
+LOCK_ARGS := pyproject.toml --extra test --extra dev --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" --output-file $(LOCK)
 
-.PHONY: run test lint format clauses clean
+.PHONY: run test lint format clauses lock clean
 
-$(STAMP): pyproject.toml
+# A changed lock rebuilds the environment from nothing, so no package the lock dropped stays.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (durable-rules), found " + sys.version)'
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -33,6 +42,11 @@ format: $(STAMP)
 
 clauses: $(STAMP)
 	$(BIN)/billing clauses --write docs/clauses.md
+
+# Re-resolve every pin to the newest release pyproject.toml allows. `make lock KEEP=1` keeps
+# the existing pins and only adds what a changed pyproject.toml needs.
+lock: $(STAMP)
+	$(BIN)/uv pip compile $(if $(KEEP),,--upgrade) $(LOCK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

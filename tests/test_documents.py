@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -198,6 +202,41 @@ def test_billing_invoices_run_and_pdf(tmp_path, capsys):
     artefacts = PROJECT_ROOT / "test-artifacts"
     artefacts.mkdir(exist_ok=True)
     (artefacts / "sample-invoice.pdf").write_bytes(out.read_bytes())
+
+
+def test_billing_invoices_pdf_of_a_business_invoice_prints_no_warning(tmp_path, capsys):
+    """An operator writing a business customer's (signed, Factur-X) invoice sees only the result:
+    no library's deprecation warning on the terminal, on every invoice."""
+    db = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    events = tmp_path / "month.jsonl"
+    assert main(["demo", "--accounts", "3", "--calls", "200"]) == 0
+    events.write_text(capsys.readouterr().out)
+    assert main(["replay", str(events), "--db", db]) == 0
+    assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
+    capsys.readouterr()
+    path, _ = _throwaway_certificate(tmp_path)
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PYTHONWARN")
+    }
+    environment.update(BILLING_SIGNING_P12=str(path), BILLING_SIGNING_PASSPHRASE="secret")
+    billing = Path(sys.executable).with_name("billing")
+    written = []
+    for number in ("2026-000001", "2026-000002", "2026-000003"):
+        out = tmp_path / f"{number}.pdf"
+        done = subprocess.run(
+            [billing, "invoices", "pdf", number, "--out", str(out), "--db", db],
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=False,
+        )
+        assert (done.returncode, done.stderr) == (0, "")
+        written.append((done.stdout, text_of(out.read_bytes())))
+    business = [
+        stdout for stdout, text in written if "Diese Rechnung ist elektronisch signiert" in text
+    ]
+    assert business, "the demo month has a business customer whose invoice is signed"
+    assert all("ZUGFeRD" in stdout for stdout in business)
 
 
 def _accounts(engine):

@@ -13,11 +13,9 @@ import os
 from dataclasses import dataclass
 from datetime import date
 
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign import signers
-
 from engine.catalog import Catalog
 from engine.documents.einvoice import embed_in_pdf
+from engine.documents.hanko import IncrementalPdfFileWriter, signers
 from engine.documents.invoice_pdf import render_invoice as render_plain_invoice
 from engine.einvoice_duty import FACTUR_X
 from engine.state import Invoice
