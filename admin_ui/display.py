@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.catalog.model import ParameterSpec
-from engine.money import format_amount, from_cents
+from engine.core.money import format_amount, from_cents
 
 PERCENT_UNITS = {"percentage_points": "percentage points", "percent_per_year": "% per year"}
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from admin_ui import yaml_edit
-from engine.calendar import WEEKDAYS
 from engine.catalog import TermsFile
 from engine.catalog.loader import CHANNELS
 from engine.catalog.values import PERIOD_UNITS
 from engine.catalog.yaml_source import escape_pointer_token, read_yaml
+from engine.core.calendar import WEEKDAYS
 
 AMOUNT_UNITS = {"money": "EUR", "rate": "EUR/min", "percent": "%"}
 UNIT_NAMES = {

@@ -1,7 +1,7 @@
 """The impact section of a draft's page (issue 14): the period replayed with and without it.
 
 ``GET /admin/drafts/<id>/impact?from=YYYY-MM-DD&to=YYYY-MM-DD`` renders the draft page with
-the impact of engine/impact.py: revenue per item before and after as a bar chart drawn on the
+the impact of engine/drafting/impact.py: revenue per item before and after as a bar chart drawn on the
 server (SVG, no script), the largest changes per account and the notices publishing would send.
 Nothing is written; empty dates mean the last complete month of the stored events.
 """
@@ -16,8 +16,8 @@ from flask import flash, g, request
 
 from admin_ui.views import _draft, _engine, _render_draft, bp
 from engine.catalog import NotInForce
-from engine.impact import Impact, ImpactRefused, Period, default_period, draft_impact
-from engine.money import format_amount
+from engine.core.money import format_amount
+from engine.drafting.impact import Impact, ImpactRefused, Period, default_period, draft_impact
 
 ROW = 34  # px per item: two bars of 12 and the gap
 LABEL = 170  # px for the item names left of the bars

@@ -17,7 +17,7 @@ from admin_ui.audit_sentences import sentence
 from admin_ui.catalog_search import GROUPS, MAX_QUERY, grouped, search
 from admin_ui.display import euros, with_unit, yes_no
 from admin_ui.views import _engine, _now, bp
-from engine import audit
+from engine.ledger import audit
 from engine.ledger.tables import accounts, audit_log, drafts, outbox
 
 DRAFT_STATUSES = ("draft", "published")

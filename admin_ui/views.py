@@ -31,15 +31,13 @@ from sqlalchemy import insert, select, update
 
 from admin_ui import security
 from admin_ui.forms import form_fields, known_elements, place_errors, read_draft, without_notes
-from admin_ui.people import Person, check_login, current, end_sessions
 from api.app import get_engine, pdf_response
-from engine import audit
+from engine.access.people import Person, check_login, current, end_sessions
 from engine.catalog import Catalog, NotInForce
 from engine.catalog.coverage import source_text
 from engine.documents import invoice_filename, itemised_bill_filename
-from engine.examples import examples_of, present, run_examples
-from engine.ledger.tables import drafts
-from engine.publishing import (
+from engine.drafting.examples import examples_of, present, run_examples
+from engine.drafting.publishing import (
     GROUNDS_OF_8_1,
     DraftCheck,
     affected_accounts,
@@ -52,6 +50,8 @@ from engine.publishing import (
     published_texts,
     refusals,
 )
+from engine.ledger import audit
+from engine.ledger.tables import drafts
 
 bp = Blueprint(
     "admin",
@@ -450,7 +450,7 @@ def conformance_view():
     from datetime import date
 
     from engine.catalog import CatalogInvalid, NotInForce
-    from engine.conformance import check, load_comparisons
+    from engine.catalog.conformance import check, load_comparisons
 
     catalog = _engine().catalog
     day = catalog.local_date(_now())
@@ -539,8 +539,8 @@ def _form(engine, row, text: str, check) -> tuple[list, list[dict]]:
 
 
 def _preview(engine, connection, row, check, reason: str, ground):
-    """What publishing the checked draft today would do (engine/publication_preview.py)."""
-    from engine.publication_preview import preview
+    """What publishing the checked draft today would do (engine/drafting/publication_preview.py)."""
+    from engine.drafting.publication_preview import preview
 
     if not check.assessment:
         return None
@@ -557,9 +557,9 @@ def _preview(engine, connection, row, check, reason: str, ground):
 
 
 def _letter_preview(engine, check, reason: str) -> list[tuple[str, Any]]:
-    """The letters publishing today would send (engine/notices.py), one per distinct text,
+    """The letters publishing today would send (engine/contract/notices.py), one per distinct text,
     each with the customers who receive it: ``[("Verbraucher", letter), ...]``."""
-    from engine.notices import CUSTOMER_TYPE_NAMES, letters_for
+    from engine.contract.notices import CUSTOMER_TYPE_NAMES, letters_for
 
     if not check.assessment:
         return []

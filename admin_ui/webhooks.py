@@ -11,9 +11,9 @@ from sqlalchemy import select
 from admin_ui import paging
 from admin_ui.paging import BadListQuery
 from admin_ui.views import _engine, _now, _person, bp
-from engine import audit
+from engine.delivery.webhook_delivery import retry_dead
+from engine.ledger import audit
 from engine.ledger.tables import webhook_messages, webhook_subscriptions
-from engine.webhook_delivery import retry_dead
 
 PAGE_SIZE = 50
 STATUSES = ("pending", "delivered", "dead", "cancelled")

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from api.openapi import openapi_document
-from api.tokens import authenticate
+from engine.access.tokens import authenticate
 from engine.catalog import NotInForce
 from engine.catalog.values import value_to_json
 from engine.engine import BatchInvalid, Engine, EventConflict
@@ -469,7 +469,7 @@ def _register_routes(app: Flask) -> None:
     def sepa_collections():
         """The pain.008 file of a collection date: recorded on first fetch, the same after."""
         _authorise("sepa:export")
-        from engine.sepa_export import ExportRefused, export
+        from engine.interchange.sepa_export import ExportRefused, export
 
         text_value = request.args.get("date")
         day = _instant(text_value, "date")

@@ -77,7 +77,7 @@ def register_credit_note_routes(app: Flask) -> None:
 
 
 def credit_note_json(note) -> dict:
-    from engine.money import format_amount, from_cents
+    from engine.core.money import format_amount, from_cents
 
     return {
         "number": note.number,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from flask import Flask, Response, current_app, g
 
 from api.app import ApiError, _authorise, _json_body, get_engine, json_response
-from engine.webhooks import (
+from engine.delivery.webhooks import (
     WebhookError,
     add_subscription,
     list_subscriptions,

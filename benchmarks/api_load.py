@@ -36,7 +36,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.demo import month_of_events  # noqa: E402
+from billing.demo import month_of_events  # noqa: E402
 from tests.postgres_server import PostgresServer  # noqa: E402
 
 BILLING = str(ROOT / ".venv" / "bin" / "billing")

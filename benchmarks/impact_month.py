@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/impact_month.py [--accounts 10000] [--calls 50000]
 
-Setup (not measured): the generated November of engine/demo.py (the month the invoice-run
+Setup (not measured): the generated November of billing/demo.py (the month the invoice-run
 benchmark uses) is replayed once into benchmarks/out/impact-<accounts>-<calls>.sqlite, with one
 returned direct debit per 100 accounts paying by autoprepay or postpay added on 25 November
 (the demo has none). Measured: the
@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 def setup(path: Path, accounts: int, calls: int) -> None:
     from sqlalchemy import select
 
-    from engine.demo import month_of_events
+    from billing.demo import month_of_events
     from engine.engine import Engine
     from engine.ledger.tables import accounts as accounts_table
 
@@ -90,7 +90,7 @@ def _cpu() -> float:
 
 def measure(url: str) -> None:
     from engine.catalog import PROJECT_ROOT
-    from engine.impact import Period, counts, draft_impact
+    from engine.drafting.impact import Period, counts, draft_impact
     from engine.ledger.store import Store
 
     november = Period(date(2026, 11, 1), date(2026, 11, 30))

@@ -75,7 +75,7 @@ def main() -> None:
             child_pdf(args.child[1], int(args.child[2]))
         return
 
-    from engine.demo import month_of_events
+    from billing.demo import month_of_events
     from engine.engine import Engine
 
     out = HERE / "out"

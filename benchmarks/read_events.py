@@ -62,8 +62,8 @@ def once_microseconds(function, items: list, chunk: int = 500) -> float:
 
 
 def result_writer(out: io.StringIO):
-    """A batch's results written the way the replay writes them (``engine.replay``)."""
-    from engine import replay
+    """A batch's results written the way the replay writes them (``billing.replay``)."""
+    from billing import replay
 
     write_results = getattr(replay, "write_results", None)
     if write_results is not None:

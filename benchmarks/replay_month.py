@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def month_file(out: Path, accounts: int, calls: int) -> Path:
-    """The generated month's file, named after the generator's source (engine/demo.py): a
+    """The generated month's file, named after the generator's source (billing/demo.py): a
     changed generator gives a new file, never a stale one."""
     import hashlib
 
@@ -39,7 +39,7 @@ def month_file(out: Path, accounts: int, calls: int) -> Path:
 
 
 def generate(path: Path, accounts: int, calls: int) -> None:
-    from engine.demo import month_of_events
+    from billing.demo import month_of_events
 
     started = time.perf_counter()
     with path.open("wb") as out:
@@ -50,8 +50,8 @@ def generate(path: Path, accounts: int, calls: int) -> None:
 
 def floor(path: Path) -> tuple[int, float, float]:
     """Decode, zone lookup and Decimal pricing only: what no rater can avoid."""
+    from engine.billing.rating import billed_seconds, price
     from engine.catalog import load_catalog
-    from engine.rating import billed_seconds, price
 
     terms = load_catalog().at(date(2026, 11, 15))
     zones, rates, money = terms.zones, terms.rates("sipgate-team"), terms.money
@@ -74,8 +74,8 @@ def floor(path: Path) -> tuple[int, float, float]:
 
 def child(path: Path, database: Path, batch: int) -> None:
     """Runs in the child process: the replay itself, timed without start-up."""
+    from billing.replay import replay
     from engine.engine import Engine
-    from engine.replay import replay
 
     engine = Engine(f"sqlite:///{database}")
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -109,10 +109,10 @@ def postgres_scaling(month: Path, workers: list[int], batch: int) -> list[dict]:
     sys.path.insert(0, str(HERE.parent))
     from api_load import _tree_cpu_seconds
 
+    from billing.replay import replay
+    from billing.replay_workers import replay_parallel
     from engine.engine import Engine
     from engine.ledger.store import Store
-    from engine.replay import replay
-    from engine.replay_workers import replay_parallel
     from tests.postgres_server import PostgresServer
 
     server = PostgresServer()

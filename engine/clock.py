@@ -10,22 +10,25 @@ from collections.abc import Callable
 from datetime import timedelta
 from fractions import Fraction
 
-from engine import contract, invoicing, payments, sepa
-from engine.catalog import Catalog, Terms
-from engine.credit import (
+from engine.billing import invoicing
+from engine.billing.credit import (
     NEGATIVE_CREDIT_INVOICE,
     RECURRING_FEES,
     next_day_of_month,
     schedule_recurring_fees,
 )
-from engine.deadlines import last_day_of_month
+from engine.billing.invoicing import issue_invoice, outstanding_detail
+from engine.billing.plan_changes import PLAN_CHANGE, day_start, fire_plan_change, plan_at
+from engine.catalog import Catalog, Terms
+from engine.contract import lifecycle as contract
+from engine.core.deadlines import last_day_of_month
+from engine.core.invoice_lines import months, pieces
+from engine.core.money import to_cents
+from engine.core.state import Deadline
 from engine.effects import Booking
-from engine.invoice_lines import months, pieces
-from engine.invoicing import issue_invoice, outstanding_detail
-from engine.money import to_cents
-from engine.payments import charge_interest_on_open_invoices
-from engine.plan_changes import PLAN_CHANGE, day_start, fire_plan_change, plan_at
-from engine.state import Deadline
+from engine.payments import payment_terms as payments
+from engine.payments import sepa_mandates as sepa
+from engine.payments.payment_terms import charge_interest_on_open_invoices
 
 
 def run_clock(booking: Booking, catalog: Catalog) -> None:

@@ -14,11 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from engine.catalog import Catalog, Terms
+from engine.core.invoice_lines import Quantity, accumulate, pieces
+from engine.core.money import format_amount, from_cents
+from engine.core.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 from engine.events import Event
-from engine.invoice_lines import Quantity, accumulate, pieces
-from engine.money import format_amount, from_cents
 from engine.rules import CompiledRuleset, Decider
-from engine.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 
 ACCOUNT_CLAUSE = "CLINQ SD 1.2"
 # Charges the monthly invoice lists (payment reversals, refunds and VAT itself are not items).

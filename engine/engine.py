@@ -24,37 +24,38 @@ from typing import Any
 import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from engine import contract, payments
-from engine.account_cache import AccountCache, Kept
-from engine.accounts import add_user, open_account, remove_user, update_account
-from engine.availability import record_outage
-from engine.call_path import CallPath
-from engine.calls import free_seconds_left, rate_call
+from engine.billing.call_path import CallPath
+from engine.billing.calls import free_seconds_left, rate_call
+from engine.billing.credit import after_booking, receive_payment, top_up
+from engine.billing.credit_notes import credit_note_numbers
+from engine.billing.invoicing import receive_objection
+from engine.billing.plan_changes import apply_due_change, change_plan
 from engine.catalog import PROJECT_ROOT, Catalog, NotInForce, Terms, load_catalog
 from engine.clock import run_clock
 from engine.collector import collector_paused
-from engine.credit import after_booking, receive_payment, top_up
-from engine.credit_notes import credit_note_numbers
-from engine.effects import Booking, InvoiceNumbers, Rejected
-from engine.events import Event, EventInvalid, parse_event
-from engine.invoicing import receive_objection
-from engine.ledger import credit_note_store
-from engine.ledger.compact import Shapes
-from engine.ledger.event_payload import stored_payload
-from engine.ledger.store import Store, Unit
-from engine.ledger.tables import epoch_microseconds, event_key, stored_at
-from engine.money import format_amount, from_cents
-from engine.plan_changes import apply_due_change, change_plan
-from engine.publishing import (
+from engine.contract import lifecycle as contract
+from engine.contract.accounts import add_user, open_account, remove_user, update_account
+from engine.contract.availability import record_outage
+from engine.core.money import format_amount, from_cents
+from engine.core.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
+from engine.delivery.webhooks import active_subscriptions, queue_messages
+from engine.drafting.publishing import (
     notified_accounts,
     publication_count,
     publications_by_id,
     terms_catalog,
     verify_notice,
 )
+from engine.effects import Booking, InvoiceNumbers, Rejected
+from engine.events import Event, EventInvalid, parse_event
+from engine.ledger import credit_note_store
+from engine.ledger.account_cache import AccountCache, Kept
+from engine.ledger.compact import Shapes
+from engine.ledger.event_payload import stored_payload
+from engine.ledger.store import Store, Unit
+from engine.ledger.tables import epoch_microseconds, event_key, stored_at
+from engine.payments import payment_terms as payments
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
-from engine.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
-from engine.webhooks import active_subscriptions, queue_messages
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
     "account.opened": open_account,
@@ -137,7 +138,7 @@ class _Batch:
     states: dict[str, AccountState] = field(default_factory=dict)
     pending: dict[str, list[Deadline]] = field(default_factory=dict)
     invoices: dict[str, list[Invoice]] = field(default_factory=dict)
-    # the account copies the call path made in this batch (engine/call_path.py)
+    # the account copies the call path made in this batch (engine/billing/call_path.py)
     owned: dict[str, tuple[AccountState, set]] = field(default_factory=dict)
 
     def kept(self) -> Iterator[tuple[str, Kept | None]]:
@@ -210,10 +211,12 @@ class Engine:
         self._publications = 0
         self.store = Store(database_url)
         self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
-        self.accounts = AccountCache()  # state kept between batches (engine/account_cache.py)
+        self.accounts = (
+            AccountCache()
+        )  # state kept between batches (engine/ledger/account_cache.py)
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
-        # ordinary calls without a Booking (engine/call_path.py); None: every call the general way
+        # ordinary calls without a Booking (engine/billing/call_path.py); None: every call the general way
         self.call_path: CallPath | None = CallPath(self.decider, self.ruleset)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)

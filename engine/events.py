@@ -19,14 +19,14 @@ from jsonschema.exceptions import best_match
 
 from engine.catalog.loader import PROJECT_ROOT, schema_validator
 from engine.catalog.yaml_source import escape_pointer_token
+from engine.core.money import parse_amount
 from engine.event_checks import acceptance_check
-from engine.money import parse_amount
 
 EVENT_SCHEMA = "event.schema.json"
 
 # Event types only the platform itself emits; the HTTP API refuses them (403) from any token.
 # ``terms.notified`` grants consumers the special termination right of AGB 8.2 / 8.6, so it may
-# only come from a real publication (the admin UI's publishing path, engine/publishing.py); the
+# only come from a real publication (the admin UI's publishing path, engine/drafting/publishing.py); the
 # engine also checks each one against its publication. ``clock`` stays open to billing services
 # (POST /api/v1/clock does the same): it only fires deadlines the terms already set.
 PLATFORM_ONLY_TYPES: dict[str, str] = {
@@ -388,10 +388,10 @@ def _check_values(raw: dict, fields: ValueFields = ALL_VALUE_FIELDS) -> datetime
 
 def _check_vat_id(raw: dict) -> None:
     """The customer's VAT id must be well-formed (python-stdnum, § 27a UStG): it decides the
-    reverse charge (UStG § 13b, engine/vat_treatment.py)."""
+    reverse charge (UStG § 13b, engine/billing/vat_treatment.py)."""
     customer = raw.get("customer")
     if isinstance(customer, dict) and isinstance(customer.get("vat_id"), str):
-        from engine.vat_ids import vat_id_problem
+        from engine.core.vat_ids import vat_id_problem
 
         problem = vat_id_problem(customer["vat_id"])
         if problem:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from engine.demo import month_of_events
+from billing.demo import month_of_events
 from engine.engine import Engine
 
 FIXTURE = Path(__file__).parent / "fixtures" / "replay_golden.json"
@@ -48,7 +48,7 @@ def golden_events() -> list[dict]:
 
 def replay_lines(engine: Engine, events: list[dict], batch_size: int = 2000) -> list[bytes]:
     """Replay ``events`` as ``billing replay`` does; the result lines it prints."""
-    from engine.replay import replay
+    from billing.replay import replay
 
     source = io.StringIO("".join(orjson.dumps(e).decode() + "\n" for e in events))
     out = io.StringIO()

@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import update
 
-from admin_ui.people import create_person
 from api import create_app
+from billing.cli.main import main
+from engine.access.people import create_person
 from engine.catalog import load_catalog
-from engine.cli import main
+from engine.drafting.publishing import assess, earliest_effective
 from engine.ledger.tables import audit_log
-from engine.publishing import assess, earliest_effective
 from tests.conftest import Customer, effects_of
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)  # Saturday 21 November 2026
@@ -219,7 +219,7 @@ def test_agb_8_1_legal_cannot_raise_the_fee_five_weeks_out_but_six_weeks_out(adm
     # Four weeks end Saturday 2026-12-19; § 193 moves the last day to Monday 2026-12-21.
     assert "kündigen" in outbox and "bis zum 21. Dezember 2026" in outbox
     with engine.store.db.connect() as connection:
-        from engine import audit
+        from engine.ledger import audit
 
         assert audit.verify(connection) == []
         assert next(e["action"] for e in audit.entries(connection)) == "publish"
@@ -419,7 +419,7 @@ def test_notifications_are_sent_by_smtp_when_configured(admin, engine, monkeypat
 
 
 def test_agb_8_3_a_price_increase_for_business_customers_only_may_take_effect_at_once(catalog_copy):
-    from engine.publishing import refusals
+    from engine.drafting.publishing import refusals
 
     assessment = _assessed(catalog_copy, FEE_FILE, '"9.80 EUR"', '"12.00 EUR"')
     catalog = load_catalog(catalog_copy)

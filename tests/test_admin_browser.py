@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from admin_ui.people import create_person
 from api import create_app
+from engine.access.people import create_person
 from engine.engine import Engine
 from tests.browser import (
     browser_page,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from admin_ui.people import create_person
 from api import create_app
+from engine.access.people import create_person
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, PASSWORD, csrf, fee_draft, login, new_draft, publish, save
 

@@ -13,20 +13,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from admin_ui import people
 from admin_ui.audit_sentences import SENTENCES, sentence
 from admin_ui.catalog_search import search
 from admin_ui.display import euros, with_unit
 from admin_ui.paging import Page
-from admin_ui.people import create_person, disable_person, enable_person, set_password, set_role
 from api import create_app
-from api.tokens import create_token, revoke_token
-from engine import audit
+from engine.access import people
+from engine.access.people import (
+    create_person,
+    disable_person,
+    enable_person,
+    set_password,
+    set_role,
+)
+from engine.access.tokens import create_token, revoke_token
 from engine.catalog import PROJECT_ROOT
 from engine.catalog.model import ParameterSpec
 from engine.catalog.values import Period
+from engine.delivery.webhooks import add_subscription, remove_subscription
+from engine.ledger import audit
 from engine.ledger.tables import outbox, webhook_messages
-from engine.webhooks import add_subscription, remove_subscription
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from admin_ui.people import create_person
 from api import create_app
+from engine.access.people import create_person
 from engine.engine import Engine
 from engine.ledger.tables import outbox
 from tests.browser import (

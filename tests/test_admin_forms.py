@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from admin_ui import people
 from admin_ui.forms import (
     apply_form,
     form_fields,
@@ -20,11 +19,12 @@ from admin_ui.forms import (
     submitted_unchanged,
     without_notes,
 )
-from admin_ui.people import create_person
 from admin_ui.views import _latest_version_text
 from api import create_app
+from engine.access import people
+from engine.access.people import create_person
 from engine.catalog import PROJECT_ROOT
-from engine.publishing import check_draft
+from engine.drafting.publishing import check_draft
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, csrf, fee_draft, login, new_draft, publish
 

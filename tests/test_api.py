@@ -10,9 +10,9 @@ import pytest
 
 from api import create_app
 from api.openapi import openapi_document
-from api.tokens import create_token, revoke_token
+from billing.cli.main import main
+from engine.access.tokens import create_token, revoke_token
 from engine.catalog import PROJECT_ROOT
-from engine.cli import main
 from engine.events import PLATFORM_ONLY_TYPES
 from tests.sample_events import ACME_OPENED, ANNA_ADDED
 
@@ -272,7 +272,7 @@ def test_token_commands(tmp_path, capsys):
 
 def test_creating_and_revoking_a_token_is_audited_without_its_secret(tmp_path, capsys):
     """Who may call the API is a trust decision: each change names its actor in the audit log."""
-    from engine import audit
+    from engine.ledger import audit
     from engine.ledger.store import Store
 
     db = f"sqlite:///{tmp_path / 't.sqlite'}"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from api import create_app
-from api.tokens import create_token
-from engine.demo import sample_vat_id
+from billing.demo import sample_vat_id
+from engine.access.tokens import create_token
 from engine.engine import Engine
 from tests.sample_events import ACME_OPENED, ANNA_ADDED
 

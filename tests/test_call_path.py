@@ -1,4 +1,4 @@
-"""The call path (engine/call_path.py) against the general path, scenario by scenario.
+"""The call path (engine/billing/call_path.py) against the general path, scenario by scenario.
 
 Every scenario is sent to two engines on the same catalog: one rates ordinary calls on the
 call path, the other (``call_path = None``) every call through a ``Booking`` as before. Each

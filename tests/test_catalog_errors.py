@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from billing.cli.main import main
 from engine.catalog.loader import load_files
-from engine.cli import main
 from tests.conftest import edit
 
 FEE = "rules/agb/4.2.3-returned-direct-debit.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from billing.cli.main import main
 from engine.catalog import PROJECT_ROOT, CatalogInvalid
 from engine.catalog.coverage import (
     clause_tests,
@@ -12,7 +13,6 @@ from engine.catalog.coverage import (
     numbered_clauses,
     render_markdown,
 )
-from engine.cli import main
 
 DOCS = PROJECT_ROOT / "docs"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from billing.cli.main import main
+from billing.serve import PortInUse, check_port
 from engine.catalog import PROJECT_ROOT
-from engine.cli import main
-from engine.serve import PortInUse, check_port
 from tests.sample_events import ACME_OPENED
 
 

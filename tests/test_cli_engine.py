@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.cli import main
+from billing.cli.main import main
 from tests.sample_events import ACME_OPENED, ANNA_ADDED
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.cli import main
+from billing.cli.main import main
 
 
 def test_terms_show_prints_a_clause_in_force(capsys):

@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from admin_ui.people import create_person
 from api import create_app
+from billing.cli.main import main
+from engine.access.people import create_person
 from engine.catalog import CatalogInvalid, Period, load_catalog
-from engine.cli import main
-from engine.conformance import _period_order, check, conformance_warnings, load_comparisons
+from engine.catalog.conformance import _period_order, check, conformance_warnings, load_comparisons
 from tests.conftest import edit
 
 TODAY = date(2026, 11, 21)

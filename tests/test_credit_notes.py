@@ -322,8 +322,8 @@ def test_billing_credit_notes_list_pdf_xml_and_the_api_with_roles(
     ledger, issued, tmp_path, capsys, catalog
 ):
     from api import create_app
-    from api.tokens import create_token, revoke_token
-    from engine.cli import main
+    from billing.cli.main import main
+    from engine.access.tokens import create_token, revoke_token
     from engine.engine import Engine
 
     db = ledger[0]
@@ -435,8 +435,8 @@ def test_hostile_a_client_cannot_mint_a_credit_note(engine):
 
 
 def test_the_admin_ui_account_page_offers_the_credit_notes(ledger, issued, catalog):
-    from admin_ui.people import create_person
     from api import create_app
+    from engine.access.people import create_person
     from engine.engine import Engine
     from tests.test_admin import PASSWORD, csrf
 
@@ -501,7 +501,7 @@ def test_datev_books_an_objection_credit_note_and_leaves_refunds_to_the_ledger(l
     (Erlösschmälerungen 19 %, SKR03 8720, key 40 as VAT is booked on its own line) and VAT
     against the debtor; the withdrawal refund's credit note books nothing, the money leaves
     through the ledger's refund entry once."""
-    from engine import datev
+    from engine.interchange import datev
     from engine.ledger.store import Store
 
     with Store(ledger[0]) as store, store.unit(commit=False) as unit:

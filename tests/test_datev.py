@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing.cli.main import main
 from engine.catalog import load_catalog
-from engine.cli import main
-from engine.datev import (
+from engine.core.state import Invoice
+from engine.interchange.datev import (
     COLUMNS,
     HEADER_FIELDS,
     Batch,
@@ -31,7 +32,6 @@ from engine.datev import (
     header_line,
     parse_month,
 )
-from engine.state import Invoice
 from tests.conftest import Customer, edit
 
 US = "+12125550100"

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from engine.catalog import Period
-from engine.deadlines import (
+from engine.core.deadlines import (
     add_months,
     deadline,
     month_end_after_full_days,

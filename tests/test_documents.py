@@ -13,10 +13,10 @@ import pytest
 from pypdf import PdfReader
 
 from api import create_app
-from api.tokens import create_token
+from billing.cli.main import main
+from billing.demo import month_of_events
+from engine.access.tokens import create_token
 from engine.catalog import PROJECT_ROOT
-from engine.cli import main
-from engine.demo import month_of_events
 from engine.documents.invoice_pdf import render_invoice
 from engine.documents.itemised_bill import ItemisedBillRefused, itemised_bill
 from tests.conftest import Customer, effects_of
@@ -320,7 +320,7 @@ def test_agb_4_3_2_invoices_of_customers_entitled_to_deduct_input_tax_are_signed
 
 
 def test_the_admin_ui_offers_invoices_and_itemised_bills_as_downloads(month):
-    from admin_ui.people import create_person
+    from engine.access.people import create_person
     from tests.test_admin import PASSWORD, csrf
 
     app = create_app(engine=month)

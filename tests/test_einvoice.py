@@ -15,9 +15,9 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
+from engine.billing.einvoice_duty import FACTUR_X, PDF, einvoice_decision
 from engine.catalog import PROJECT_ROOT, load_catalog
 from engine.documents.einvoice import FACTUR_X_CII, XRECHNUNG_CII, build_cii, build_ubl
-from engine.einvoice_duty import FACTUR_X, PDF, einvoice_decision
 from tests.conftest import Customer, edit, effects_of
 
 NS = {
@@ -294,8 +294,8 @@ def test_xrechnung_rules_catch_a_missing_buyer_reference(rules, issued):
 
 def test_billing_invoices_xml_and_the_api_endpoint(ledger, issued, tmp_path, capsys, catalog):
     from api import create_app
-    from api.tokens import create_token
-    from engine.cli import main
+    from billing.cli.main import main
+    from engine.access.tokens import create_token
     from engine.engine import Engine
 
     invoice, db = issued["firma:monthly"], ledger

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from engine.core.money import format_amount, from_cents
 from engine.events import EventInvalid
-from engine.money import format_amount, from_cents
 from tests.conftest import Customer, effects_of
 
 US = "+12125550100"

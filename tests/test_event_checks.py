@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing.demo import month_of_events
 from engine import events
-from engine.demo import month_of_events
 from engine.event_checks import acceptance_check
 from engine.events import EventInvalid, fast_validators, flat_event_schemas, type_readers
 

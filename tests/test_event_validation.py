@@ -8,8 +8,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.demo import month_of_events
 from engine.catalog import PROJECT_ROOT
-from engine.demo import month_of_events
 from engine.events import EventInvalid, _accepted_fast, event_validator, parse_event
 
 AT = "2026-11-02T09:00:00+01:00"

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from billing.cli.main import main
 from engine.catalog import CatalogInvalid, load_catalog, load_files
-from engine.cli import main
-from engine.examples import catalog_examples, examples_of, run_example, run_examples
+from engine.drafting.examples import catalog_examples, examples_of, run_example, run_examples
 from tests.conftest import edit
 
 FEE_FILE = "rules/agb/4.2.3-returned-direct-debit.yaml"
@@ -24,14 +24,14 @@ def test_example(catalog, decider, example):
 
 # Figures no account event applies: they act on publishing, documents or reports.
 NOT_EVENT_DRIVEN = {
-    "AGB 6.1": "the liability cap: billing liability (engine/liability.py)",
-    "AGB 8.1": "notice of price increases: the admin UI's publishing (engine/publishing.py)",
+    "AGB 6.1": "the liability cap: billing liability (engine/contract/liability.py)",
+    "AGB 8.1": "notice of price increases: the admin UI's publishing (engine/drafting/publishing.py)",
     "AGB 8.3": "business price adjustments: publishing",
     "AGB 8.4": "notice of AGB changes: publishing",
     "AGB 8.5": "notice of service description changes: publishing",
     "TKG § 57": "statutory rules for term changes: publishing",
     "BGB § 357": "the statutory refund period: a conformance comparison (AGB 9.3 applies)",
-    "CLINQ SD 2.3": "yearly availability: billing availability (engine/availability.py)",
+    "CLINQ SD 2.3": "yearly availability: billing availability (engine/contract/availability.py)",
     "CLINQ SD 2.5": "the itemised bill's price: a document, not an effect",
     "UStG § 14": "the e-invoice duty decides an invoice's format (tests/test_einvoice.py)",
     "Platform: provider": "details and turnover for documents and the e-invoice duty",

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
-from admin_ui import people
-from admin_ui.people import create_person
 from api import create_app
-from engine import audit
-from engine.cli import main
+from billing.cli.main import main
+from engine.access import people
+from engine.access.people import create_person
+from engine.ledger import audit
 from engine.ledger.tables import audit_log, users
 from tests.test_admin import NOW
 

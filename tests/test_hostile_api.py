@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from admin_ui.people import create_person
 from api import create_app
-from api.tokens import create_token
-from engine.cli import main
-from engine.demo import month_of_events
+from billing.cli.main import main
+from billing.demo import month_of_events
+from engine.access.people import create_person
+from engine.access.tokens import create_token
 from engine.events import PLATFORM_ONLY_TYPES, EventInvalid, parse_event
 from engine.ledger.tables import metadata
 from tests.conftest import Customer

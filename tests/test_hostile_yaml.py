@@ -1,6 +1,6 @@
 """Hostile YAML hurts nobody: the catalog, the CLI and the admin UI refuse it with located errors.
 
-And one history of the terms: a version published through engine/publishing.py is what every
+And one history of the terms: a version published through engine/drafting/publishing.py is what every
 reader shows, and exporting it into the files never counts it twice.
 """
 
@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
 from api import create_app
-from api.tokens import create_token
+from billing.cli.main import main
+from engine.access.tokens import create_token
 from engine.catalog import CatalogInvalid
 from engine.catalog.loader import load_files
 from engine.catalog.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, read_yaml
-from engine.cli import main
+from engine.drafting.publishing import check_draft, publication_versions, publish, terms_catalog
 from engine.ledger.tables import drafts, metadata
-from engine.publishing import check_draft, publication_versions, publish, terms_catalog
 from tests.conftest import edit
 from tests.test_admin import FEE_FILE, csrf, fee_draft, login, new_draft
 from tests.test_admin import admin as admin  # the fixture: an admin UI test client

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from billing.cli.main import main
 from engine.catalog import PROJECT_ROOT
-from engine.cli import main
+from engine.drafting.impact import AS_IF_IN_FORCE, Period, counts, draft_impact
 from engine.engine import Engine
-from engine.impact import AS_IF_IN_FORCE, Period, counts, draft_impact
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, fee_draft
 
@@ -142,7 +142,7 @@ def test_a_world_rate_of_0_35_instead_of_0_29_on_six_billed_minutes_adds_0_36(mo
 
 
 def test_replaying_only_the_accounts_that_read_the_file_equals_replaying_everyone(month):
-    """The shortcut (see engine/impact.py, Watch) against two full replays."""
+    """The shortcut (see engine/drafting/impact.py, Watch) against two full replays."""
     draft = fee_draft("2027-01-01", "12.00 EUR")
     watched = impact_of(month, FEE_FILE, draft)
     everyone = impact_of(month, FEE_FILE, draft, exhaustive=True, parallel=True)
@@ -247,7 +247,7 @@ def test_a_period_without_events_affects_no_one(month):
 
 
 def test_the_draft_cannot_be_applied_before_a_version_of_its_file(month):
-    from engine.impact import ImpactRefused
+    from engine.drafting.impact import ImpactRefused
 
     with pytest.raises(ImpactRefused, match="does not load as if in force"):
         impact_of(month, FEE_FILE, fee_draft("2027-01-01"), Period.month_of(date(2009, 7, 3)))
@@ -255,8 +255,8 @@ def test_the_draft_cannot_be_applied_before_a_version_of_its_file(month):
 
 
 def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(month):
-    from admin_ui.people import create_person
     from api import create_app
+    from engine.access.people import create_person
     from tests.test_admin import NOW, PASSWORD, csrf, login, new_draft, save
 
     app = create_app(engine=month)

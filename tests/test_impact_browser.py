@@ -1,6 +1,6 @@
 """The impact of a draft in a real browser (issue 14): Playwright driving Debian's Chromium.
 
-The server holds `make run`'s demo month (engine/serve.py load_demo: 20 accounts, 2,000 calls
+The server holds `make run`'s demo month (billing/serve.py load_demo: 20 accounts, 2,000 calls
 in November 2026) and, since the demo has no returned direct debits, three of them added on
 25 November. Legal drafts a returned-debit fee of 12.00 EUR instead of 9.80 (AGB 4.2.3) and
 asks for November's impact: 3 x 2.20 = 6.60 EUR more.
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from admin_ui.people import create_person
 from api import create_app
+from billing.serve import load_demo
+from engine.access.people import create_person
+from engine.drafting.impact import counts
 from engine.engine import Engine
-from engine.impact import counts
 from engine.ledger.tables import accounts
-from engine.serve import load_demo
 from tests.browser import ARTIFACTS, browser_page, chromium, log_in, require_chromium, serving
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
 

@@ -16,10 +16,10 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
+from engine.billing.einvoice_duty import FACTUR_X
+from engine.core.invoice_lines import figures
 from engine.documents.einvoice import XRECHNUNG_CII, build_cii, build_ubl
 from engine.documents.invoice_pdf import render_invoice
-from engine.einvoice_duty import FACTUR_X
-from engine.invoice_lines import figures
 from tests.conftest import Customer, effects_of
 from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung
 
@@ -270,7 +270,7 @@ def test_summed_quantities_are_the_exact_fractions_as_before():
     import random
     from fractions import Fraction
 
-    from engine.invoice_lines import added_quantity
+    from engine.core.invoice_lines import added_quantity
 
     assert added_quantity("7/2", Fraction(90, 60)) == "5"
     assert added_quantity("2/4", Fraction(1, 60)) == "31/60"

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from engine.kafka_consumer import KafkaEventConsumer
+from billing.kafka_consumer import KafkaEventConsumer
 
 
 class FakeMessage:

@@ -86,7 +86,7 @@ def test_a_leitweg_id_with_wrong_check_digits_is_refused_and_nothing_changes(
 
 def test_the_api_answers_a_wrong_check_digit_with_the_field_and_changes_nothing(engine):
     from api import create_app
-    from api.tokens import create_token
+    from engine.access.tokens import create_token
 
     client = create_app(engine=engine).test_client()
     headers = {"Authorization": f"Bearer {create_token(engine.store, 'svc', 'billing-service')}"}

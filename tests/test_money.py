@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.money import format_amount, parse_amount
+from engine.core.money import format_amount, parse_amount
 
 
 def test_the_catalog_declares_cents_and_rounding_half_up(catalog):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from engine.billing.itemised import displayed_number, evn_option
 from engine.catalog import load_catalog
+from engine.contract.liability import cap_claims
 from engine.engine import Engine
-from engine.itemised import displayed_number, evn_option
-from engine.liability import cap_claims
 from tests.conftest import Customer, edit, effects_of
 
 US = "+12125550100"
@@ -564,7 +564,7 @@ def test_agb_12_5_no_account_where_the_service_is_not_permitted(engine):
 
 
 def test_clinq_sd_2_3_availability_excludes_maintenance_and_overlaps(engine, catalog):
-    from engine.availability import availability
+    from engine.contract.availability import availability
 
     platform = Customer(engine, "platform")
     outages = [

@@ -18,7 +18,7 @@ from fpdf import FPDF
 from fpdf.fonts import TTFFont
 from pypdf import PdfReader
 
-from engine.demo import month_of_events
+from billing.demo import month_of_events
 from engine.documents import invoice_pdf, pdf_fonts
 from engine.documents.invoice_pdf import FONT, FONTS, new_document, render_invoice
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pypdf import PdfReader
 
 from api import create_app
-from api.tokens import create_token
+from engine.access.tokens import create_token
 from engine.documents.invoice_pdf import render_invoice
 from engine.documents.itemised_bill import ItemisedBillRefused, itemised_bill
 from engine.engine import Engine

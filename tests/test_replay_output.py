@@ -7,7 +7,7 @@ import io
 
 import orjson
 
-from engine.replay import write_results
+from billing.replay import write_results
 
 
 def test_result_lines_are_one_orjson_line_each_and_counted():

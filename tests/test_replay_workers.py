@@ -9,8 +9,16 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, select
 
-from engine.cli import main
-from engine.demo import month_of_events
+from billing.cli.main import main
+from billing.demo import month_of_events
+from billing.replay import replay
+from billing.replay_workers import (
+    OrderedStateTouched,
+    WorkersNeedPostgres,
+    check_database,
+    partition_of,
+    replay_parallel,
+)
 from engine.engine import Engine
 from engine.ledger.tables import (
     accounts,
@@ -19,14 +27,6 @@ from engine.ledger.tables import (
     invoice_counters,
     invoices,
     ledger_entries,
-)
-from engine.replay import replay
-from engine.replay_workers import (
-    OrderedStateTouched,
-    WorkersNeedPostgres,
-    check_database,
-    partition_of,
-    replay_parallel,
 )
 
 

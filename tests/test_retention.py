@@ -10,9 +10,9 @@ from datetime import date
 from sqlalchemy import select
 
 from engine.catalog import PROJECT_ROOT
-from engine.datev import export
+from engine.contract.retention import kept_until
+from engine.interchange.datev import export
 from engine.ledger.tables import events, invoices, ledger_entries
-from engine.retention import kept_until
 from tests.conftest import effects_of
 from tests.test_datev import a_month
 

@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 from lxml import etree
 
+from engine.billing.vat_treatment import vat_treatment
 from engine.catalog import PROJECT_ROOT
 from engine.documents.einvoice import (
     FACTUR_X_CII,
@@ -24,9 +25,8 @@ from engine.documents.einvoice import (
     embed_in_pdf,
 )
 from engine.documents.invoice_pdf import render_invoice
-from engine.eu_sales_list import Quarter, sales_list, to_csv
 from engine.events import EventInvalid
-from engine.vat_treatment import vat_treatment
+from engine.interchange.eu_sales_list import Quarter, sales_list, to_csv
 from tests.conftest import Customer
 from tests.pdf_a import assert_pdf_a_3b
 
@@ -112,7 +112,7 @@ def test_an_invalid_vat_id_is_refused_at_the_customer_event_naming_the_field(eng
 
 def test_the_api_answers_400_naming_the_vat_id(engine):
     from api import create_app
-    from api.tokens import create_token
+    from engine.access.tokens import create_token
 
     app = create_app(engine=engine)
     secret = create_token(engine.store, "svc", "billing-service")
@@ -358,7 +358,7 @@ def test_en_16931_a_credit_note_to_a_reverse_charge_invoice_is_reverse_charge_to
 
 
 def test_billing_zm_export_writes_the_quarter_as_csv(ledger, tmp_path, capsys):
-    from engine.cli import main
+    from billing.cli.main import main
 
     out = tmp_path / "zm.csv"
     assert main(["zm", "export", "--quarter", "2026-Q4", "--out", str(out), "--db", ledger]) == 0
@@ -383,7 +383,7 @@ def test_billing_zm_export_writes_the_quarter_as_csv(ledger, tmp_path, capsys):
     ],
 )
 def test_vat_ids_are_checked_in_form_and_stored_compact(value, problem):
-    from engine.vat_ids import vat_id_problem
+    from engine.core.vat_ids import vat_id_problem
 
     found = vat_id_problem(value)
     assert (found is None) if problem is None else (problem in found), found
@@ -393,7 +393,7 @@ def test_datev_books_reverse_charge_revenue_on_the_13b_account(ledger, catalog, 
     """Platform: datev: the taxable items of a reverse-charge invoice go to the § 13b revenue
     account (SKR03 8338) without a tax key and without a VAT line; the credit note of January
     reverses them there."""
-    from engine import datev
+    from engine.interchange import datev
     from engine.ledger.store import Store
 
     number = issued["wien:2026-11"].number

@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 
+from billing.demo import month_of_events
 from engine.catalog import load_catalog
 from engine.catalog.conditions import FACTS
-from engine.demo import month_of_events
 from engine.engine import Engine
 from engine.rules import Decider, OracleDecider, compile_ruleset, oracle_decide
 

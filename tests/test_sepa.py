@@ -15,14 +15,14 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from api import create_app
-from api.tokens import create_token
+from billing.cli.main import main
+from engine.access.tokens import create_token
 from engine.catalog.loader import load_files
-from engine.cli import main
 from engine.documents.invoice_pdf import render_invoice
 from engine.events import EventInvalid
+from engine.interchange.sepa_export import ExportRefused, export
 from engine.ledger.tables import sepa_batches, sepa_collections
-from engine.sepa import collection_date, latest_submission, sequence_type
-from engine.sepa_export import ExportRefused, export
+from engine.payments.sepa_mandates import collection_date, latest_submission, sequence_type
 from tests.conftest import Customer, edit, effects_of
 
 US = "+12125550100"
@@ -571,7 +571,7 @@ def test_the_api_gives_the_file_to_a_finance_token_only(engine):
 
 def test_the_file_depends_on_its_content_only(engine):
     """No wall clock, no random ids: the same collections make the same bytes."""
-    from engine.sepa_export import build_xml, due_collections, message_id
+    from engine.interchange.sepa_export import build_xml, due_collections, message_id
 
     acme = postpay(engine)
     acme.call("2026-11-03T10:00:00+01:00", US, 600)

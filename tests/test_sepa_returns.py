@@ -11,16 +11,16 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from engine.cli import main
-from engine.ledger.tables import ledger_entries
-from engine.sepa_export import export
-from engine.sepa_returns import (
+from billing.cli.main import main
+from engine.interchange.sepa_export import export
+from engine.interchange.sepa_returns import (
     ReturnFileInvalid,
     customer_responsible,
     event_id,
     import_returns,
     read_return_file,
 )
+from engine.ledger.tables import ledger_entries
 from tests.conftest import Customer
 from tests.test_sepa import a_month_of_customers, collect, days, mandate, transactions
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from api.tokens import create_token
-from engine.demo import month_of_events
+from billing.demo import month_of_events
+from engine.access.tokens import create_token
 from engine.ledger.store import Store
 
 

@@ -15,9 +15,9 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
+from engine.billing.einvoice_duty import FACTUR_X
 from engine.documents.einvoice import XRECHNUNG_CII, build_cii, build_ubl
 from engine.documents.invoice_pdf import render_invoice
-from engine.einvoice_duty import FACTUR_X
 from tests.conftest import Customer
 from tests.test_einvoice import ADDRESS, NS, _assert_valid_xrechnung
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from engine.delivery.webhooks import EVENT_TYPES, add_subscription
 from engine.engine import Engine
 from engine.ledger import tables
 from engine.ledger.store import EVENT_COLUMNS
-from engine.webhooks import EVENT_TYPES, add_subscription
 from tests.replay_golden import golden_events
 
 # Every table a transaction of events writes to.

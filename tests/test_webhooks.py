@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
-from admin_ui.people import create_person
 from api import create_app
-from api.tokens import create_token
-from engine.cli import main
+from billing.cli.main import main
+from engine.access.people import create_person
+from engine.access.tokens import create_token
+from engine.delivery.webhook_delivery import Deliverer, DeliveryPolicy, http_post
+from engine.delivery.webhooks import WebhookError, add_subscription, check_url, message_id
 from engine.ledger.tables import audit_log, events, webhook_messages
-from engine.webhook_delivery import Deliverer, DeliveryPolicy, http_post
-from engine.webhooks import WebhookError, add_subscription, check_url, message_id
 from tests.conftest import Customer, effects_of
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -399,7 +399,7 @@ def test_the_cli_prints_a_generated_secret_once_and_never_lists_it(engine, tmp_p
 
 def test_subscribing_and_removing_are_audited_without_the_secret(engine, capsys):
     """Who gets the platform's events is a trust decision: each change names its actor."""
-    from engine import audit
+    from engine.ledger import audit
 
     url = engine.store.url
     hook = "http://127.0.0.1:8080/hooks"
@@ -487,7 +487,7 @@ def test_hostile_webhook_requests_get_400_naming_the_field(api, body, field):
 
 
 def _all_types():
-    from engine.webhooks import EVENT_TYPES
+    from engine.delivery.webhooks import EVENT_TYPES
 
     return EVENT_TYPES
 
@@ -593,7 +593,7 @@ def test_two_deliverers_never_claim_the_same_message(engine, catalog, receiver):
 
 
 def test_each_webhook_type_names_the_engine_effect_it_reports():
-    from engine.webhooks import EVENT_TYPES, event_type_of
+    from engine.delivery.webhooks import EVENT_TYPES, event_type_of
 
     effects = {
         "invoice.issued": {"kind": "invoice_issued"},
@@ -621,8 +621,8 @@ def test_a_subscription_made_by_another_server_process_is_seen_by_the_next_trans
 ):
     """Each process caches the subscriptions, checked per transaction against a fingerprint
     read with the account locks (engine/ledger/prefetch.py): no stale cache after a change."""
+    from engine.delivery.webhooks import remove_subscription
     from engine.engine import Engine
-    from engine.webhooks import remove_subscription
 
     url = postgres()
     server_a = Engine(url, catalog=catalog, decider=decider)  # two processes' stores

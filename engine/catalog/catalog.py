@@ -15,12 +15,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from engine.calendar import Calendar, to_local_date
 from engine.catalog.errors import NotInForce
 from engine.catalog.model import ParameterSpec, TermsFile, Version
 from engine.catalog.values import Period
-from engine.deadlines import deadline
-from engine.money import MoneyRule
+from engine.core.calendar import Calendar, to_local_date
+from engine.core.deadlines import deadline
+from engine.core.money import MoneyRule
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
-from engine.money import to_cents
+from engine.core.money import to_cents
 
 # The facts each subject offers, with their Python type.
 FACTS: dict[str, dict[str, type]] = {

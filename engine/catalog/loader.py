@@ -19,7 +19,6 @@ from types import MappingProxyType
 from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from referencing import Registry, Resource
 
-from engine.calendar import WEEKDAYS
 from engine.catalog.conditions import ConditionError, parse_rule
 from engine.catalog.errors import CatalogError, CatalogInvalid
 from engine.catalog.model import (
@@ -38,6 +37,7 @@ from engine.catalog.yaml_source import (
     read_yaml,
     read_yaml_file,
 )
+from engine.core.calendar import WEEKDAYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -427,7 +427,9 @@ def _citation_from_path(relative: str) -> Iterator[str]:
 
 
 def _discover(root: Path, result: LoadResult) -> Iterator[tuple[Path, str]]:
-    claimed: set[Path] = {root / "rules" / "conformance.yaml"}  # engine/conformance.py reads it
+    claimed: set[Path] = {
+        root / "rules" / "conformance.yaml"
+    }  # engine/catalog/conformance.py reads it
     for pattern, kind, _schema in FILE_KINDS:
         for path in sorted(root.glob(pattern)):
             claimed.add(path)
@@ -764,8 +766,8 @@ def _build_values(
 
 
 def _check_examples(built: list[tuple[YamlDocument, TermsFile]], errors) -> None:
-    """The events of each file's examples must be valid events (engine/examples.py)."""
-    from engine.examples import example_errors
+    """The events of each file's examples must be valid events (engine/drafting/examples.py)."""
+    from engine.drafting.examples import example_errors
 
     for document, terms_file in built:
         errors.extend(example_errors(document, terms_file))

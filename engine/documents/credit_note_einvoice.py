@@ -23,11 +23,11 @@ import copy
 
 from lxml import etree
 
-from engine.credit_notes import OBJECTION
+from engine.billing.credit_notes import OBJECTION
+from engine.core.state import CreditNote, Invoice
 from engine.documents import einvoice
 from engine.documents.einvoice import FACTUR_X_CII, FORMATS, XRECHNUNG_CII, XRECHNUNG_UBL
 from engine.documents.invoice_pdf import german_date
-from engine.state import CreditNote, Invoice
 
 CREDIT_NOTE = "381"
 CLEARING = "97"

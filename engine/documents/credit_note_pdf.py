@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from engine.billing.einvoice_duty import FACTUR_X
+from engine.core.state import CreditNote
 from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
 from engine.documents.invoice_pdf import (
     FONT,
@@ -22,8 +24,6 @@ from engine.documents.invoice_pdf import (
     new_document,
     provider_footer,
 )
-from engine.einvoice_duty import FACTUR_X
-from engine.state import CreditNote
 
 
 def render_credit_note(note: CreditNote) -> bytes:

@@ -28,7 +28,7 @@ identifiers (BR-O-02). So:
 Amounts: the credit that paid part of the invoice and what earlier invoices already claim are
 the paid amount (BT-113); the amount due (BT-115) is what the invoice asks for. Quantities:
 minutes (``MIN``) per zone and rate, months (``MON``), users and fees (``C62``) as the ledger
-recorded them (engine/invoice_lines.py); a cent difference from rounding each call is a line
+recorded them (engine/core/invoice_lines.py); a cent difference from rounding each call is a line
 charge or allowance. Invoices issued before the ledger kept quantities have lines of one unit
 (``C62``) at their net amount.
 """
@@ -46,10 +46,10 @@ from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 
+from engine.core.invoice_lines import LineFigures, figures, plain
+from engine.core.state import Invoice
 from engine.documents.invoice_pdf import dated, german_date, item_name
 from engine.documents.settlement_text import month_name, settlement_notes
-from engine.invoice_lines import LineFigures, figures, plain
-from engine.state import Invoice
 
 XRECHNUNG_CII = "xrechnung-cii"
 XRECHNUNG_UBL = "xrechnung-ubl"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from engine.core.state import Invoice
 from engine.documents.pdf_fonts import add_font, paragraph
-from engine.state import Invoice
 
 ITEM_NAMES = {
     "outstanding": "Offener Betrag Ihres Guthabenkontos (CLINQ SD 1.3)",

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from engine.deadlines import last_day_of_month
+from engine.billing.itemised import displayed_number, evn_option
+from engine.billing.plan_changes import plan_at
+from engine.core.deadlines import last_day_of_month
 from engine.documents.invoice_pdf import FONT, dated, euro, german_date, new_document
-from engine.itemised import displayed_number, evn_option
 from engine.ledger.event_payload import payload_fields
 from engine.ledger.tables import events, received_at
-from engine.plan_changes import plan_at
 
 
 class ItemisedBillRefused(Exception):

@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass
 from datetime import date
 
+from engine.billing.einvoice_duty import FACTUR_X
 from engine.catalog import Catalog
+from engine.core.state import Invoice
 from engine.documents.einvoice import embed_in_pdf
 from engine.documents.hanko import IncrementalPdfFileWriter, signers
 from engine.documents.invoice_pdf import render_invoice as render_plain_invoice
-from engine.einvoice_duty import FACTUR_X
-from engine.state import Invoice
 
 SIGNED = "Diese Rechnung ist elektronisch signiert (AGB 4.3.2)."
 UNSIGNED = (

@@ -1,4 +1,4 @@
-"""Reading and writing credit notes (engine/credit_notes.py): insert-only, never updated (GoBD)."""
+"""Reading and writing credit notes (engine/billing/credit_notes.py): insert-only, never updated (GoBD)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select, update
 
+from engine.core.state import CreditNote
 from engine.ledger.tables import credit_note_counters, credit_notes
-from engine.state import CreditNote
 
 _COLUMNS = (
     "number",

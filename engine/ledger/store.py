@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
 from engine.catalog import PROJECT_ROOT
+from engine.core.state import AccountState, Contract, Deadline, Invoice
 from engine.events import content_digest
 from engine.ledger.compact import Shapes
 from engine.ledger.event_payload import (
@@ -48,7 +49,6 @@ from engine.ledger.tables import (
     received_at,
     sepa_mandate_references,
 )
-from engine.state import AccountState, Contract, Deadline, Invoice
 
 _CHUNK = 500
 EVENT_COLUMNS = (

@@ -253,7 +253,7 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
     Column("previous_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    # "hmac-sha256" (keyed, engine/audit.py) or "sha256" (unkeyed entries from before 0007).
+    # "hmac-sha256" (keyed, engine/ledger/audit.py) or "sha256" (unkeyed entries from before 0007).
     Column("scheme", String(16), nullable=False, server_default="sha256"),
 )
 
@@ -295,7 +295,7 @@ sepa_mandate_references = Table(
 )
 
 # Webhook subscriptions of billing services and the transactional outbox of their messages
-# (engine/webhooks.py): a message row is written in the transaction of the event whose effect
+# (engine/delivery/webhooks.py): a message row is written in the transaction of the event whose effect
 # it reports, so a rolled-back event sends nothing and a committed one is never lost.
 webhook_subscriptions = Table(
     "webhook_subscriptions",
@@ -334,7 +334,7 @@ Index(
     "ix_webhook_messages_status_next", webhook_messages.c.status, webhook_messages.c.next_attempt_at
 )
 
-# Credit notes (Rechnungskorrekturen, engine/credit_notes.py): written once, never updated (GoBD);
+# Credit notes (Rechnungskorrekturen, engine/billing/credit_notes.py): written once, never updated (GoBD);
 # numbered gapless per year in their own series (Platform: credit-notes).
 credit_notes = Table(
     "credit_notes",

@@ -7,7 +7,7 @@ An applied event's result and a call's ledger detail are stored as ``[[shape, va
 ``effect_shapes`` holds each shape (keys and repeating values) once (engine/ledger/compact.py).
 Rows written before stay JSON and are read as before. ``accounts.version`` is raised by every
 write of an account, so a process that keeps account state between batches
-(engine/account_cache.py) sees when another writer changed it.
+(engine/ledger/account_cache.py) sees when another writer changed it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,131 @@
+"""``billing webhooks add|list|remove|deliver``: subscriptions and delivery (issue 15)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.delivery.webhooks import EVENT_TYPES, WebhookError
+
+
+def _cli_actor() -> str:
+    """The operating system user, as every command-line change names it in the audit log."""
+    from billing.cli.main import _cli_actor as actor
+
+    return actor()
+
+
+def add_commands(commands) -> None:
+    """The ``webhooks`` command and its actions, added to the ``billing`` parser."""
+    webhooks = commands.add_parser("webhooks", help="webhook subscriptions and their delivery")
+    actions = webhooks.add_subparsers(dest="webhooks_command", required=True)
+
+    add = actions.add_parser(
+        "add", help="subscribe a URL to event types; prints the signing secret once"
+    )
+    add.add_argument("url", help="http(s) URL that receives signed POSTs")
+    add.add_argument(
+        "--events",
+        required=True,
+        help="comma-separated event types: " + ", ".join(EVENT_TYPES),
+    )
+    add.add_argument(
+        "--secret-file",
+        help="a file holding the signing secret (whsec_...); default: a new one is generated",
+    )
+    add.add_argument(
+        "--allow-private-address",
+        action="store_true",
+        help="allow a URL on a loopback or private address (tests, an internal receiver)",
+    )
+    add.add_argument("--db", help="database URL")
+    add.set_defaults(handler=cmd_webhooks_add)
+
+    listing = actions.add_parser("list", help="the subscriptions (never their secrets)")
+    listing.add_argument("--db", help="database URL")
+    listing.set_defaults(handler=cmd_webhooks_list)
+
+    remove = actions.add_parser("remove", help="end a subscription; cancels what it still owes")
+    remove.add_argument("id", type=int)
+    remove.add_argument("--db", help="database URL")
+    remove.set_defaults(handler=cmd_webhooks_remove)
+
+    deliver = actions.add_parser("deliver", help="deliver due messages (until interrupted)")
+    deliver.add_argument("--once", action="store_true", help="one pass over the due messages")
+    deliver.add_argument("--db", help="database URL")
+    deliver.set_defaults(handler=cmd_webhooks_deliver)
+
+
+def cmd_webhooks_add(args: argparse.Namespace) -> int:
+    from engine.delivery.webhooks import add_subscription
+    from engine.ledger.store import Store
+
+    secret = None
+    if args.secret_file:
+        try:
+            secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"error: --secret-file: cannot read {args.secret_file}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        with Store(args.db) as store, store.db.begin() as connection:
+            subscription, secret = add_subscription(
+                connection,
+                args.url,
+                args.events,
+                secret=secret,
+                created_by=_cli_actor(),
+                at=datetime.now(UTC),
+                allow_private=args.allow_private_address,
+            )
+    except WebhookError as exc:
+        option = {"url": "URL", "events": "--events", "secret": "--secret-file"}[exc.field]
+        print(f"error: {option}: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"webhook {subscription['id']} for {subscription['url']}", file=sys.stderr)
+    if not args.secret_file:
+        print(secret)
+        print("the signing secret above is shown only now", file=sys.stderr)
+    return 0
+
+
+def cmd_webhooks_list(args: argparse.Namespace) -> int:
+    from engine.delivery.webhooks import list_subscriptions
+    from engine.ledger.store import Store
+
+    with Store(args.db) as store, store.db.connect() as connection:
+        for subscription in list_subscriptions(connection):
+            print(json.dumps(subscription))
+    return 0
+
+
+def cmd_webhooks_remove(args: argparse.Namespace) -> int:
+    from engine.delivery.webhooks import remove_subscription
+    from engine.ledger.store import Store
+
+    with Store(args.db) as store, store.db.begin() as connection:
+        removed = remove_subscription(connection, args.id, at=datetime.now(UTC), actor=_cli_actor())
+    if not removed:
+        print(f"error: no active webhook {args.id}", file=sys.stderr)
+        return 2
+    print(f"webhook {args.id} removed")
+    return 0
+
+
+def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
+    from engine.delivery.webhook_delivery import main_loop
+
+    counts = main_loop(args.db, args.once)
+    if counts is not None:
+        print(f"delivered {counts['delivered']}, failed {counts['failed']}")
+    return 0
+
+
+if __name__ == "__main__":  # ``billing serve`` starts the delivery loop so
+    parser = argparse.ArgumentParser(prog="billing-webhooks")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    parsed = parser.parse_args(["webhooks", *sys.argv[1:]])
+    sys.exit(parsed.handler(parsed))

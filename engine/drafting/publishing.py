@@ -1,0 +1,537 @@
+"""Publishing a new version of the terms (AGB 8.1-8.6).
+
+A draft is one new version of one catalog file, written as YAML the way the file writes a
+version (``effective_from``, ``values``, optionally ``rules``). It is checked by the same loader
+as the shipped files, compared parameter by parameter with the version before it (each
+parameter declares which direction hurts the customer), and published only if the notice rules
+allow its effective date. Publishing stores the version (immutable), writes one notification per
+affected customer to the outbox, records the audit entry, and returns a ``terms.notified`` event
+per customer for the engine, which gives consumers their special termination window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_catalog, load_files
+from engine.catalog.loader import Appended, limit_errors
+from engine.catalog.values import Period, format_value
+from engine.catalog.yaml_source import MAX_FILE_BYTES, read_yaml
+from engine.core.deadlines import period_end
+from engine.documents import german
+from engine.ledger import audit
+from engine.ledger.tables import accounts, publications
+
+PRICE_TYPES = ("money", "rate")
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    name: str
+    description: str
+    before: str
+    after: str
+    effect: str  # "disadvantage", "advantage" or "unchanged"
+    # as customers read them (engine/contract/notices.py): the German label, values in German format
+    label_de: str = ""
+    before_de: str = ""
+    after_de: str = ""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a draft changes and which notice rules of AGB 8 it falls under."""
+
+    file: str
+    citation: str
+    effective_from: date
+    changes: tuple[ParameterChange, ...]
+    rules_changed: bool
+    notice_clause: str | None  # AGB 8.1 (prices), 8.4 (AGB), 8.5 (service description) or None
+    termination_clause: str | None  # AGB 8.2 or 8.6: consumers' special termination right
+    price_increase: bool
+    vat_change: bool
+
+    @property
+    def disadvantage(self) -> bool:
+        return self.rules_changed or any(c.effect == "disadvantage" for c in self.changes)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the version changes any value or rule of the one before it."""
+        return self.rules_changed or any(c.effect != "unchanged" for c in self.changes)
+
+
+@dataclass
+class DraftCheck:
+    """A draft's faults, located at the draft's own lines, and its assessment if it has none.
+
+    ``examples`` are the outcomes of the clause examples the draft could change, run against
+    the catalog as it would be with the draft (engine/drafting/examples.py); ``retired`` the examples of
+    the file its own examples take over from. A broken example stops the publication.
+    """
+
+    errors: list[dict] = field(default_factory=list)
+    assessment: Assessment | None = None
+    examples: list = field(default_factory=list)
+    retired: list = field(default_factory=list)
+
+    @property
+    def broken_examples(self) -> list:
+        return [outcome for outcome in self.examples if not outcome.passed]
+
+
+def indent_version(text: str) -> str:
+    """A version as the editor shows it, made into the next item of the file's ``versions``."""
+    lines = text.strip("\n").splitlines()
+    return "\n".join(("  - " if i == 0 else "    ") + line for i, line in enumerate(lines)) + "\n"
+
+
+def check_draft(
+    root: Path,
+    published: Mapping[str, str | Sequence[Appended]],
+    file: str,
+    text: str,
+    *,
+    decider=None,
+    examples: bool = True,
+) -> DraftCheck:
+    """Validate a draft as if it were appended to its file, with everything already published,
+    and run the clause examples it could change.
+
+    ``published`` is :func:`publication_versions` (or, as before, YAML text per file).
+    """
+    appended: dict[str, str | Sequence[Appended]] = dict(published)
+    before = published.get(file, [])
+    before = [Appended(before, "appended")] if isinstance(before, str) else list(before)
+    appended[file] = [*before, Appended(indent_version(text), "draft")]
+    result = load_files(root, appended=appended)
+    draft = next((s for s in result.segments.get(file, []) if s.origin == "draft"), None)
+    check = DraftCheck()
+    for error in result.errors:
+        if error.path != file:
+            continue
+        if draft is None or error.line < draft.first:
+            check.errors.append(_located(error, None))
+            continue
+        # the draft comes last; a fault at the end of the text is shown at its last line
+        check.errors.append(_located(error, min(error.line, draft.last) - draft.first + 1))
+    if check.errors:
+        return check
+    terms_file = next(f for f in result.files if f.path == file)
+    check.assessment = assess(terms_file, terms_file.versions[-2], terms_file.versions[-1])
+    if not examples:
+        return check
+    from engine.drafting.examples import draft_examples, examples_of, run_examples
+
+    with_draft = Catalog(result.files, root)
+    check.examples = run_examples(
+        with_draft, examples=draft_examples(with_draft, terms_file), decider=decider
+    )
+    started = f"version {terms_file.versions[-1].effective_from.isoformat()}"
+    check.retired = [e for e in examples_of(terms_file, retired=True) if e.retired_by == started]
+    return check
+
+
+def draft_refusal(text: str) -> list[dict]:
+    """Why a draft may not even be stored: too large, or YAML the safe reader refuses.
+
+    Such a draft is not saved (nothing changes); ordinary faults, like a price written as a
+    number, are saved with the draft and shown at their lines until fixed.
+    """
+    size = len(text.encode("utf-8"))
+    if size > MAX_FILE_BYTES:
+        message = (
+            f"the draft has {size:,} bytes; a draft may have at most {MAX_FILE_BYTES:,} "
+            f"({MAX_FILE_BYTES // 1024} KiB)"
+        )
+        return [{"line": None, "column": 1, "message": message, "pointer": ""}]
+    document = read_yaml(text, "draft")
+    if not document.refused:
+        return []
+    limited = limit_errors(document.errors, {document.path: document.omitted})
+    return [_located(e, e.line, indented=False) for e in limited]
+
+
+def _located(error: CatalogError, line: int | None, *, indented: bool = True) -> dict:
+    column = max(error.column - 4, 1) if line and indented else error.column
+    return {"line": line, "column": column, "message": error.message, "pointer": error.pointer}
+
+
+def assess(terms_file: TermsFile, before: Version, after: Version) -> Assessment:
+    changes = tuple(
+        _compare(name, spec, before.values[name].value, after.values[name].value)
+        for name, spec in terms_file.parameters.items()
+    )
+    rules_changed = before.rules != after.rules
+    disadvantage = rules_changed or any(c.effect == "disadvantage" for c in changes)
+    price_increase = any(
+        c.effect == "disadvantage" and terms_file.parameters[c.name].type in PRICE_TYPES
+        for c in changes
+    )
+    vat_change = terms_file.citation.startswith("UStG") and any(
+        c.effect != "unchanged" for c in changes
+    )
+    if terms_file.document in ("bgb", "tkg"):
+        notice, termination = None, None  # the law changes by itself
+    elif vat_change:
+        notice, termination = "AGB 8.1", None  # AGB 8.2: no termination right for VAT
+    elif price_increase:
+        notice, termination = "AGB 8.1", "AGB 8.2"
+    elif disadvantage and terms_file.document in ("agb", "platform"):
+        notice, termination = "AGB 8.4", "AGB 8.6"
+    elif disadvantage:
+        notice, termination = "AGB 8.5", "AGB 8.6"
+    else:
+        notice, termination = None, None
+    return Assessment(
+        file=terms_file.path,
+        citation=terms_file.citation,
+        effective_from=after.effective_from,
+        changes=changes,
+        rules_changed=rules_changed,
+        notice_clause=notice,
+        termination_clause=termination,
+        price_increase=price_increase,
+        vat_change=vat_change,
+    )
+
+
+def _compare(name: str, spec, before: Any, after: Any) -> ParameterChange:
+    shown = (format_value(spec.type, before), format_value(spec.type, after))
+    german_ = {
+        "label_de": spec.label_de,
+        "before_de": german.value(spec.type, before, spec.unit),
+        "after_de": german.value(spec.type, after, spec.unit),
+    }
+    if before == after:
+        return ParameterChange(name, spec.description, *shown, "unchanged", **german_)
+    worse = _is_worse(spec.type, spec.disadvantage, before, after)
+    effect = "disadvantage" if worse else "advantage"
+    return ParameterChange(name, spec.description, *shown, effect, **german_)
+
+
+def _is_worse(type_: str, direction: str, before: Any, after: Any) -> bool:
+    """Whether a change hurts the customer, by the parameter's declared direction."""
+    if direction == "change":
+        return True
+    if type_ == "period":
+        if before.unit != after.unit:
+            return True  # not comparable: count it against the provider
+        before, after = before.count, after.count
+    if type_ in ("money", "rate", "percent", "integer", "period"):
+        return after > before if direction == "increase" else after < before
+    if type_ == "boolean":
+        before, after = {True} if before else set(), {True} if after else set()
+    added, removed = set(after) - set(before), set(before) - set(after)
+    return bool(added) if direction == "addition" else bool(removed)
+
+
+def earliest_effective(catalog: Catalog, notice_clause: str | None, notified_on: date) -> date:
+    """The first day a change may take effect: the day after the notice period ends."""
+    if notice_clause is None:
+        return notified_on
+    terms = catalog.at(notified_on)
+    parameter = "minimum_notice" if notice_clause == "AGB 8.3" else "notice_period"
+    period: Period = terms.clause(notice_clause)[parameter]
+    if period.count == 0:
+        return notified_on
+    return period_end(notified_on, period, terms.calendar) + timedelta(days=1)
+
+
+GROUNDS_OF_8_1 = ("vat_change", "regulator_order", "supplier_price_increase")
+
+
+def refusals(
+    catalog: Catalog,
+    assessment: Assessment,
+    *,
+    notified_on: date,
+    reason: str,
+    ground: str | None,
+    consumers_affected: bool,
+) -> list[str]:
+    """Why the publication may not go ahead; empty when it may."""
+    problems = draft_refusals(
+        catalog, assessment, notified_on=notified_on, consumers_affected=consumers_affected
+    )
+    if assessment.price_increase and not reason.strip():
+        problems.append("A price increase needs its reason (AGB 8.1): customers are told why.")
+    if assessment.price_increase and consumers_affected and ground not in GROUNDS_OF_8_1:
+        problems.append(
+            "For consumer contracts prices may only rise for a change of VAT, an order of a "
+            "regulator or a supplier's price increase (AGB 8.1): choose the ground."
+        )
+    return problems
+
+
+def publication_notice(assessment: Assessment, *, consumers_affected: bool) -> str | None:
+    """The clause whose notice period a publication keeps: AGB 8.3 for a price increase that
+    concerns business customers only (their prices may be adjusted at any time)."""
+    clause = assessment.notice_clause
+    if assessment.price_increase and not consumers_affected and not assessment.vat_change:
+        clause = "AGB 8.3"
+    return clause
+
+
+def draft_refusals(
+    catalog: Catalog, assessment: Assessment, *, notified_on: date, consumers_affected: bool
+) -> list[str]:
+    """What stops the draft itself from being published today: it changes nothing, or takes
+    effect before the notice period of AGB 8 has run (the reason and ground come on publishing).
+    """
+    problems = []
+    if not assessment.changed:
+        problems.append(
+            "The draft changes no value and no rule of the version before it; an unchanged "
+            "version is not published."
+        )
+    clause = publication_notice(assessment, consumers_affected=consumers_affected)
+    earliest = earliest_effective(catalog, clause, notified_on)
+    if assessment.effective_from < earliest:
+        problems.append(
+            f"{clause} needs the customers to be notified at least six weeks "
+            f"before the change takes effect: notified on {notified_on}, the earliest effective "
+            f"date is {earliest}, not {assessment.effective_from}."
+        )
+    return problems
+
+
+GONE_CONTRACTS = ("deleted", "withdrawn", "lapsed", "ended")
+
+
+def affected_accounts(connection: Connection, catalog: Catalog, terms_file: TermsFile) -> list[Any]:
+    """The customers a change concerns: a plan's accounts, a rate table's, or everyone."""
+    rows = connection.execute(
+        select(
+            accounts.c.id,
+            accounts.c.plan,
+            accounts.c.customer_type,
+            accounts.c.contract,
+            accounts.c.customer,
+        )
+        .where(accounts.c.status == "open")
+        .order_by(accounts.c.id)
+    ).all()
+    plans = concerned_plans(catalog, terms_file)
+    return [
+        r
+        for r in rows
+        if json.loads(r.contract).get("status") not in GONE_CONTRACTS
+        and (plans is None or r.plan in plans)
+    ]
+
+
+def concerned_plans(catalog: Catalog, terms_file: TermsFile) -> set[str] | None:
+    """The plans whose customers a change of ``terms_file`` concerns; None: every plan."""
+    if terms_file.kind == "plan":
+        return {terms_file.name}
+    if terms_file.kind == "rates":
+        today = catalog.at(terms_file.versions[-1].effective_from)
+        return {p for p in catalog.plans if today.plan(p)["rate_table"] == terms_file.name}
+    return None
+
+
+def verify_notice(booking: Any, publication: Any | None, notified: bool) -> None:
+    """A ``terms.notified`` event is only what its publication said, to whom it said it.
+
+    The publication must exist, name the same notice clause, effective date and termination
+    right, be notified on the event's day, and concern the account: its outbox holds the
+    account's notification (``notified``) and the account's plan is one the change concerns (as
+    :func:`affected_accounts` decides). Otherwise the event is refused citing the termination
+    right it would grant (AGB 8.2 or 8.6), so a forged notice grants nothing.
+    """
+    from engine.effects import Rejected
+
+    data = booking.event.data
+    number = data["publication"]
+    if publication is None:
+        raise Rejected(
+            f"there is no publication {number}: a change of the terms is notified only by "
+            "publishing it (admin UI), never by an event from outside",
+            data.get("termination_clause") or "AGB 8.6",
+        )
+    summary = json.loads(publication.summary)
+    notice = summary.get("notice_clause") or "AGB 8.1"
+    termination = summary.get("termination_clause")
+    cite = termination or notice
+    said = {
+        "clause": notice,
+        "effective_on": publication.effective_from,
+        "termination_clause": termination,
+    }
+    for name, expected in said.items():
+        if data.get(name) != expected:
+            raise Rejected(
+                f"publication {number} notified {name} {expected!r}, not {data.get(name)!r}",
+                cite,
+            )
+    if booking.local_date.isoformat() != publication.notified_on:
+        raise Rejected(
+            f"publication {number} was notified on {publication.notified_on}, "
+            f"not on {booking.local_date.isoformat()}",
+            cite,
+        )
+    account = booking.require_account()
+    terms_file = next((f for f in booking.catalog.files if f.path == publication.file), None)
+    plans = concerned_plans(booking.catalog, terms_file) if terms_file is not None else set()
+    gone = account.status != "open" or account.contract.status in GONE_CONTRACTS
+    if not notified or gone or (plans is not None and account.plan not in plans):
+        raise Rejected(
+            f"publication {number} ({publication.citation}) does not concern account {account.id}",
+            cite,
+        )
+
+
+def publications_by_id(connection: Connection, numbers: Any) -> dict[int, Any]:
+    """The publications of these numbers (for checking ``terms.notified`` events)."""
+    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
+    if not wanted:
+        return {}
+    rows = connection.execute(select(publications).where(publications.c.id.in_(wanted)))
+    return {row.id: row for row in rows}
+
+
+def notified_accounts(connection: Connection, numbers: Any, names: Any) -> set[tuple[int, str]]:
+    """Which (publication, account) pairs the publications' outbox holds a notification for."""
+    from engine.ledger.tables import outbox
+
+    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
+    if not wanted:
+        return set()
+    query = select(outbox.c.publication, outbox.c.account).where(
+        outbox.c.publication.in_(wanted), outbox.c.account.in_(sorted(set(names)))
+    )
+    return {(row.publication, row.account) for row in connection.execute(query)}
+
+
+def published_texts(connection: Connection) -> dict[str, str]:
+    """The published versions per file, in publication order, as YAML to append."""
+    texts: dict[str, str] = {}
+    for row in connection.execute(
+        select(publications.c.file, publications.c.text).order_by(publications.c.id)
+    ):
+        texts[row.file] = texts.get(row.file, "") + row.text
+    return texts
+
+
+def publication_versions(connection: Connection) -> dict[str, list[Appended]]:
+    """Every published version per file, in publication order, each naming its publication.
+
+    A version the file already holds with identical content (after ``billing terms export``)
+    is not counted twice; see :class:`engine.catalog.loader.Appended`.
+    """
+    versions: dict[str, list[Appended]] = {}
+    query = select(
+        publications.c.id, publications.c.file, publications.c.text, publications.c.published_by
+    ).order_by(publications.c.id)
+    for row in connection.execute(query):
+        origin = f"publication {row.id} by {row.published_by}"
+        versions.setdefault(row.file, []).append(Appended(row.text, origin, skip_if_present=True))
+    return versions
+
+
+def terms_catalog(connection: Connection, root: Path | None = None) -> Catalog:
+    """The catalog every reader uses: the files below ``root`` plus every stored publication.
+
+    The engine, the API, the admin UI and the CLI (``terms show``, ``list``, ``history``,
+    ``clauses``) all read the terms through this function, so they agree on one history.
+    Raises :class:`~engine.catalog.CatalogInvalid` with every fault.
+    """
+    return load_catalog(root, appended=publication_versions(connection))
+
+
+def publication_count(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(publications)).scalar_one())
+
+
+def publish(
+    connection: Connection,
+    catalog: Catalog,
+    assessment: Assessment,
+    terms_file: TermsFile,
+    text: str,
+    *,
+    notified_at: datetime,
+    actor: str,
+    reason: str,
+    ground: str | None,
+) -> tuple[int, list[dict]]:
+    """Store the version, fill the outbox, audit it; the ``terms.notified`` events to apply."""
+    from engine.ledger.tables import outbox
+
+    notified_on = catalog.local_date(notified_at)
+    published_at = notified_at.astimezone(UTC).isoformat(timespec="seconds")
+    summary = json.dumps(asdict(assessment), default=str, ensure_ascii=False)
+    publication_id = connection.execute(
+        insert(publications).returning(publications.c.id),
+        [
+            {
+                "file": assessment.file,
+                "citation": assessment.citation,
+                "text": indent_version(text),
+                "effective_from": assessment.effective_from.isoformat(),
+                "notified_on": notified_on.isoformat(),
+                "published_by": actor,
+                "published_at": published_at,
+                "reason": reason,
+                "ground": ground,
+                "summary": summary,
+            }
+        ],
+    ).scalar_one()
+    from engine.contract.notices import letters_for
+
+    letters = letters_for(catalog, assessment, reason, notified_on)  # as the admin UI previews
+    events, messages = [], []
+    for account in affected_accounts(connection, catalog, terms_file):
+        subject, body = letters[account.customer_type].subject, letters[account.customer_type].body
+        messages.append(
+            {
+                "publication": publication_id,
+                "account": account.id,
+                "channel": "email",
+                "recipient": json.loads(account.customer).get("email"),
+                "subject": subject,
+                "body": body,
+                "status": "queued",
+                "created_at": published_at,
+            }
+        )
+        event = {
+            "id": f"terms-notice-{publication_id}-{account.id}",
+            "type": "terms.notified",
+            "account": account.id,
+            "at": notified_at.isoformat(timespec="seconds"),
+            "publication": publication_id,
+            "clause": assessment.notice_clause or "AGB 8.1",
+            "effective_on": assessment.effective_from.isoformat(),
+        }
+        if assessment.termination_clause:
+            event["termination_clause"] = assessment.termination_clause
+        events.append(event)
+    if messages:
+        connection.execute(insert(outbox), messages)
+    audit.record(
+        connection,
+        actor,
+        "publish",
+        at=notified_at,
+        publication=publication_id,
+        file=assessment.file,
+        citation=assessment.citation,
+        effective_from=assessment.effective_from,
+        notified_on=notified_on,
+        reason=reason,
+        ground=ground,
+        notice_clause=assessment.notice_clause,
+        customers=len(messages),
+    )
+    return publication_id, events
