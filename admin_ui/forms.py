@@ -16,12 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from admin_ui import yaml_edit
+import admin_ui.yaml_edit as yaml_edit
 from engine.catalog import TermsFile
-from engine.catalog.loader import CHANNELS
-from engine.catalog.values import PERIOD_UNITS
-from engine.catalog.yaml_source import escape_pointer_token, read_yaml
+from engine.catalog.cross_checks import CHANNELS
+from engine.catalog.yaml_source import read_yaml
 from engine.core.calendar import WEEKDAYS
+from engine.core.deadlines import PERIOD_UNITS
+from engine.core.schemas import escape_pointer_token
 
 AMOUNT_UNITS = {"money": "EUR", "rate": "EUR/min", "percent": "%"}
 UNIT_NAMES = {

@@ -1,9 +1,9 @@
-"""The impact section of a draft's page (issue 14): the period replayed with and without it.
+"""The impact section of a draft's page (AGB 8): the period replayed with and without it.
 
 ``GET /admin/drafts/<id>/impact?from=YYYY-MM-DD&to=YYYY-MM-DD`` renders the draft page with
-the impact of engine/drafting/impact.py: revenue per item before and after as a bar chart drawn on the
-server (SVG, no script), the largest changes per account and the notices publishing would send.
-Nothing is written; empty dates mean the last complete month of the stored events.
+the impact of engine/drafting/impact.py: revenue per item before and after as a bar chart drawn
+on the server (SVG, no script), the largest changes per account and the notices publishing
+would send. Nothing is written; empty dates mean the last complete month of the stored events.
 """
 
 from __future__ import annotations

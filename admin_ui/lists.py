@@ -12,7 +12,7 @@ import re
 from flask import render_template, request
 from sqlalchemy import select
 
-from admin_ui import paging
+import admin_ui.paging as paging
 from admin_ui.audit_sentences import sentence
 from admin_ui.catalog_search import GROUPS, MAX_QUERY, grouped, search
 from admin_ui.display import euros, with_unit, yes_no

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
     Flask,
-    Response,
     current_app,
     flash,
     g,
@@ -28,30 +27,37 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import insert, select, update
+from werkzeug.exceptions import Conflict, NotFound
 
-from admin_ui import security
+import admin_ui.security as security
 from admin_ui.forms import form_fields, known_elements, place_errors, read_draft, without_notes
-from api.app import get_engine, pdf_response
 from engine.access.people import Person, check_login, current, end_sessions
-from engine.catalog import Catalog, NotInForce
+from engine.catalog import PROJECT_ROOT, Catalog, CatalogInvalid, NotInForce, conformance
 from engine.catalog.coverage import source_text
-from engine.documents import invoice_filename, itemised_bill_filename
+from engine.contract.notices import CUSTOMER_TYPE_NAMES, letters_for
+from engine.contract.publications import affected_accounts, publication_versions, published_texts
+from engine.documents import itemised_bill_filename
+from engine.documents.itemised_bill import (
+    ItemisedBillRefused,
+    itemised_bill,
+    render_itemised_bill,
+)
+from engine.drafting import publication_preview
+from engine.drafting.draft_checks import check_draft
 from engine.drafting.examples import examples_of, present, run_examples
 from engine.drafting.publishing import (
     GROUNDS_OF_8_1,
     DraftCheck,
-    affected_accounts,
     assess,
-    check_draft,
     draft_refusal,
     earliest_effective,
-    publication_versions,
     publish,
-    published_texts,
     refusals,
 )
 from engine.ledger import audit
 from engine.ledger.tables import drafts
+from engine.services import documents
+from web.http import document_response, get_engine, pdf_response
 
 bp = Blueprint(
     "admin",
@@ -78,8 +84,6 @@ def _secret_key() -> str:
     configured = os.environ.get("BILLING_SECRET_KEY")
     if configured:
         return configured
-    from engine.catalog import PROJECT_ROOT
-
     path = PROJECT_ROOT / "var" / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -365,8 +369,6 @@ def account_view(account: str):
     engine = _engine()
     shown = engine.account(account)
     if shown is None:
-        from werkzeug.exceptions import NotFound
-
         raise NotFound(f"There is no account {account!r}.")
     with engine.store.unit(commit=False) as unit:
         found = unit.load_invoices([account]).get(account, [])
@@ -379,57 +381,33 @@ def account_view(account: str):
 
 @bp.get("/invoices/<number>.pdf")
 def invoice_download(number: str):
-    from engine.documents.signing import SigningKey, invoice_document
-
     engine = _engine()
-    with engine.store.unit(commit=False) as unit:
-        invoice = unit.invoice(number)
-    if invoice is None or not invoice.detail:
-        from werkzeug.exceptions import NotFound
-
-        raise NotFound(f"There is no invoice {number!r}.")
-    document = invoice_document(invoice, engine.catalog, SigningKey.from_environment())
-    return pdf_response(document, invoice_filename(number), attachment=True)
+    return document_response(
+        served(documents.invoice_pdf, engine.store, number, engine.catalog), attachment=True
+    )
 
 
 @bp.get("/invoices/<number>.xml")
 def invoice_xml_download(number: str):
     """The invoice as XRechnung 3.0 (CII), for business customers' e-invoicing."""
-    from werkzeug.exceptions import Conflict, NotFound
-
-    from engine.documents.einvoice import (
-        XRECHNUNG_CII,
-        EInvoiceUnavailable,
-        build_einvoice,
-        filename,
+    return document_response(
+        served(documents.invoice_xml, _engine().store, number), attachment=True
     )
 
-    engine = _engine()
-    with engine.store.unit(commit=False) as unit:
-        invoice = unit.invoice(number)
-    if invoice is None or not invoice.detail:
-        raise NotFound(f"There is no invoice {number!r}.")
+
+def served(service, store, number: str, *args):
+    """A document service's answer; the error page for a document never issued (404) or not
+    available in the form asked for (409)."""
     try:
-        document = build_einvoice(invoice, XRECHNUNG_CII)
-    except EInvoiceUnavailable as exc:
-        raise Conflict(f"No e-invoice for invoice {number}: {exc}.") from None
-    return Response(
-        document,
-        mimetype="application/xml",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename(number, XRECHNUNG_CII)}"'
-        },
-    )
+        return service(store, number, *args)
+    except documents.DocumentNotFound as missing:
+        raise NotFound(f"There is no {missing.kind} {number!r}.") from None
+    except documents.DocumentUnavailable as refused:
+        raise Conflict(f"No e-invoice for {refused.kind} {number}: {refused.reason}.") from None
 
 
 @bp.get("/accounts/<account>/evn.pdf")
 def itemised_bill_download(account: str):
-    from engine.documents.itemised_bill import (
-        ItemisedBillRefused,
-        itemised_bill,
-        render_itemised_bill,
-    )
-
     month = request.args.get("month", "")
     try:
         bill = itemised_bill(_engine(), account, month)
@@ -437,8 +415,6 @@ def itemised_bill_download(account: str):
         flash(f"No itemised bill: {refusal}", "error")
         return redirect(url_for("admin.account_view", account=account))
     if bill is None:
-        from werkzeug.exceptions import NotFound
-
         raise NotFound(f"There is no account {account!r}.")
     filename = itemised_bill_filename(account, month)
     return pdf_response(render_itemised_bill(bill), filename, attachment=True)
@@ -447,11 +423,6 @@ def itemised_bill_download(account: str):
 @bp.get("/conformance")
 def conformance_view():
     """Where clauses differ from the statutes they must satisfy (rules/conformance.yaml)."""
-    from datetime import date
-
-    from engine.catalog import CatalogInvalid, NotInForce
-    from engine.catalog.conformance import check, load_comparisons
-
     catalog = _engine().catalog
     day = catalog.local_date(_now())
     asked = request.args.get("at", "")
@@ -462,9 +433,9 @@ def conformance_view():
             flash(f"{asked!r} is not a date (YYYY-MM-DD); showing {day.isoformat()}.", "error")
     warnings, terms_version, problems = [], None, []
     try:
-        comparisons = load_comparisons(catalog)
+        comparisons = conformance.load_comparisons(catalog)
         terms = catalog.at(day)
-        warnings, terms_version = check(terms, comparisons), terms.version
+        warnings, terms_version = conformance.check(terms, comparisons), terms.version
     except CatalogInvalid as exc:
         problems = [str(error) for error in exc.errors]
     except NotInForce as exc:
@@ -539,13 +510,12 @@ def _form(engine, row, text: str, check) -> tuple[list, list[dict]]:
 
 
 def _preview(engine, connection, row, check, reason: str, ground):
-    """What publishing the checked draft today would do (engine/drafting/publication_preview.py)."""
-    from engine.drafting.publication_preview import preview
-
+    """What publishing the checked draft today would do
+    (engine/drafting/publication_preview.py)."""
     if not check.assessment:
         return None
     catalog = engine.catalog
-    return preview(
+    return publication_preview.preview(
         connection,
         catalog,
         _file(catalog, row.file),
@@ -559,8 +529,6 @@ def _preview(engine, connection, row, check, reason: str, ground):
 def _letter_preview(engine, check, reason: str) -> list[tuple[str, Any]]:
     """The letters publishing today would send (engine/contract/notices.py), one per distinct text,
     each with the customers who receive it: ``[("Verbraucher", letter), ...]``."""
-    from engine.contract.notices import CUSTOMER_TYPE_NAMES, letters_for
-
     if not check.assessment:
         return []
     notified_on = engine.catalog.local_date(_now())
@@ -585,8 +553,6 @@ def _draft(engine, draft_id: int):
     with engine.store.db.connect() as connection:
         row = connection.execute(select(drafts).where(drafts.c.id == draft_id)).one_or_none()
     if row is None:
-        from werkzeug.exceptions import NotFound
-
         raise NotFound(f"There is no draft {draft_id}.")
     return row
 
@@ -595,8 +561,6 @@ def _file(catalog: Catalog, file: str):
     for terms_file in catalog.files:
         if terms_file.path == file:
             return terms_file
-    from werkzeug.exceptions import NotFound
-
     raise NotFound(f"There is no catalog file {file!r}.")
 
 
@@ -609,6 +573,3 @@ def _latest_version_text(root: Path, published: dict[str, str], file: str) -> st
     if "examples:" in version:  # a version's examples stay with it; a draft writes its own
         version = version[: version.index("examples:")]
     return "\n".join(version)
-
-
-from admin_ui import impact as _impact  # noqa: E402,F401  (registers the draft's impact page)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin_ui import paging
+import admin_ui.paging as paging
 from admin_ui.paging import BadListQuery
 from admin_ui.views import _engine, _now, _person, bp
 from engine.delivery.webhook_delivery import retry_dead

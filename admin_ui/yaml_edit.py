@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from engine.catalog.yaml_source import escape_pointer_token
+from engine.core.schemas import escape_pointer_token
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _STR_TAG = "tag:yaml.org,2002:str"

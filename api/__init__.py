@@ -1,5 +1,5 @@
-"""The billing-service HTTP JSON API (v1) on Flask: ``create_app()``."""
+"""The billing-service HTTP JSON API (v1): ``register_api(app)`` adds it to a Flask app."""
 
-from api.app import create_app
+from api.app import register_api
 
-__all__ = ["create_app"]
+__all__ = ["register_api"]

@@ -1,4 +1,4 @@
-"""``billing serve``: the API (and later the admin UI) under gunicorn, with demo data.
+"""``billing serve``: the API and the admin UI under gunicorn (or Granian), with demo data.
 
 The database is created and migrated on start. When it holds no events yet and ``--no-demo``
 is not given, a generated demo month is loaded and a demo token created and printed once, so
@@ -17,7 +17,12 @@ import sys
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import func, select
 
+from billing.demo import month_of_events
+from billing.wsgi import create_app
+from engine.access.tokens import create_token
 from engine.delivery.webhook_delivery import spawn_delivery, stop_delivery
+from engine.engine import Engine
+from engine.ledger import audit
 from engine.ledger.store import Store, default_database_url
 from engine.ledger.tables import api_tokens, events
 
@@ -33,8 +38,6 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from api import create_app
-
         return create_app(self.database_url)
 
 
@@ -67,10 +70,6 @@ def check_port(host: str, port: int) -> None:
 
 def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str | None:
     """Replay a demo month into an empty database and create a demo token; its secret or None."""
-    from billing.demo import month_of_events
-    from engine.access.tokens import create_token
-    from engine.engine import Engine
-
     with Store(database_url) as store, store.db.connect() as connection:
         has_events = connection.execute(select(func.count()).select_from(events)).scalar_one()
         has_tokens = connection.execute(select(func.count()).select_from(api_tokens)).scalar_one()
@@ -104,8 +103,6 @@ def serve(
     delivery process); :class:`PortInUse` before any of it when the port is taken."""
     check_port(host, port)
     url = database_url or default_database_url()
-    from engine.ledger import audit
-
     with Store(url) as store, store.db.connect() as connection:  # create and migrate
         audit.audit_key(connection, create=True)  # the audit key, made on first start (0600)
         key = (
@@ -163,15 +160,15 @@ def serve(
 
 def _run_granian(host: str, port: int, workers: int, database_url: str) -> None:
     """The same application under Granian (a Rust HTTP server, WSGI interface): each worker
-    process makes the application from ``api.create_app`` after it started, with the database
-    from ``$DATABASE_URL``; 4 threads per worker, as gunicorn's. Measured in
-    benchmarks/README.md ("Round 3"): 0.8-1.5 ms less server CPU per single post than gunicorn."""
+    process makes the application from ``billing.wsgi.create_app`` after it started, with the
+    database from ``$DATABASE_URL``; 4 threads per worker, as gunicorn's. Measured in
+    benchmarks/README.md: 0.8-1.5 ms less server CPU per single post than gunicorn."""
     from granian import Granian
     from granian.constants import Interfaces
 
     os.environ["DATABASE_URL"] = database_url  # read by create_app in every worker
     Granian(
-        "api:create_app",
+        "billing.wsgi:create_app",
         address=host,
         port=port,
         interface=Interfaces.WSGI,

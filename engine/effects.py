@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.catalog import Catalog, Terms
+from engine.core.contract_states import GONE
 from engine.core.invoice_lines import Quantity, accumulate, pieces
 from engine.core.money import format_amount, from_cents
 from engine.core.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
@@ -292,3 +293,33 @@ def _json(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+# -- guards every stage applies to the event it books ---------------------------------------
+
+
+def record_use(booking: Booking) -> None:
+    """Any use keeps an account active (AGB 1.5)."""
+    account = booking.account
+    if account is not None:
+        account.contract.last_use = booking.local_date.isoformat()
+
+
+def reject_by_rules(booking: Booking, subject: str, facts: dict) -> None:
+    """Refuse the event if a catalog rule rejects it; the service description's rule wins."""
+    rejecting = [
+        r for r in booking.decider.decide(booking.ruleset, subject, facts) if r.decide == "reject"
+    ]
+    if rejecting:
+        rule = sorted(rejecting, key=lambda r: not r.citation.startswith("CLINQ SD"))[0]
+        raise Rejected(rule.reason or rule.name, rule.citation)
+
+
+def require_usable(booking: Booking) -> None:
+    """Events that use the account need one that exists and is not withdrawn or deleted."""
+    contract = booking.require_account().contract
+    if contract.status in GONE:
+        raise Rejected(
+            f"the account's contract is {contract.status}",
+            "AGB 1.5" if contract.status == "deleted" else "AGB 1.1.1",
+        )

@@ -36,16 +36,16 @@ from engine.collector import collector_paused
 from engine.contract import lifecycle as contract
 from engine.contract.accounts import add_user, open_account, remove_user, update_account
 from engine.contract.availability import record_outage
-from engine.core.money import format_amount, from_cents
-from engine.core.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
-from engine.delivery.webhooks import active_subscriptions, queue_messages
-from engine.drafting.publishing import (
+from engine.contract.publications import (
     notified_accounts,
     publication_count,
     publications_by_id,
     terms_catalog,
     verify_notice,
 )
+from engine.core.money import format_amount, from_cents
+from engine.core.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
+from engine.delivery.webhooks import active_subscriptions, queue_messages
 from engine.effects import Booking, InvoiceNumbers, Rejected
 from engine.events import Event, EventInvalid, parse_event
 from engine.ledger import credit_note_store
@@ -211,12 +211,12 @@ class Engine:
         self._publications = 0
         self.store = Store(database_url)
         self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
-        self.accounts = (
-            AccountCache()
-        )  # state kept between batches (engine/ledger/account_cache.py)
+        # account state kept between batches (engine/ledger/account_cache.py)
+        self.accounts = AccountCache()
         self.decider = decider or Decider()
         self._rulesets: dict[str, CompiledRuleset] = {}
-        # ordinary calls without a Booking (engine/billing/call_path.py); None: every call the general way
+        # ordinary calls without a Booking (engine/billing/call_path.py); None: every call the
+        # general way
         self.call_path: CallPath | None = CallPath(self.decider, self.ruleset)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
@@ -279,7 +279,8 @@ class Engine:
                     unit.lock_accounts(e.account for e in events)
                     results, batch = self._apply_all(unit, events, refuse_conflicts)
                     used = batch.write(unit, self.shapes)
-                    # The webhook outbox commits with the events it reports (issue 15).
+                    # The webhook outbox commits with the events it reports: no message
+                    # without its event, no stored event without its messages.
                     subscriptions = unit.webhook_subscriptions(active_subscriptions)
                     queue_messages(unit.connection, events, results, subscriptions)
             except (IntegrityError, OperationalError):
@@ -388,28 +389,15 @@ class Engine:
     def _apply_all(
         self, unit: Unit, events: list[Event], refuse_conflicts: bool = False
     ) -> tuple[list[dict], _Batch]:
-        names = {e.account for e in events}
+        """Apply ``events`` in order to the accounts as the batch found them; the results and
+        what the batch will write.
+
+        Long on purpose: the loop over the events is the hot path of batch application
+        (benchmarks/replay_month.py), where a function call per event for each step would cost.
+        """
         known = unit.existing_event_digests({e.id for e in events})
-        versions = unit.account_versions(names)
-        kept = self.accounts.current(versions)
-        missing = names - kept.keys()
-        states = unit.load_accounts(missing)
-        pending = unit.load_pending(missing)
-        invoices = unit.load_invoices(missing)
-        for name, entry in kept.items():
-            states[name] = entry.state
-            pending[name] = entry.pending
-            invoices[name] = entry.invoices
-        notices = [e for e in events if e.type == "terms.notified"]
-        publications: dict = {}
-        if notices:
-            numbers = [e.data["publication"] for e in notices]
-            publications = {
-                "rows": publications_by_id(unit.connection, numbers),
-                "notified": notified_accounts(
-                    unit.connection, numbers, [e.account for e in notices]
-                ),
-            }
+        versions, states, pending, invoices = self._accounts_of(unit, {e.account for e in events})
+        publications = _notified_publications(unit, events)
         mandate_owners = unit.mandate_reference_owners(
             {e.data["reference"] for e in events if _grants_reference(e)}
         )
@@ -501,6 +489,22 @@ class Engine:
             batch.ledger_rows.extend((event, entry) for entry in booking.entries)
         return results, batch
 
+    def _accounts_of(self, unit: Unit, names: set[str]) -> tuple[dict, dict, dict, dict]:
+        """The accounts ``names`` as the batch starts from them: their stored versions, and
+        state, pending deadlines and invoices, from the AccountCache where it is current, else
+        from the database."""
+        versions = unit.account_versions(names)
+        kept = self.accounts.current(versions)
+        missing = names - kept.keys()
+        states = unit.load_accounts(missing)
+        pending = unit.load_pending(missing)
+        invoices = unit.load_invoices(missing)
+        for name, entry in kept.items():
+            states[name] = entry.state
+            pending[name] = entry.pending
+            invoices[name] = entry.invoices
+        return versions, states, pending, invoices
+
     def _reference_taken(self, event: Event, owner: str) -> dict[str, Any]:
         """A mandate reference is unique per creditor (SEPA rulebook; AGB 4.2.1): refused."""
         try:
@@ -563,6 +567,19 @@ class Engine:
             version = terms.version if terms else None
             return _rejected(event, str(missing), missing.citation or "AGB 3.4", version), None
         return {"id": event.id, "status": "applied", "effects": booking.effects}, booking
+
+
+def _notified_publications(unit: Unit, events: list[Event]) -> dict:
+    """The publications the batch's ``terms.notified`` events name and who was already notified
+    of them, read once for the batch (empty without such events)."""
+    notices = [e for e in events if e.type == "terms.notified"]
+    if not notices:
+        return {}
+    numbers = [e.data["publication"] for e in notices]
+    return {
+        "rows": publications_by_id(unit.connection, numbers),
+        "notified": notified_accounts(unit.connection, numbers, [e.account for e in notices]),
+    }
 
 
 def _grants_reference(event: Event) -> bool:

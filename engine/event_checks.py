@@ -10,7 +10,7 @@ half of the compiled validator's time, a call (six expressions to match) in abou
 
 The check decides acceptance only, and only one way is trusted: ``True`` means the compiled
 validator accepts too; ``False`` sends the event to the compiled validator and the reference
-validator, which decide and explain as before. A schema keyword this module does not know
+validator, which decide and explain the fault. A schema keyword this module does not know
 (nested objects, ``oneOf``, ``if``, ``default``, number bounds on strings ...) means no check
 for that type, never a weaker one. ``tests/test_event_checks.py`` runs both over generated
 valid and invalid events.

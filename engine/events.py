@@ -17,18 +17,19 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from engine.catalog.loader import PROJECT_ROOT, schema_validator
-from engine.catalog.yaml_source import escape_pointer_token
 from engine.core.money import parse_amount
+from engine.core.schemas import PROJECT_ROOT, escape_pointer_token, schema_validator
+from engine.core.vat_ids import vat_id_problem
 from engine.event_checks import acceptance_check
 
 EVENT_SCHEMA = "event.schema.json"
 
 # Event types only the platform itself emits; the HTTP API refuses them (403) from any token.
 # ``terms.notified`` grants consumers the special termination right of AGB 8.2 / 8.6, so it may
-# only come from a real publication (the admin UI's publishing path, engine/drafting/publishing.py); the
-# engine also checks each one against its publication. ``clock`` stays open to billing services
-# (POST /api/v1/clock does the same): it only fires deadlines the terms already set.
+# only come from a real publication (the admin UI's publishing path,
+# engine/drafting/publishing.py); the engine also checks each one against its publication.
+# ``clock`` stays open to billing services (POST /api/v1/clock does the same): it only fires
+# deadlines the terms already set.
 PLATFORM_ONLY_TYPES: dict[str, str] = {
     "terms.notified": "only the platform sends it, when legal publishes a change of the terms "
     "in the admin UI (AGB 8.1, 8.4, 8.5; the special termination right of AGB 8.2 and 8.6)",
@@ -391,8 +392,6 @@ def _check_vat_id(raw: dict) -> None:
     reverse charge (UStG § 13b, engine/billing/vat_treatment.py)."""
     customer = raw.get("customer")
     if isinstance(customer, dict) and isinstance(customer.get("vat_id"), str):
-        from engine.core.vat_ids import vat_id_problem
-
         problem = vat_id_problem(customer["vat_id"])
         if problem:
             raise EventInvalid("/customer/vat_id", problem)

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import update
 
-from api import create_app
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.catalog import load_catalog
 from engine.drafting.publishing import assess, earliest_effective

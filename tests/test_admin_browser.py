@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api import create_app
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.engine import Engine
 from tests.browser import (

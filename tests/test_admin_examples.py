@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api import create_app
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, PASSWORD, csrf, fee_draft, login, new_draft, publish, save

@@ -17,7 +17,7 @@ from admin_ui.audit_sentences import SENTENCES, sentence
 from admin_ui.catalog_search import search
 from admin_ui.display import euros, with_unit
 from admin_ui.paging import Page
-from api import create_app
+from billing.wsgi import create_app
 from engine.access import people
 from engine.access.people import (
     create_person,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from api import create_app
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.engine import Engine
 from engine.ledger.tables import outbox

@@ -20,11 +20,11 @@ from admin_ui.forms import (
     without_notes,
 )
 from admin_ui.views import _latest_version_text
-from api import create_app
+from billing.wsgi import create_app
 from engine.access import people
 from engine.access.people import create_person
 from engine.catalog import PROJECT_ROOT
-from engine.drafting.publishing import check_draft
+from engine.drafting.draft_checks import check_draft
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, csrf, fee_draft, login, new_draft, publish
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from api import create_app
 from api.openapi import openapi_document
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access.tokens import create_token, revoke_token
 from engine.catalog import PROJECT_ROOT
 from engine.events import PLATFORM_ONLY_TYPES

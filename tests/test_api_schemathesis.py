@@ -9,8 +9,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from api import create_app
 from billing.demo import sample_vat_id
+from billing.wsgi import create_app
 from engine.access.tokens import create_token
 from engine.engine import Engine
 from tests.sample_events import ACME_OPENED, ANNA_ADDED

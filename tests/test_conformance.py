@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from api import create_app
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.catalog import CatalogInvalid, Period, load_catalog
 from engine.catalog.conformance import _period_order, check, conformance_warnings, load_comparisons

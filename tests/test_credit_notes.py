@@ -321,8 +321,8 @@ def test_a_credit_note_pdf_is_pdf_a_3b_with_embedded_fonts_and_renders_the_same_
 def test_billing_credit_notes_list_pdf_xml_and_the_api_with_roles(
     ledger, issued, tmp_path, capsys, catalog
 ):
-    from api import create_app
     from billing.cli.main import main
+    from billing.wsgi import create_app
     from engine.access.tokens import create_token, revoke_token
     from engine.engine import Engine
 
@@ -435,7 +435,7 @@ def test_hostile_a_client_cannot_mint_a_credit_note(engine):
 
 
 def test_the_admin_ui_account_page_offers_the_credit_notes(ledger, issued, catalog):
-    from api import create_app
+    from billing.wsgi import create_app
     from engine.access.people import create_person
     from engine.engine import Engine
     from tests.test_admin import PASSWORD, csrf

@@ -18,7 +18,8 @@ from engine.catalog.model import ParameterValue
 from engine.catalog.values import Period
 from engine.contract.notices import letters_for
 from engine.documents import german
-from engine.drafting.publishing import assess, check_draft
+from engine.drafting.draft_checks import check_draft
+from engine.drafting.publishing import assess
 from tests.test_admin import FEE_FILE, admin, csrf, login, new_draft, publish, save
 
 __all__ = ["admin"]  # the admin UI fixture of tests/test_admin.py

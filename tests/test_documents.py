@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from api import create_app
 from billing.cli.main import main
 from billing.demo import month_of_events
+from billing.wsgi import create_app
 from engine.access.tokens import create_token
 from engine.catalog import PROJECT_ROOT
 from engine.documents.invoice_pdf import render_invoice

@@ -293,8 +293,8 @@ def test_xrechnung_rules_catch_a_missing_buyer_reference(rules, issued):
 
 
 def test_billing_invoices_xml_and_the_api_endpoint(ledger, issued, tmp_path, capsys, catalog):
-    from api import create_app
     from billing.cli.main import main
+    from billing.wsgi import create_app
     from engine.access.tokens import create_token
     from engine.engine import Engine
 

@@ -25,7 +25,8 @@ def test_example(catalog, decider, example):
 # Figures no account event applies: they act on publishing, documents or reports.
 NOT_EVENT_DRIVEN = {
     "AGB 6.1": "the liability cap: billing liability (engine/contract/liability.py)",
-    "AGB 8.1": "notice of price increases: the admin UI's publishing (engine/drafting/publishing.py)",
+    "AGB 8.1": "notice of price increases: the admin UI's publishing "
+    "(engine/drafting/publishing.py)",
     "AGB 8.3": "business price adjustments: publishing",
     "AGB 8.4": "notice of AGB changes: publishing",
     "AGB 8.5": "notice of service description changes: publishing",

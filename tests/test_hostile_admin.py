@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, update
 
-from api import create_app
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access import people
 from engine.access.people import create_person
 from engine.ledger import audit

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from api import create_app
 from billing.cli.main import main
 from billing.demo import month_of_events
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.access.tokens import create_token
 from engine.events import PLATFORM_ONLY_TYPES, EventInvalid, parse_event

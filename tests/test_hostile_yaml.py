@@ -1,7 +1,7 @@
 """Hostile YAML hurts nobody: the catalog, the CLI and the admin UI refuse it with located errors.
 
-And one history of the terms: a version published through engine/drafting/publishing.py is what every
-reader shows, and exporting it into the files never counts it twice.
+And one history of the terms: a version published through engine/drafting/publishing.py is
+what every reader shows, and exporting it into the files never counts it twice.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from api import create_app
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access.tokens import create_token
 from engine.catalog import CatalogInvalid
 from engine.catalog.loader import load_files
 from engine.catalog.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, read_yaml
-from engine.drafting.publishing import check_draft, publication_versions, publish, terms_catalog
+from engine.contract.publications import publication_versions, terms_catalog
+from engine.drafting.draft_checks import check_draft
+from engine.drafting.publishing import publish
 from engine.ledger.tables import drafts, metadata
 from tests.conftest import edit
 from tests.test_admin import FEE_FILE, csrf, fee_draft, login, new_draft

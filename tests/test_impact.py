@@ -255,7 +255,7 @@ def test_the_draft_cannot_be_applied_before_a_version_of_its_file(month):
 
 
 def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(month):
-    from api import create_app
+    from billing.wsgi import create_app
     from engine.access.people import create_person
     from tests.test_admin import NOW, PASSWORD, csrf, login, new_draft, save
 

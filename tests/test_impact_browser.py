@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from api import create_app
 from billing.serve import load_demo
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.drafting.impact import counts
 from engine.engine import Engine

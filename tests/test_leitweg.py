@@ -85,7 +85,7 @@ def test_a_leitweg_id_with_wrong_check_digits_is_refused_and_nothing_changes(
 
 
 def test_the_api_answers_a_wrong_check_digit_with_the_field_and_changes_nothing(engine):
-    from api import create_app
+    from billing.wsgi import create_app
     from engine.access.tokens import create_token
 
     client = create_app(engine=engine).test_client()

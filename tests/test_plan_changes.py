@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pypdf import PdfReader
 
-from api import create_app
+from billing.wsgi import create_app
 from engine.access.tokens import create_token
 from engine.documents.invoice_pdf import render_invoice
 from engine.documents.itemised_bill import ItemisedBillRefused, itemised_bill

@@ -111,7 +111,7 @@ def test_an_invalid_vat_id_is_refused_at_the_customer_event_naming_the_field(eng
 
 
 def test_the_api_answers_400_naming_the_vat_id(engine):
-    from api import create_app
+    from billing.wsgi import create_app
     from engine.access.tokens import create_token
 
     app = create_app(engine=engine)

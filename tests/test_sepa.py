@@ -14,8 +14,8 @@ import xmlschema
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from api import create_app
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access.tokens import create_token
 from engine.catalog.loader import load_files
 from engine.documents.invoice_pdf import render_invoice

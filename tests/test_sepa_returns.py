@@ -15,12 +15,12 @@ from billing.cli.main import main
 from engine.interchange.sepa_export import export
 from engine.interchange.sepa_returns import (
     ReturnFileInvalid,
-    customer_responsible,
     event_id,
     import_returns,
     read_return_file,
 )
 from engine.ledger.tables import ledger_entries
+from engine.payments.return_reasons import customer_responsible
 from tests.conftest import Customer
 from tests.test_sepa import a_month_of_customers, collect, days, mandate, transactions
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
-from api import create_app
 from billing.cli.main import main
+from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.access.tokens import create_token
 from engine.delivery.webhook_delivery import Deliverer, DeliveryPolicy, http_post

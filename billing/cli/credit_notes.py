@@ -6,8 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from billing.cli.common import document_refused
 from engine.core.money import format_amount, from_cents
 from engine.documents.einvoice import FORMATS, XRECHNUNG_CII
+from engine.ledger import credit_note_store
+from engine.ledger.store import Store
 
 
 def add_commands(commands) -> None:
@@ -36,21 +39,7 @@ def add_commands(commands) -> None:
     xml.set_defaults(handler=cmd_xml)
 
 
-def _stored(args: argparse.Namespace):
-    from engine.ledger import credit_note_store
-    from engine.ledger.store import Store
-
-    with Store(args.db) as store, store.unit(commit=False) as unit:
-        note = credit_note_store.credit_note(unit.connection, args.number)
-    if note is None:
-        print(f"error: no credit note {args.number!r}", file=sys.stderr)
-    return note
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    from engine.ledger import credit_note_store
-    from engine.ledger.store import Store
-
     with Store(args.db) as store, store.unit(commit=False) as unit:
         notes = credit_note_store.credit_notes_of(unit.connection, args.account)
     for note in notes:
@@ -64,30 +53,31 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_xml(args: argparse.Namespace) -> int:
-    from engine.documents.credit_note_einvoice import build_credit_note_einvoice, filename
-    from engine.documents.einvoice import EInvoiceUnavailable
+    # Imported here, not at the top: the document service loads the PDF, signing and
+    # e-invoice libraries (fpdf2, pyHanko, factur-x), about half a second that every other
+    # command, and every shell completion, would otherwise pay at startup.
+    from engine.services import documents
 
-    note = _stored(args)
-    if note is None:
-        return 2
-    try:
-        document = build_credit_note_einvoice(note, args.format)
-    except EInvoiceUnavailable as exc:
-        print(f"error: no e-invoice for credit note {note.number}: {exc}", file=sys.stderr)
-        return 1
-    out = Path(args.out or filename(note.number, args.format))
-    out.write_bytes(document)
+    with Store(args.db) as store:
+        try:
+            document = documents.credit_note_xml(store, args.number, args.format)
+        except (documents.DocumentNotFound, documents.DocumentUnavailable) as refused:
+            return document_refused(refused)
+    out = Path(args.out or document.filename)
+    out.write_bytes(document.content)
     print(f"wrote {out}")
     return 0
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
-    from engine.documents.credit_note_pdf import render_credit_note
+    from engine.services import documents  # here, not at the top: see cmd_xml
 
-    note = _stored(args)
-    if note is None:
-        return 2
-    out = Path(args.out or f"Gutschrift-{note.number}.pdf")
-    out.write_bytes(render_credit_note(note))
+    with Store(args.db) as store:
+        try:
+            document = documents.credit_note_pdf(store, args.number)
+        except documents.DocumentNotFound as refused:
+            return document_refused(refused)
+    out = Path(args.out or document.filename)
+    out.write_bytes(document.content)
     print(f"wrote {out}")
     return 0

@@ -1,4 +1,4 @@
-"""``billing webhooks add|list|remove|deliver``: subscriptions and delivery (issue 15)."""
+"""``billing webhooks add|list|remove|deliver``: subscriptions and delivery."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.delivery.webhooks import EVENT_TYPES, WebhookError
-
-
-def _cli_actor() -> str:
-    """The operating system user, as every command-line change names it in the audit log."""
-    from billing.cli.main import _cli_actor as actor
-
-    return actor()
+from billing.cli.common import cli_actor
+from engine.delivery.webhook_delivery import main_loop
+from engine.delivery.webhooks import (
+    EVENT_TYPES,
+    WebhookError,
+    add_subscription,
+    list_subscriptions,
+    remove_subscription,
+)
+from engine.ledger.store import Store
 
 
 def add_commands(commands) -> None:
@@ -60,9 +62,6 @@ def add_commands(commands) -> None:
 
 
 def cmd_webhooks_add(args: argparse.Namespace) -> int:
-    from engine.delivery.webhooks import add_subscription
-    from engine.ledger.store import Store
-
     secret = None
     if args.secret_file:
         try:
@@ -77,7 +76,7 @@ def cmd_webhooks_add(args: argparse.Namespace) -> int:
                 args.url,
                 args.events,
                 secret=secret,
-                created_by=_cli_actor(),
+                created_by=cli_actor(),
                 at=datetime.now(UTC),
                 allow_private=args.allow_private_address,
             )
@@ -93,9 +92,6 @@ def cmd_webhooks_add(args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks_list(args: argparse.Namespace) -> int:
-    from engine.delivery.webhooks import list_subscriptions
-    from engine.ledger.store import Store
-
     with Store(args.db) as store, store.db.connect() as connection:
         for subscription in list_subscriptions(connection):
             print(json.dumps(subscription))
@@ -103,11 +99,8 @@ def cmd_webhooks_list(args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks_remove(args: argparse.Namespace) -> int:
-    from engine.delivery.webhooks import remove_subscription
-    from engine.ledger.store import Store
-
     with Store(args.db) as store, store.db.begin() as connection:
-        removed = remove_subscription(connection, args.id, at=datetime.now(UTC), actor=_cli_actor())
+        removed = remove_subscription(connection, args.id, at=datetime.now(UTC), actor=cli_actor())
     if not removed:
         print(f"error: no active webhook {args.id}", file=sys.stderr)
         return 2
@@ -116,15 +109,15 @@ def cmd_webhooks_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
-    from engine.delivery.webhook_delivery import main_loop
-
     counts = main_loop(args.db, args.once)
     if counts is not None:
         print(f"delivered {counts['delivered']}, failed {counts['failed']}")
     return 0
 
 
-if __name__ == "__main__":  # ``billing serve`` starts the delivery loop so
+# ``billing serve`` runs the delivery loop as ``python -m billing.cli.webhooks deliver``
+# (engine/delivery/webhook_delivery.py, spawn_delivery).
+if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="billing-webhooks")
     add_commands(parser.add_subparsers(dest="command", required=True))
     parsed = parser.parse_args(["webhooks", *sys.argv[1:]])

@@ -1,1 +1,1 @@
-"""access."""
+"""Who may act: API tokens of billing services and the people of the admin UI."""

@@ -24,7 +24,7 @@ from engine.ledger.tables import api_tokens
 
 # What each role may do. Changing terms is the admin UI's (people with a login), not a token's.
 ROLES: dict[str, frozenset[str]] = {
-    # A billing service subscribes to the webhooks it wants pushed (issue 15).
+    # A billing service subscribes to the webhooks it wants pushed.
     "billing-service": frozenset(
         {"events:write", "accounts:read", "terms:read", "webhooks:manage"}
     ),

@@ -1,4 +1,4 @@
-"""The call path: rating an ordinary call without a ``Booking`` (issue 13, round 3).
+"""The call path: rating an ordinary call without a ``Booking``.
 
 A call is most of what the engine applies. The general path (engine/billing/calls.py ``rate_call``
 through a :class:`~engine.effects.Booking`) copies the account, builds the booking, asks the
@@ -13,7 +13,7 @@ path gives the same result for the ordinary call with less work:
   the batch copies an account once and changes that copy from call to call;
 - the result's effects and the ledger entry are built in their final form.
 
-Anything unusual is left to the general path, which then applies the call exactly as before:
+Anything unusual is left to the general path, which then applies the call as any other event:
 an account not open, gone, blocked, a user not on the account, no zone, a refusing rule, a
 catalog gap (NotInForce), a plan change due that day, and a balance after the call at which
 the rules would do something (request a top-up, schedule the negative-credit invoice, request
@@ -31,11 +31,11 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from engine.billing.calls import PRICING_CLAUSE
-from engine.billing.credit import CONTRACT_OVER, NEGATIVE_CREDIT_INVOICE
+from engine.billing.credit import NEGATIVE_CREDIT_INVOICE
 from engine.billing.plan_changes import PLAN_CHANGE, plan_at
 from engine.billing.rating import billed_seconds, price, split_free_seconds
 from engine.catalog import Catalog, NotInForce, Terms
-from engine.contract.lifecycle import GONE
+from engine.core.contract_states import CONTRACT_OVER, GONE
 from engine.core.invoice_lines import MINUTE, Quantity, add_to_line, call_minutes
 from engine.core.money import MoneyRule, format_amount, from_cents, to_cents
 from engine.core.state import AccountState, Deadline, LedgerEntry
@@ -262,6 +262,11 @@ class CallPath:
         return found
 
     def _rate(self, event, day: _Day, state, pending, owned) -> Rated | None:
+        """The call rated as ``Booking`` would rate it, or None where the general path must.
+
+        Long on purpose: it runs once for every ordinary call of a replay
+        (benchmarks/replay_month.py), and a function call per step would cost on that path.
+        """
         if state is None:
             return None
         contract = state.contract

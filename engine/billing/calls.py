@@ -11,11 +11,10 @@ from __future__ import annotations
 from engine.billing.plan_changes import plan_at
 from engine.billing.rating import billed_seconds, price, split_free_seconds
 from engine.catalog import InForce
-from engine.contract.lifecycle import record_use, require_usable
 from engine.core.invoice_lines import call_minutes
 from engine.core.money import to_cents
 from engine.core.state import AccountState
-from engine.effects import Booking, Rejected
+from engine.effects import Booking, Rejected, record_use, require_usable
 from engine.payments.payment_terms import check_not_blocked
 
 PRICING_CLAUSE = "AGB 3.4"

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from engine.core.contract_states import CONTRACT_OVER
 from engine.core.deadlines import last_day_of_month
 from engine.core.money import from_cents, parse_amount, to_cents
-from engine.effects import Booking
+from engine.effects import Booking, record_use, require_usable
+from engine.payments.payment_terms import allocate_payment, request_settlement
 
 RECURRING_FEES = "recurring_fees"
-# No top-up is requested once the contract is over: after a withdrawal (AGB 9.3), at the end
-# of the contract and with the refund of its credit (AGB 1.4.1), autoprepay (AGB 4.1.2) ends.
-CONTRACT_OVER = ("ended", "withdrawn", "lapsed", "deleted")
 NEGATIVE_CREDIT_INVOICE = "negative_credit_invoice"
 
 
 def top_up(booking: Booking) -> None:
     """credit.topped_up: credit paid in under prepay (AGB 4.1.1)."""
-    from engine.contract.lifecycle import record_use, require_usable
-
     account = booking.require_account()
     require_usable(booking)
     booking.book("top_up", to_cents(parse_amount(booking.event.data["amount"])), "AGB 4.1.1")
@@ -39,8 +36,6 @@ def receive_payment(booking: Booking) -> None:
     fields = {"method": data["method"]}
     if "reference" in data:
         fields["reference"] = data["reference"]
-    from engine.payments.payment_terms import allocate_payment
-
     amount = to_cents(parse_amount(data["amount"]))
     booking.book("payment", amount, "AGB 4.2.1", **fields)
     account.topup_pending = False
@@ -85,8 +80,6 @@ def after_booking(booking: Booking) -> None:
                 )
             booking.schedule(NEGATIVE_CREDIT_INVOICE, due, rule.citation)
         elif rule.decide == "settlement_request":
-            from engine.payments.payment_terms import request_settlement
-
             request_settlement(booking, rule.citation)
 
 

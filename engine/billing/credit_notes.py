@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from engine.billing.einvoice_duty import einvoice_decision_for, provider_detail
 from engine.catalog import Terms
 from engine.core.money import from_cents, to_cents
 from engine.core.state import CreditNote, Invoice
@@ -129,8 +130,6 @@ def _detail(
     day: date,
 ) -> dict:
     """What the credit note's PDF and e-invoice print, fixed on the day it is issued."""
-    from engine.billing.invoicing import einvoice_decision_for, provider_detail
-
     terms = booking.terms
     account = booking.require_account()
     decision = terms.clause(DECISION)

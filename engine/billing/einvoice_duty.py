@@ -79,3 +79,36 @@ def einvoice_decision(
             "without consent",
         )
     return result(PDF, False, f"{why}; an e-invoice would need the customer's consent")
+
+
+def einvoice_decision_for(terms: Terms, account, gross) -> dict:
+    """Which format the invoice is issued in and why (UStG § 14), recorded in its detail."""
+    address = account.customer.get("address") or {}
+    return einvoice_decision(
+        terms,
+        customer_type=account.customer_type,
+        country=address.get("country", account.country),
+        gross=gross,
+        address_on_file=bool(address.get("postal_code") and address.get("city")),
+    )
+
+
+# Provider parameters that are internal and never printed on an invoice.
+INTERNAL_PROVIDER_PARAMETERS = frozenset(
+    {
+        "previous_year_turnover",
+        "chart_of_accounts",
+        "datev_consultant_number",
+        "datev_client_number",
+        "fiscal_year_start",
+    }
+)
+
+
+def provider_detail(provider) -> dict:
+    """The provider's details an invoice carries (Platform: provider), as on the issue date."""
+    return {
+        name: provider[name]
+        for name in provider.file.parameters
+        if name not in INTERNAL_PROVIDER_PARAMETERS
+    }

@@ -16,7 +16,7 @@ from engine.billing.credit_notes import (
     issue_credit_note,
     monthly_invoice_of,
 )
-from engine.billing.einvoice_duty import einvoice_decision
+from engine.billing.einvoice_duty import einvoice_decision_for, provider_detail
 from engine.billing.plan_changes import day_start, plan_at
 from engine.billing.settlement import settlement_detail
 from engine.billing.vat_treatment import DOMESTIC, vat_treatment
@@ -25,7 +25,7 @@ from engine.core.deadlines import last_day_of_month
 from engine.core.invoice_lines import item_lines
 from engine.core.money import from_cents, parse_amount, to_cents
 from engine.core.state import Deadline, Invoice
-from engine.effects import Booking, Rejected
+from engine.effects import Booking, Rejected, reject_by_rules
 from engine.payments import sepa_mandates as sepa
 from engine.payments.payment_terms import (
     schedule_default,
@@ -167,8 +167,6 @@ def delete_traffic_data(booking: Booking, number: str, day: date, terms: Terms) 
 
 def receive_objection(booking: Booking) -> None:
     """objection.received: in writing, within eight weeks of receipt (AGB 4.5.1, 4.5.2)."""
-    from engine.contract.lifecycle import reject_by_rules
-
     booking.require_account()
     data = booking.event.data
     reject_by_rules(booking, "objection", {"channel": data["channel"]})
@@ -389,27 +387,6 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
     }
 
 
-# Provider parameters that are internal and never printed on an invoice.
-INTERNAL_PROVIDER_PARAMETERS = frozenset(
-    {
-        "previous_year_turnover",
-        "chart_of_accounts",
-        "datev_consultant_number",
-        "datev_client_number",
-        "fiscal_year_start",
-    }
-)
-
-
-def provider_detail(provider) -> dict:
-    """The provider's details an invoice carries (Platform: provider), as on the issue date."""
-    return {
-        name: provider[name]
-        for name in provider.file.parameters
-        if name not in INTERNAL_PROVIDER_PARAMETERS
-    }
-
-
 def vat_treatment_for(terms: Terms, account) -> dict:
     """Whether the invoice bears German VAT and why (UStG § 13b, § 3a (2)), from the customer's
     type, billing country and VAT id on file; recorded in its detail."""
@@ -419,16 +396,4 @@ def vat_treatment_for(terms: Terms, account) -> dict:
         customer_type=account.customer_type,
         country=address.get("country", account.country),
         vat_id=account.customer.get("vat_id"),
-    )
-
-
-def einvoice_decision_for(terms: Terms, account, gross) -> dict:
-    """Which format the invoice is issued in and why (UStG § 14), recorded in its detail."""
-    address = account.customer.get("address") or {}
-    return einvoice_decision(
-        terms,
-        customer_type=account.customer_type,
-        country=address.get("country", account.country),
-        gross=gross,
-        address_on_file=bool(address.get("postal_code") and address.get("city")),
     )

@@ -15,8 +15,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from engine.billing.credit import CONTRACT_OVER, RECURRING_FEES
+from engine.billing.credit import RECURRING_FEES
 from engine.catalog import InForce, NotInForce, Terms
+from engine.core.contract_states import CONTRACT_OVER
 from engine.core.money import format_amount, to_cents
 from engine.core.state import AccountState, Deadline
 from engine.effects import Booking, Rejected

@@ -4,7 +4,7 @@ from engine.catalog.catalog import Catalog, InForce, Terms, ZoneTable
 from engine.catalog.errors import CatalogError, CatalogInvalid, NotInForce
 from engine.catalog.loader import PROJECT_ROOT, load_catalog, load_files
 from engine.catalog.model import ParameterSpec, ParameterValue, TermsFile, Version, citation_of
-from engine.catalog.values import Period
+from engine.core.deadlines import Period
 
 __all__ = [
     "PROJECT_ROOT",

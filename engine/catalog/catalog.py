@@ -17,9 +17,8 @@ from typing import Any
 
 from engine.catalog.errors import NotInForce
 from engine.catalog.model import ParameterSpec, TermsFile, Version
-from engine.catalog.values import Period
 from engine.core.calendar import Calendar, to_local_date
-from engine.core.deadlines import deadline
+from engine.core.deadlines import Period, deadline
 from engine.core.money import MoneyRule
 
 
@@ -170,7 +169,7 @@ _DOCUMENT_ORDER = ("agb", "clinq-sd", "price-list", "bgb", "tkg", "ustg", "platf
 
 
 def _reading_order(terms_file: TermsFile) -> tuple:
-    """Documents in a fixed order, clauses by number (AGB 2.11 before AGB 12.4)."""
+    """Documents in a fixed order, clauses by number (clause 2.11 before clause 12.4)."""
     section = tuple(
         (0, int(part), "") if part.isdigit() else (1, 0, part)
         for part in terms_file.section.split(".")

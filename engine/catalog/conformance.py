@@ -24,8 +24,9 @@ from typing import Any
 from engine.catalog import Catalog, CatalogInvalid, NotInForce, Terms
 from engine.catalog.loader import PROJECT_ROOT, read_checked
 from engine.catalog.model import ParameterSpec, TermsFile
-from engine.catalog.values import Period, ValueTypeError, parse_value
+from engine.catalog.values import ValueTypeError, parse_value
 from engine.catalog.yaml_source import read_yaml
+from engine.core.deadlines import Period
 
 COMPARISONS_FILE = "rules/conformance.yaml"
 STATUTES = ("bgb", "tkg", "ustg")

@@ -7,20 +7,19 @@ not cascade into many.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
 from jsonschema import Draft202012Validator, SchemaError, ValidationError
-from referencing import Registry, Resource
 
+from engine.catalog.catalog import Catalog
 from engine.catalog.conditions import ConditionError, parse_rule
+from engine.catalog.cross_checks import check_across_files
 from engine.catalog.errors import CatalogError, CatalogInvalid
+from engine.catalog.example_checks import example_errors
 from engine.catalog.model import (
     CITATION_FORMATS,
     ParameterSpec,
@@ -33,13 +32,10 @@ from engine.catalog.values import ValueTypeError, parse_value
 from engine.catalog.yaml_source import (
     MAX_ERRORS_PER_FILE,
     YamlDocument,
-    escape_pointer_token,
     read_yaml,
     read_yaml_file,
 )
-from engine.core.calendar import WEEKDAYS
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from engine.core.schemas import PROJECT_ROOT, escape_pointer_token, schema_validator
 
 # Where each kind of file lives, relative to the catalog root, and the schema it follows.
 FILE_KINDS = (
@@ -55,29 +51,6 @@ RULES_FOLDERS = {
     "law": {"bgb", "tkg", "ustg"},
     "platform": {"platform"},
 }
-REQUIRED_CITATIONS = ("Platform: calendar", "Platform: money", "Price list: zones")
-CHANNELS = {"email", "letter", "fax", "phone", "web"}
-INCREMENT_PARAMETERS = {"first_increment", "next_increment"}
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
-_ISO_REASON_CODE = re.compile(r"^[A-Z0-9]{4}$")
-
-
-@cache
-def schema_validator(schema_dir: Path, name: str) -> Draft202012Validator:
-    """The validator of schema ``name``, resolving ``$ref`` between the files in ``schema_dir``."""
-    schemas = {
-        path.name: json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(schema_dir.glob("*.schema.json"))
-    }
-    for schema in schemas.values():
-        Draft202012Validator.check_schema(schema)
-    registry = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
-    )
-    return Draft202012Validator(
-        schemas[name], registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
 
 
 def schema_validators(schema_dir: Path) -> dict[str, Draft202012Validator]:
@@ -208,7 +181,7 @@ def load_files(
         (doc, _build_file(doc, kind, result.errors, origin_of))
         for doc, kind, origin_of in documents
     ]
-    _check_across_files(built, claimed, result.errors)
+    check_across_files(built, claimed, result.errors)
     _check_examples(built, result.errors)
     result.files = [terms_file for _, terms_file in built]
     result.errors = limit_errors(result.errors, omitted)
@@ -219,10 +192,8 @@ def load_catalog(
     root: Path | None = None,
     schema_dir: Path | None = None,
     appended: Mapping[str, str | Sequence[Appended]] | None = None,
-):
+) -> Catalog:
     """Load the catalog below ``root`` (the project by default); raise CatalogInvalid on faults."""
-    from engine.catalog.catalog import Catalog
-
     root = root or PROJECT_ROOT
     result = load_files(root, schema_dir, appended)
     if result.errors:
@@ -766,170 +737,6 @@ def _build_values(
 
 
 def _check_examples(built: list[tuple[YamlDocument, TermsFile]], errors) -> None:
-    """The events of each file's examples must be valid events (engine/drafting/examples.py)."""
-    from engine.drafting.examples import example_errors
-
+    """The events of each file's examples must be valid events (example_checks.py)."""
     for document, terms_file in built:
         errors.extend(example_errors(document, terms_file))
-
-
-# -- checks that need more than one file -------------------------------------------------------
-
-
-def _check_across_files(
-    built: list[tuple[YamlDocument, TermsFile]], claimed: set[str], errors
-) -> None:
-    by_citation: dict[str, TermsFile] = {}
-    for document, terms_file in built:
-        if not terms_file.located:
-            continue
-        first = by_citation.get(terms_file.citation)
-        if first is not None:
-            errors.append(
-                document.error(
-                    "/source", f"{terms_file.citation} is already encoded by {first.path}"
-                )
-            )
-        else:
-            by_citation[terms_file.citation] = terms_file
-    zones = by_citation.get("Price list: zones")
-    names: dict[str, set[str] | None] = {
-        "clause": claimed,
-        # Zone names are unknown while the zone table itself is invalid: skip those checks.
-        "zone": set(zones.parameters) if zones else None,
-        "rates": {c.removeprefix("rates:") for c in claimed if c.startswith("rates:")},
-        "plan": {c.removeprefix("plan:") for c in claimed if c.startswith("plan:")},
-    }
-    for document, terms_file in built:
-        _check_references(document, terms_file, names, errors)
-        if terms_file.kind == "zones":
-            _check_zone_overlap(document, terms_file, errors)
-        if terms_file.citation == "Platform: provider":
-            _check_bank_details(document, terms_file, errors)
-        if terms_file.kind == "rates" and names["zone"] is not None:
-            _check_rate_coverage(document, terms_file, names["zone"], errors)
-    if built:
-        first = built[0][0]
-        for citation in REQUIRED_CITATIONS:
-            if citation not in claimed:
-                errors.append(
-                    CatalogError(first.path, 1, 1, f"the catalog has no file for {citation}", "")
-                )
-
-
-def _check_references(document, terms_file: TermsFile, names, errors) -> None:
-    for key in ("overrides", "see_also"):
-        for index, citation in enumerate(getattr(terms_file, key)):
-            if citation not in names["clause"]:
-                errors.append(
-                    document.error(f"/{key}/{index}", f"{citation} is not in the catalog")
-                )
-    for spec in terms_file.parameters.values():
-        if spec.clause and spec.clause not in names["clause"]:
-            errors.append(
-                document.error(
-                    f"/parameters/{spec.name}/clause", f"{spec.clause} is not in the catalog"
-                )
-            )
-    for index, version in enumerate(terms_file.versions):
-        for name, parameter_value in version.values.items():
-            spec = terms_file.parameters[name]
-            pointer = f"/versions/{index}/values/{escape_pointer_token(name)}"
-            elements = parameter_value.value if spec.type == "set" else (parameter_value.value,)
-            if spec.type not in ("set", "reference"):
-                continue
-            for position, element in enumerate(elements):
-                problem = _element_problem(spec.elements, element, names)
-                if problem:
-                    where = f"{pointer}/{position}" if spec.type == "set" else pointer
-                    errors.append(document.error(where, f"{name}: {problem}"))
-
-
-def _element_problem(kind: str | None, element: str, names) -> str | None:
-    if kind in ("clause", "zone", "rates", "plan"):
-        if names[kind] is not None and element not in names[kind]:
-            known = ", ".join(sorted(names[kind])) if kind != "clause" else "see rules/"
-            return f"{element!r} is not a known {kind} ({known})"
-    elif kind == "country" and not _COUNTRY.match(element):
-        return f"{element!r} is not an ISO 3166 alpha-2 country code"
-    elif kind == "channel" and element not in CHANNELS:
-        return f"{element!r} is not a channel ({', '.join(sorted(CHANNELS))})"
-    elif kind == "weekday" and element not in WEEKDAYS:
-        return f"{element!r} is not a weekday ({', '.join(WEEKDAYS)})"
-    elif kind == "token" and not _TOKEN.match(element):
-        return f"{element!r} is not a lower-case name"
-    elif kind == "iso_reason_code" and not _ISO_REASON_CODE.match(element):
-        return f"{element!r} is not an ISO 20022 reason code (four capitals or digits, e.g. AM04)"
-    return None
-
-
-def _bank_detail_problem(name: str, value: object) -> str | None:
-    """Why the provider's ``iban``, ``bic`` or SEPA ``creditor_id`` is not a valid one, or None.
-
-    The creditor identifier carries ISO 7064 MOD 97-10 check digits like an IBAN (EPC262-08,
-    AT-02; python-stdnum's ``stdnum.eu.at_02``); IBAN and BIC are checked with schwifty.
-    """
-    from schwifty import BIC, IBAN
-    from schwifty.exceptions import SchwiftyException
-    from stdnum.eu import at_02
-    from stdnum.exceptions import ValidationError as StdnumError
-
-    text = str(value)
-    try:
-        if name == "creditor_id":
-            if at_02.compact(text) != text:
-                return f"{text!r}: write the creditor identifier without spaces"
-            at_02.validate(text)
-        elif name == "iban":
-            IBAN(text)
-        elif name == "bic":
-            BIC(text)
-    except StdnumError as error:
-        return f"{text!r} is not a valid SEPA creditor identifier ({error})"
-    except SchwiftyException as error:
-        return f"{text!r} is not a valid {name.upper()} ({error})"
-    return None
-
-
-def _check_bank_details(document, provider: TermsFile, errors) -> None:
-    for index, version in enumerate(provider.versions):
-        for name in ("iban", "bic", "creditor_id"):
-            if name in version.values:
-                problem = _bank_detail_problem(name, version.values[name].value)
-                if problem:
-                    pointer = f"/versions/{index}/values/{name}"
-                    errors.append(document.error(pointer, f"{name}: {problem}"))
-
-
-def _check_zone_overlap(document, zones: TermsFile, errors) -> None:
-    for index, version in enumerate(zones.versions):
-        owner: dict[str, str] = {}
-        for zone, parameter_value in version.values.items():
-            for position, prefix in enumerate(parameter_value.value):
-                if prefix in owner:
-                    errors.append(
-                        document.error(
-                            f"/versions/{index}/values/{zone}/{position}",
-                            f"prefix {prefix!r} is in zone {owner[prefix]!r} and {zone!r}; "
-                            "a number must belong to exactly one zone",
-                        )
-                    )
-                owner[prefix] = zone
-
-
-def _check_rate_coverage(document, rates: TermsFile, zone_names: set[str], errors) -> None:
-    for name in rates.parameters:
-        if name not in INCREMENT_PARAMETERS and name not in zone_names:
-            errors.append(
-                document.error(
-                    f"/parameters/{name}", f"{name!r} is not a zone in tariffs/zones.yaml"
-                )
-            )
-    for zone in sorted(zone_names - set(rates.parameters)):
-        errors.append(
-            document.error(
-                "/parameters",
-                f"no rate for zone {zone!r}: every zone needs one (no silent zero)",
-                at_key=True,
-            )
-        )

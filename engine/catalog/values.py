@@ -18,38 +18,14 @@ reference  ``BGB § 247``           ``str`` (checked to exist)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-PeriodUnit = Literal["days", "weeks", "months", "years", "working_days", "business_days"]
-PERIOD_UNITS: tuple[PeriodUnit, ...] = (
-    "days",
-    "weeks",
-    "months",
-    "years",
-    "working_days",
-    "business_days",
-)
+from engine.core.deadlines import PERIOD_UNITS, Period
 
 _MONEY = re.compile(r"^(-?[0-9]+\.[0-9]{2}) EUR$")
 _RATE = re.compile(r"^([0-9]+\.[0-9]{2,4}) EUR/min$")
 _PERCENT = re.compile(r"^(-?[0-9]+\.[0-9]{2}) %$")
-
-
-@dataclass(frozen=True)
-class Period:
-    """A period of ``count`` units; how it runs is the parameter's ``deadline_rule``."""
-
-    count: int
-    unit: PeriodUnit
-
-    def __str__(self) -> str:
-        unit = self.unit.replace("_", " ")
-        return f"{self.count} {unit[:-1] if self.count == 1 else unit}"
-
-    def to_yaml(self) -> dict[str, int]:
-        return {self.unit: self.count}
 
 
 class ValueTypeError(ValueError):

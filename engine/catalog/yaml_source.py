@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from engine.catalog.errors import CatalogError
+from engine.core.schemas import escape_pointer_token
 
 MAX_FILE_BYTES = 256 * 1024  # the largest shipped file has 4 KiB
 MAX_DEPTH = 32  # mappings and sequences inside each other; the deepest shipped file has 12
@@ -37,11 +38,6 @@ _MAP, _SEQ = _CORE + "map", _CORE + "seq"
 _RESOLVER = yaml.resolver.Resolver()
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml's parser, where PyYAML has it
 _CORE_TYPES = "string, integer, float, boolean, null, sequence and mapping"
-
-
-def escape_pointer_token(token: str) -> str:
-    """Escape one JSON pointer reference token (RFC 6901)."""
-    return token.replace("~", "~0").replace("/", "~1")
 
 
 @dataclass

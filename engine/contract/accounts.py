@@ -8,12 +8,12 @@ from fractions import Fraction
 
 from engine.billing.credit import schedule_recurring_fees
 from engine.billing.invoicing import schedule_monthly_invoice
-from engine.contract.lifecycle import record_use, require_usable, schedule_inactivity_check
+from engine.contract.lifecycle import schedule_inactivity_check
 from engine.core.invoice_lines import months, pieces
 from engine.core.leitweg import leitweg_id_error
 from engine.core.money import parse_amount, to_cents
 from engine.core.state import AccountState, Contract
-from engine.effects import ACCOUNT_CLAUSE, Booking, Rejected
+from engine.effects import ACCOUNT_CLAUSE, Booking, Rejected, record_use, require_usable
 
 
 def open_account(booking: Booking) -> None:

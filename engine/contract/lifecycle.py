@@ -10,17 +10,18 @@ from datetime import date, timedelta
 
 from engine.billing.credit import RECURRING_FEES
 from engine.billing.credit_notes import REFUND, WITHDRAWAL_REFUND, issue_credit_note
+from engine.billing.invoicing import delete_traffic_data
 from engine.catalog import Terms
+from engine.core.contract_states import GONE
 from engine.core.money import from_cents, to_cents
 from engine.core.state import Deadline
-from engine.effects import Booking, Rejected
+from engine.effects import Booking, Rejected, record_use, reject_by_rules
 
 DEEMED_ACCEPTANCE = "deemed_acceptance"
 ORDER_BINDING = "order_binding"
 CONTRACT_END = "contract_end"
 INACTIVITY_CHECK = "inactivity_check"
 INACTIVE_DELETION = "inactive_deletion"
-GONE = ("withdrawn", "lapsed", "deleted")
 
 
 def _period_deadline(booking: Booking, citation: str, name: str, start: date, terms=None) -> date:
@@ -322,13 +323,6 @@ def request_refund(booking: Booking) -> None:
 # -- use, inactivity and deletion (AGB 1.5; CLINQ SD 1.4) --------------------------------------
 
 
-def record_use(booking: Booking) -> None:
-    """Any use keeps an account active (AGB 1.5)."""
-    account = booking.account
-    if account is not None:
-        account.contract.last_use = booking.local_date.isoformat()
-
-
 def record_activity(booking: Booking) -> None:
     """activity: a login, any use, or an objection to the deletion of an inactive account."""
     booking.require_account()
@@ -395,8 +389,6 @@ def fire_inactive_deletion(booking: Booking, deadline: Deadline, terms: Terms) -
 
 def request_data_deletion(booking: Booking) -> None:
     """data_deletion.requested: traffic data early (AGB 4.4.5), or an ended account (SD 1.4)."""
-    from engine.billing.invoicing import delete_traffic_data
-
     account = booking.require_account()
     if booking.event.data["scope"] == "traffic_data":
         for invoice in booking.all_invoices():
@@ -414,23 +406,3 @@ def delete_account(booking: Booking, day: date, clause: str, terms: Terms) -> No
     for deadline in booking.due_deadlines(date.max):
         booking.settle(deadline, "lapsed")
     booking.effect("account_deleted", clause, terms.version, date=day)
-
-
-def reject_by_rules(booking: Booking, subject: str, facts: dict) -> None:
-    """Refuse the event if a catalog rule rejects it; the service description's rule wins."""
-    rejecting = [
-        r for r in booking.decider.decide(booking.ruleset, subject, facts) if r.decide == "reject"
-    ]
-    if rejecting:
-        rule = sorted(rejecting, key=lambda r: not r.citation.startswith("CLINQ SD"))[0]
-        raise Rejected(rule.reason or rule.name, rule.citation)
-
-
-def require_usable(booking: Booking) -> None:
-    """Events that use the account need one that exists and is not withdrawn or deleted."""
-    contract = booking.require_account().contract
-    if contract.status in GONE:
-        raise Rejected(
-            f"the account's contract is {contract.status}",
-            "AGB 1.5" if contract.status == "deleted" else "AGB 1.1.1",
-        )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from engine.catalog import Catalog
-from engine.catalog.values import Period
+from engine.core.deadlines import Period
 from engine.documents import german
 
 CUSTOMER_TYPES = ("consumer", "business")

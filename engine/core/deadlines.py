@@ -14,13 +14,36 @@ calendar date. A period "ends" at the end of the returned day.
 from __future__ import annotations
 
 import calendar as _stdlib_calendar
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import Literal
 
 from engine.core.calendar import Calendar
 
-if TYPE_CHECKING:
-    from engine.catalog.values import Period
+PeriodUnit = Literal["days", "weeks", "months", "years", "working_days", "business_days"]
+PERIOD_UNITS: tuple[PeriodUnit, ...] = (
+    "days",
+    "weeks",
+    "months",
+    "years",
+    "working_days",
+    "business_days",
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A period of ``count`` units; how it runs is the parameter's ``deadline_rule``."""
+
+    count: int
+    unit: PeriodUnit
+
+    def __str__(self) -> str:
+        unit = self.unit.replace("_", " ")
+        return f"{self.count} {unit[:-1] if self.count == 1 else unit}"
+
+    def to_yaml(self) -> dict[str, int]:
+        return {self.unit: self.count}
 
 
 def last_day_of_month(year: int, month: int) -> date:

@@ -23,8 +23,9 @@ class Contract:
     ends_on: str | None = None
     ended_on: str | None = None
     mandate: bool = False
-    # The SEPA direct debit mandate (engine/payments/sepa_mandates.py): reference, signed_on, debtor_name, iban,
-    # bic, scheme, one_off, granted_on, collections, last_collection, amendment; or None.
+    # The SEPA direct debit mandate (engine/payments/sepa_mandates.py): reference, signed_on,
+    # debtor_name, iban, bic, scheme, one_off, granted_on, collections, last_collection,
+    # amendment; or None.
     sepa_mandate: dict[str, Any] | None = None
     last_use: str | None = None
     blocked: str | None = None  # "outgoing" or "all" while blocked

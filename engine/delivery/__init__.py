@@ -1,1 +1,1 @@
-"""delivery."""
+"""What leaves the platform by itself: webhook messages and the e-mail outbox."""

@@ -1,4 +1,4 @@
-"""Delivering the webhook outbox after the Standard Webhooks specification (issue 15).
+"""Delivering the webhook outbox after the Standard Webhooks specification.
 
 Each message is POSTed with the headers ``webhook-id`` (stable per message), ``webhook-timestamp``
 (the attempt's Unix time) and ``webhook-signature`` (``v1,`` HMAC-SHA256 by the
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, or_, select, update
 from standardwebhooks.webhooks import Webhook
 
+from engine.catalog import load_catalog
 from engine.delivery.webhooks import WebhookError, refuse_private_host
 from engine.ledger.store import Store
 from engine.ledger.tables import webhook_messages, webhook_subscriptions
@@ -290,8 +291,6 @@ def retry_dead(connection: Any, message: int, at: datetime) -> bool:
 
 def default_deliverer(database_url: str | None = None) -> Deliverer:
     """A deliverer with the policy of the catalog in force now."""
-    from engine.catalog import load_catalog
-
     store = Store(database_url)
     policy = DeliveryPolicy.from_catalog(load_catalog(), datetime.now(UTC))
     return Deliverer(store, policy)

@@ -1,11 +1,11 @@
-"""Webhook subscriptions and the transactional outbox of their messages (issue 15).
+"""Webhook subscriptions and the transactional outbox of their messages.
 
 A billing service subscribes a URL to webhook event types (``invoice.issued``, ...). Each type
 is one kind of engine effect (:data:`EVENT_TYPES` says which); when an applied event has such
 an effect, :func:`queue_messages` writes one message row per subscription in the same
 transaction as the event, its effects and its ledger entries. A rolled-back or rejected event
-so sends nothing, and a committed one is never lost: ``engine/delivery/webhook_delivery.py`` sends the
-rows later, at least once, signed after the Standard Webhooks specification.
+so sends nothing, and a committed one is never lost: ``engine/delivery/webhook_delivery.py``
+sends the rows later, at least once, signed after the Standard Webhooks specification.
 
 Every message carries a stable id (``webhook-id``) derived from the event id and the index of
 the effect in the event's result: a receiver that sees a message twice recognises it.
@@ -37,8 +37,8 @@ from engine.ledger.pipeline import insert_rows
 from engine.ledger.tables import webhook_messages, webhook_subscriptions
 
 # Webhook event type -> the effect kind that produces it, and a test on the effect where one
-# kind serves several purposes. ``credit_note.issued`` comes from credit notes (issue 15's other
-# half), whose effect may be named either way.
+# kind serves several purposes. ``credit_note.issued`` comes from credit notes, whose effect
+# may be named either way.
 EVENT_TYPES: dict[str, str] = {
     "invoice.issued": "invoice_issued: an invoice was issued (AGB 4.3.1)",
     "credit_note.issued": "credit_note_issued: a credit note was issued",

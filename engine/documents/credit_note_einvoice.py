@@ -25,9 +25,9 @@ from lxml import etree
 
 from engine.billing.credit_notes import OBJECTION
 from engine.core.state import CreditNote, Invoice
-from engine.documents import einvoice
+from engine.documents import einvoice, german
 from engine.documents.einvoice import FACTUR_X_CII, FORMATS, XRECHNUNG_CII, XRECHNUNG_UBL
-from engine.documents.invoice_pdf import german_date
+from engine.documents.german import numeric_date
 
 CREDIT_NOTE = "381"
 CLEARING = "97"
@@ -39,10 +39,6 @@ UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 UBL_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CAC = einvoice.UBL_CAC
 CBC = einvoice.UBL_CBC
-LINE_NAMES = {
-    "objection_credit": "Gutschrift aus begründetem Einwand",
-    "credit_refund": "Erstattung von Guthaben",
-}
 CII_NS = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 UBL_NS = {"cac": CAC, "cbc": CBC}
 
@@ -65,7 +61,7 @@ def notes(note: CreditNote) -> list[str]:
     """BT-22: what is corrected and why, in German."""
     found = [title(note), note.detail["note"]]
     found.append(
-        f"Grundlage: {note.clause}; Geschäftsbedingungen vom {german_date(note.terms_version)}."
+        f"Grundlage: {note.clause}; Geschäftsbedingungen vom {numeric_date(note.terms_version)}."
     )
     return found
 
@@ -75,7 +71,7 @@ def title(note: CreditNote) -> str:
     if note.invoice:
         return (
             f"Rechnungskorrektur zu Rechnung Nr. {note.invoice} vom "
-            f"{german_date(note.invoice_issued_on or note.issued_on)}"
+            f"{numeric_date(note.invoice_issued_on or note.issued_on)}"
         )
     if note.reason == OBJECTION:
         return "Gutschrift aufgrund eines begründeten Einwands"
@@ -99,7 +95,8 @@ def as_invoice(note: CreditNote) -> Invoice:
     detail = dict(note.detail)
     # BT-153 in German: the invoice builder names a line by its kind.
     detail["items"] = [
-        {**item, "kind": LINE_NAMES.get(item["kind"], item["kind"])} for item in detail["items"]
+        {**item, "kind": german.CREDIT_NOTE_LINES.get(item["kind"], item["kind"])}
+        for item in detail["items"]
     ]
     detail.setdefault("period_start", None)
     detail["period_start"] = detail["period_start"] or note.issued_on

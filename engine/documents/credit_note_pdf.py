@@ -14,12 +14,12 @@ from datetime import date
 
 from engine.billing.einvoice_duty import FACTUR_X
 from engine.core.state import CreditNote
-from engine.documents.credit_note_einvoice import LINE_NAMES, embed_in_pdf, payment_text, title
+from engine.documents import german
+from engine.documents.credit_note_einvoice import embed_in_pdf, payment_text, title
+from engine.documents.german import euro_amount, numeric_date
 from engine.documents.invoice_pdf import (
     FONT,
     dated,
-    euro,
-    german_date,
     letterhead,
     new_document,
     provider_footer,
@@ -47,14 +47,14 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     pdf.set_font(FONT, size=10)
     facts = [
         ("Gutschriftnummer", note.number),
-        ("Datum", german_date(note.issued_on)),
+        ("Datum", numeric_date(note.issued_on)),
     ]
     if note.invoice:
         facts.append(
-            ("Berichtigte Rechnung", f"{note.invoice} vom {german_date(note.invoice_issued_on)}")
+            ("Berichtigte Rechnung", f"{note.invoice} vom {numeric_date(note.invoice_issued_on)}")
         )
     if detail.get("period_start") and detail.get("period_end"):
-        period = f"{german_date(detail['period_start'])} bis {german_date(detail['period_end'])}"
+        period = f"{numeric_date(detail['period_start'])} bis {numeric_date(detail['period_end'])}"
         facts.append(("Leistungszeitraum", period))
     facts.append(("Kundennummer", note.account))
     if customer.get("vat_id"):
@@ -71,20 +71,20 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     pdf.set_font(FONT, size=10)
     rate = detail["vat_rate"].replace(".", ",")
     for item in detail["items"]:
-        pdf.cell(100, 6, LINE_NAMES.get(item["kind"], item["kind"]))
+        pdf.cell(100, 6, german.CREDIT_NOTE_LINES.get(item["kind"], item["kind"]))
         pdf.cell(35, 6, item["clause"])
         pdf.cell(15, 6, f"{rate} %" if item["vat"] else "nicht steuerbar")
-        pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, euro_amount(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     totals = [("Summe netto", detail["net"])]
     if any(item["vat"] for item in detail["items"]):
         totals.append((f"Umsatzsteuer {rate} % (UStG § 12)", detail["vat"]))
     for label, amount in totals:
         pdf.cell(150, 6, label, align="R")
-        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, euro_amount(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, style="B", size=11)
     pdf.cell(150, 8, "Gutschriftbetrag", align="R")
-    pdf.cell(0, 8, euro(detail["gross"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, euro_amount(detail["gross"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=9)
     pdf.ln(4)
     for text in (detail["note"], payment_text(note)[1]):

@@ -48,7 +48,8 @@ from drafthorse.models.tradelines import LineItem
 
 from engine.core.invoice_lines import LineFigures, figures, plain
 from engine.core.state import Invoice
-from engine.documents.invoice_pdf import dated, german_date, item_name
+from engine.documents.german import item_name, numeric_date
+from engine.documents.invoice_pdf import dated
 from engine.documents.settlement_text import month_name, settlement_notes
 
 XRECHNUNG_CII = "xrechnung-cii"
@@ -189,7 +190,39 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     agreement = doc.trade.agreement
     # BT-10: the customer's Leitweg-ID where one is on file, else the customer number.
     agreement.buyer_reference = customer.get("leitweg_id") or invoice.account
-    seller = agreement.seller
+    _cii_seller(agreement.seller, provider, only_non_taxable)
+    _cii_buyer(agreement.buyer, invoice, customer, only_non_taxable)
+
+    settlement = doc.trade.settlement
+    settlement.currency_code = "EUR"  # BT-5
+    settlement.period.start = _day(detail["period_start"])  # BT-73
+    settlement.period.end = _day(detail["period_end"])  # BT-74
+    _payment(settlement, invoice, provider)
+
+    lines_net = _cii_lines(doc, invoice, layout)
+    net_total = _money(detail["net"])
+    vat_total = _money(detail["vat"])
+    if lines_net != net_total:
+        raise EInvoiceUnavailable(f"invoice {invoice.number}: the lines do not add up to the net")
+    _cii_vat_breakdown(settlement, detail)
+
+    gross, due = _money(detail["gross"]), _money(detail["due"])
+    if net_total + vat_total != gross:
+        raise EInvoiceUnavailable(f"invoice {invoice.number}: net and VAT do not add up to gross")
+    totals = settlement.monetary_summation
+    totals.line_total = net_total  # BT-106
+    totals.charge_total = Decimal("0.00")  # BT-108
+    totals.allowance_total = Decimal("0.00")  # BT-107
+    totals.tax_basis_total = net_total  # BT-109
+    totals.tax_total = (vat_total, "EUR")  # BT-110
+    totals.grand_total = gross  # BT-112
+    totals.prepaid_total = gross - due  # BT-113
+    totals.due_amount = due  # BT-115
+    return doc.serialize(schema="FACTUR-X_EN16931")
+
+
+def _cii_seller(seller, provider: dict, only_non_taxable: bool) -> None:
+    """BG-4: the seller, the provider as on the invoice."""
     seller.name = provider["name"]  # BT-27
     seller.description = (  # BT-33
         f"{provider['register']}; Geschäftsführer: {provider['managing_directors']}"
@@ -207,7 +240,11 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     if not only_non_taxable:  # BR-O-02: no VAT identifiers with category O
         seller.tax_registrations.add(TaxRegistration(id=("VA", provider["vat_id"])))  # BT-31
 
-    buyer = agreement.buyer
+
+def _cii_buyer(buyer, invoice: Invoice, customer: dict, only_non_taxable: bool) -> None:
+    """BG-7: the buyer, the customer as on the invoice."""
+    detail = invoice.detail
+    address = customer.get("address") or {}
     buyer.id = invoice.account  # BT-46
     buyer.name = customer.get("name") or f"Kunde {invoice.account}"  # BT-44
     buyer.address.line_one = address.get("street")
@@ -219,12 +256,10 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     if customer.get("vat_id") and not only_non_taxable:
         buyer.tax_registrations.add(TaxRegistration(id=("VA", customer["vat_id"])))  # BT-48
 
-    settlement = doc.trade.settlement
-    settlement.currency_code = "EUR"  # BT-5
-    settlement.period.start = _day(detail["period_start"])  # BT-73
-    settlement.period.end = _day(detail["period_end"])  # BT-74
-    _payment(settlement, invoice, provider)
 
+def _cii_lines(doc, invoice: Invoice, layout: dict) -> Decimal:
+    """BG-25: one invoice line per item, each checked (:func:`checked_figures`); their net."""
+    detail = invoice.detail
     lines: dict[bool, Decimal] = {True: Decimal("0.00"), False: Decimal("0.00")}
     for index, item in enumerate(detail["items"], start=1):
         line_figures = checked_figures(invoice, item)
@@ -250,11 +285,11 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
         line.settlement.monetary_summation.total_amount = net  # BT-131
         doc.trade.items.add(line)
         lines[item["vat"]] += net
+    return sum(lines.values())
 
-    net_total = _money(detail["net"])
-    vat_total = _money(detail["vat"])
-    if sum(lines.values()) != net_total:
-        raise EInvoiceUnavailable(f"invoice {invoice.number}: the lines do not add up to the net")
+
+def _cii_vat_breakdown(settlement, detail: dict) -> None:
+    """BG-23: the VAT breakdown, one group per category (:func:`vat_breakdown`)."""
     for group in vat_breakdown(detail):
         tax = ApplicableTradeTax()  # BG-23
         tax.calculated_amount = group["tax"]  # BT-117
@@ -269,20 +304,6 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
         rate = group["rate"]
         tax.rate_applicable_percent = rate if rate is not None else Decimal("0.00")
         settlement.trade_tax.add(tax)
-
-    gross, due = _money(detail["gross"]), _money(detail["due"])
-    if net_total + vat_total != gross:
-        raise EInvoiceUnavailable(f"invoice {invoice.number}: net and VAT do not add up to gross")
-    totals = settlement.monetary_summation
-    totals.line_total = net_total  # BT-106
-    totals.charge_total = Decimal("0.00")  # BT-108
-    totals.allowance_total = Decimal("0.00")  # BT-107
-    totals.tax_basis_total = net_total  # BT-109
-    totals.tax_total = (vat_total, "EUR")  # BT-110
-    totals.grand_total = gross  # BT-112
-    totals.prepaid_total = gross - due  # BT-113
-    totals.due_amount = due  # BT-115
-    return doc.serialize(schema="FACTUR-X_EN16931")
 
 
 def line_description(detail: dict, item: dict) -> str:
@@ -363,7 +384,7 @@ def _payment(settlement, invoice: Invoice, provider: dict) -> None:
         means.payee_account.account_name = provider["name"]  # BT-85
         means.payee_institution.bic = provider["bic"]  # BT-86
         text = (
-            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {german_date(str(due_on))}."
+            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {numeric_date(str(due_on))}."
         )
         settlement.payment_reference = invoice.number  # BT-83
     settlement.payment_means.add(means)
@@ -411,33 +432,23 @@ UBL_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponent
 UBL_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 
 
-def build_ubl(invoice: Invoice) -> bytes:
-    """The invoice as XRechnung 3.0 in UBL 2.1: the same business terms as :func:`build_cii`.
+class _Ubl:
+    """lxml's element makers for UBL 2.1 and the compound elements the invoice repeats."""
 
-    No maintained Python model of UBL invoices was at hand, so this builds the element tree
-    with lxml's ElementMaker in the order of the UBL 2.1 schema; the tests validate it with
-    CEN's EN 16931 UBL rules and KoSIT's XRechnung UBL Schematron (not with the UBL XSD).
-    """
-    from lxml import etree
-    from lxml.builder import ElementMaker
+    def __init__(self) -> None:
+        from lxml.builder import ElementMaker
 
-    # Build the CII first: it checks the data and the sums once for both syntaxes.
-    build_cii(invoice, XRECHNUNG_CII)
-    detail = invoice.detail
-    provider, customer = detail["provider"], detail.get("customer") or {}
-    address = customer["address"]
-    layout = vat_layout(detail)
-    only_non_taxable = without_vat_ids(detail)
-    root = ElementMaker(
-        namespace=UBL_INVOICE, nsmap={None: UBL_INVOICE, "cac": UBL_CAC, "cbc": UBL_CBC}
-    )
-    cac = ElementMaker(namespace=UBL_CAC)
-    cbc = ElementMaker(namespace=UBL_CBC)
+        self.root = ElementMaker(
+            namespace=UBL_INVOICE, nsmap={None: UBL_INVOICE, "cac": UBL_CAC, "cbc": UBL_CBC}
+        )
+        self.cac = ElementMaker(namespace=UBL_CAC)
+        self.cbc = ElementMaker(namespace=UBL_CBC)
 
-    def amount(tag: str, value: Decimal | str):
-        return getattr(cbc, tag)(f"{_money(value)}", currencyID="EUR")
+    def amount(self, tag: str, value: Decimal | str):
+        return getattr(self.cbc, tag)(f"{_money(value)}", currencyID="EUR")
 
-    def postal(street, postcode, city, country):
+    def postal(self, street, postcode, city, country):
+        cac, cbc = self.cac, self.cbc
         parts = [cbc.StreetName(street)] if street else []
         return cac.PostalAddress(
             *parts,
@@ -446,10 +457,12 @@ def build_ubl(invoice: Invoice) -> bytes:
             cac.Country(cbc.IdentificationCode(country)),
         )
 
-    def tax_scheme(company_id: str, scheme: str):
+    def tax_scheme(self, company_id: str, scheme: str):
+        cac, cbc = self.cac, self.cbc
         return cac.PartyTaxScheme(cbc.CompanyID(company_id), cac.TaxScheme(cbc.ID(scheme)))
 
-    def category(element, code: str, rate: Decimal | None, group: dict | None = None):
+    def category(self, element, code: str, rate: Decimal | None, group: dict | None = None):
+        cac, cbc = self.cac, self.cbc
         parts = [cbc.ID(code)]
         if rate is not None or group is not None:
             parts.append(cbc.Percent(f"{rate if rate is not None else Decimal('0.00')}"))
@@ -459,118 +472,41 @@ def build_ubl(invoice: Invoice) -> bytes:
             parts.append(cbc.TaxExemptionReason(group["reason"]))
         return element(*parts, cac.TaxScheme(cbc.ID("VAT")))
 
-    seller_taxes = [] if only_non_taxable else [tax_scheme(provider["vat_id"], "VAT")]
-    seller_taxes.append(tax_scheme(provider["tax_number"], "FC"))
+
+def build_ubl(invoice: Invoice) -> bytes:
+    """The invoice as XRechnung 3.0 in UBL 2.1: the same business terms as :func:`build_cii`.
+
+    No maintained Python model of UBL invoices was at hand, so this builds the element tree
+    with lxml's ElementMaker in the order of the UBL 2.1 schema; the tests validate it with
+    CEN's EN 16931 UBL rules and KoSIT's XRechnung UBL Schematron (not with the UBL XSD).
+    """
+    from lxml import etree
+
+    # Build the CII first: it checks the data and the sums once for both syntaxes.
+    build_cii(invoice, XRECHNUNG_CII)
+    detail = invoice.detail
+    customer = detail.get("customer") or {}
+    ubl = _Ubl()
+    cac, cbc, amount = ubl.cac, ubl.cbc, ubl.amount
     mandate = detail.get("mandate")
     direct_debit = isinstance(mandate, dict) and mandate.get("reference") and mandate.get("iban")
-    seller_ids = (
-        [cac.PartyIdentification(cbc.ID(provider["creditor_id"], schemeID="SEPA"))]
-        if direct_debit
-        else []
-    )
-    seller = cac.AccountingSupplierParty(
-        cac.Party(
-            cbc.EndpointID(provider["email"], schemeID="EM"),
-            *seller_ids,
-            postal(provider["street"], provider["postal_code"], provider["city"], "DE"),
-            *seller_taxes,
-            cac.PartyLegalEntity(
-                cbc.RegistrationName(provider["name"]),
-                cbc.CompanyID(provider["register"]),
-                cbc.CompanyLegalForm(
-                    f"{provider['register']}; Geschäftsführer: {provider['managing_directors']}"
-                ),
-            ),
-            cac.Contact(
-                cbc.Name(f"Rechnungsservice {provider['name']}"),
-                cbc.Telephone(provider["phone"]),
-                cbc.ElectronicMail(provider["email"]),
-            ),
-        )
-    )
-    buyer_parts = []
-    if customer.get("email"):
-        buyer_parts.append(cbc.EndpointID(customer["email"], schemeID="EM"))
-    buyer_parts += [
-        cac.PartyIdentification(cbc.ID(invoice.account)),
-        postal(
-            address.get("street"),
-            address["postal_code"],
-            address["city"],
-            address.get("country") or detail.get("country") or "DE",
-        ),
-    ]
-    if customer.get("vat_id") and not only_non_taxable:
-        buyer_parts.append(tax_scheme(customer["vat_id"], "VAT"))
-    buyer_parts.append(
-        cac.PartyLegalEntity(
-            cbc.RegistrationName(customer.get("name") or f"Kunde {invoice.account}")
-        )
-    )
+    seller = _ubl_seller(ubl, detail["provider"], direct_debit, without_vat_ids(detail))
+    buyer_parts = _ubl_buyer(ubl, invoice)
     due_on = _day(detail["due_on"])
-    if direct_debit:
-        means = cac.PaymentMeans(
-            cbc.PaymentMeansCode(SEPA_DIRECT_DEBIT),
-            cac.PaymentMandate(
-                cbc.ID(mandate["reference"]), cac.PayerFinancialAccount(cbc.ID(mandate["iban"]))
-            ),
-        )
-        terms_text = (
-            "Der Betrag wird frühestens sechs Arbeitstage nach Zugang per SEPA-Lastschrift "
-            f"eingezogen (AGB 4.2.2), Mandatsreferenz {mandate['reference']}."
-        )
-    else:
-        means = cac.PaymentMeans(
-            cbc.PaymentMeansCode(CREDIT_TRANSFER),
-            cbc.PaymentID(invoice.number),
-            cac.PayeeFinancialAccount(
-                cbc.ID(provider["iban"]),
-                cbc.Name(provider["name"]),
-                cac.FinancialInstitutionBranch(cbc.ID(provider["bic"])),
-            ),
-        )
-        terms_text = (
-            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {german_date(str(due_on))}."
-        )
+    means, terms_text = _ubl_payment(ubl, invoice, direct_debit, due_on)
 
     vat_total = _money(detail["vat"])
     subtotals = [
         cac.TaxSubtotal(
             amount("TaxableAmount", group["basis"]),
             amount("TaxAmount", group["tax"]),
-            category(cac.TaxCategory, group["category"], group["rate"], group),
+            ubl.category(cac.TaxCategory, group["category"], group["rate"], group),
         )
         for group in vat_breakdown(detail)
     ]
     gross, due, net = _money(detail["gross"]), _money(detail["due"]), _money(detail["net"])
-    invoice_lines = []
-    for index, item in enumerate(detail["items"], start=1):
-        line_figures = checked_figures(invoice, item)
-        code, rate = layout[item["vat"]]
-        differences = []
-        if line_figures.rounding:  # BG-28 line charge / BG-27 line allowance
-            differences.append(
-                cac.AllowanceCharge(
-                    cbc.ChargeIndicator("true" if line_figures.rounding > 0 else "false"),
-                    cbc.AllowanceChargeReason(line_figures.rounding_reason),
-                    amount("Amount", abs(line_figures.rounding)),
-                )
-            )
-        invoice_lines.append(
-            cac.InvoiceLine(
-                cbc.ID(str(index)),
-                cbc.InvoicedQuantity(plain(line_figures.quantity), unitCode=line_figures.unit),
-                amount("LineExtensionAmount", line_figures.net),
-                *differences,
-                cac.Item(
-                    cbc.Description(line_description(detail, item)),
-                    cbc.Name(item_name(item)),
-                    category(cac.ClassifiedTaxCategory, code, rate),
-                ),
-                cac.Price(cbc.PriceAmount(f"{line_figures.unit_price}", currencyID="EUR")),
-            )
-        )
-    document = root.Invoice(
+    invoice_lines = _ubl_lines(ubl, invoice)
+    document = ubl.root.Invoice(
         cbc.CustomizationID(GUIDELINES[XRECHNUNG_CII]),
         cbc.ProfileID(BUSINESS_PROCESS),
         cbc.ID(invoice.number),
@@ -598,3 +534,131 @@ def build_ubl(invoice: Invoice) -> bytes:
         *invoice_lines,
     )
     return etree.tostring(document, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def _ubl_seller(ubl: _Ubl, provider: dict, direct_debit: bool, only_non_taxable: bool):
+    """BG-4 in UBL: the provider, with its SEPA creditor id where the invoice is collected."""
+    cac, cbc = ubl.cac, ubl.cbc
+    seller_taxes = [] if only_non_taxable else [ubl.tax_scheme(provider["vat_id"], "VAT")]
+    seller_taxes.append(ubl.tax_scheme(provider["tax_number"], "FC"))
+    seller_ids = (
+        [cac.PartyIdentification(cbc.ID(provider["creditor_id"], schemeID="SEPA"))]
+        if direct_debit
+        else []
+    )
+    return cac.AccountingSupplierParty(
+        cac.Party(
+            cbc.EndpointID(provider["email"], schemeID="EM"),
+            *seller_ids,
+            ubl.postal(provider["street"], provider["postal_code"], provider["city"], "DE"),
+            *seller_taxes,
+            cac.PartyLegalEntity(
+                cbc.RegistrationName(provider["name"]),
+                cbc.CompanyID(provider["register"]),
+                cbc.CompanyLegalForm(
+                    f"{provider['register']}; Geschäftsführer: {provider['managing_directors']}"
+                ),
+            ),
+            cac.Contact(
+                cbc.Name(f"Rechnungsservice {provider['name']}"),
+                cbc.Telephone(provider["phone"]),
+                cbc.ElectronicMail(provider["email"]),
+            ),
+        )
+    )
+
+
+def _ubl_buyer(ubl: _Ubl, invoice: Invoice) -> list:
+    """BG-7 in UBL: the parts of the customer's ``cac:Party``."""
+    cac, cbc = ubl.cac, ubl.cbc
+    detail = invoice.detail
+    customer = detail.get("customer") or {}
+    address = customer["address"]
+    buyer_parts = []
+    if customer.get("email"):
+        buyer_parts.append(cbc.EndpointID(customer["email"], schemeID="EM"))
+    buyer_parts += [
+        cac.PartyIdentification(cbc.ID(invoice.account)),
+        ubl.postal(
+            address.get("street"),
+            address["postal_code"],
+            address["city"],
+            address.get("country") or detail.get("country") or "DE",
+        ),
+    ]
+    if customer.get("vat_id") and not without_vat_ids(detail):
+        buyer_parts.append(ubl.tax_scheme(customer["vat_id"], "VAT"))
+    buyer_parts.append(
+        cac.PartyLegalEntity(
+            cbc.RegistrationName(customer.get("name") or f"Kunde {invoice.account}")
+        )
+    )
+    return buyer_parts
+
+
+def _ubl_payment(ubl: _Ubl, invoice: Invoice, direct_debit: bool, due_on: date):
+    """BG-16 and BT-20 in UBL, as :func:`_payment` for CII: the payment means and the terms."""
+    cac, cbc = ubl.cac, ubl.cbc
+    detail = invoice.detail
+    provider = detail["provider"]
+    if direct_debit:
+        mandate = detail["mandate"]
+        means = cac.PaymentMeans(
+            cbc.PaymentMeansCode(SEPA_DIRECT_DEBIT),
+            cac.PaymentMandate(
+                cbc.ID(mandate["reference"]), cac.PayerFinancialAccount(cbc.ID(mandate["iban"]))
+            ),
+        )
+        terms_text = (
+            "Der Betrag wird frühestens sechs Arbeitstage nach Zugang per SEPA-Lastschrift "
+            f"eingezogen (AGB 4.2.2), Mandatsreferenz {mandate['reference']}."
+        )
+    else:
+        means = cac.PaymentMeans(
+            cbc.PaymentMeansCode(CREDIT_TRANSFER),
+            cbc.PaymentID(invoice.number),
+            cac.PayeeFinancialAccount(
+                cbc.ID(provider["iban"]),
+                cbc.Name(provider["name"]),
+                cac.FinancialInstitutionBranch(cbc.ID(provider["bic"])),
+            ),
+        )
+        terms_text = (
+            f"Fällig mit Zugang der Rechnung (AGB 4.4.1), zahlbar bis {numeric_date(str(due_on))}."
+        )
+    return means, terms_text
+
+
+def _ubl_lines(ubl: _Ubl, invoice: Invoice) -> list:
+    """BG-25 in UBL: one ``cac:InvoiceLine`` per item."""
+    cac, cbc, amount = ubl.cac, ubl.cbc, ubl.amount
+    detail = invoice.detail
+    layout = vat_layout(detail)
+    invoice_lines = []
+    for index, item in enumerate(detail["items"], start=1):
+        line_figures = checked_figures(invoice, item)
+        code, rate = layout[item["vat"]]
+        differences = []
+        if line_figures.rounding:  # BG-28 line charge / BG-27 line allowance
+            differences.append(
+                cac.AllowanceCharge(
+                    cbc.ChargeIndicator("true" if line_figures.rounding > 0 else "false"),
+                    cbc.AllowanceChargeReason(line_figures.rounding_reason),
+                    amount("Amount", abs(line_figures.rounding)),
+                )
+            )
+        invoice_lines.append(
+            cac.InvoiceLine(
+                cbc.ID(str(index)),
+                cbc.InvoicedQuantity(plain(line_figures.quantity), unitCode=line_figures.unit),
+                amount("LineExtensionAmount", line_figures.net),
+                *differences,
+                cac.Item(
+                    cbc.Description(line_description(detail, item)),
+                    cbc.Name(item_name(item)),
+                    ubl.category(cac.ClassifiedTaxCategory, code, rate),
+                ),
+                cac.Price(cbc.PriceAmount(f"{line_figures.unit_price}", currencyID="EUR")),
+            )
+        )
+    return invoice_lines

@@ -20,7 +20,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from babel.units import format_unit
 
-from engine.catalog.values import Period
+from engine.core.deadlines import Period
 
 LOCALE = "de_DE"
 
@@ -79,6 +79,32 @@ TOKENS = {
     "fri": "Freitag",
     "sat": "Samstag",
     "sun": "Sonntag",
+}
+
+# What an invoice line of each item kind is called (AGB 4.3.1; calls by zone, below).
+ITEM_NAMES = {
+    "outstanding": "Offener Betrag Ihres Guthabenkontos (CLINQ SD 1.3)",
+    "base_fee": "Grundgebühr",
+    "additional_user_fee": "Weitere Nutzer",
+    "handling_fee": "Bearbeitungsgebühr (Zahlungsaufforderung)",
+    "returned_debit_fee": "Rücklastschriftgebühr",
+    "default_interest": "Verzugszinsen",
+}
+# What a credit note's line of each kind is called (UStG § 14 (4); Platform: credit-notes).
+CREDIT_NOTE_LINES = {
+    "objection_credit": "Gutschrift aus begründetem Einwand",
+    "credit_refund": "Erstattung von Guthaben",
+}
+# DATEV's Buchungstext of each item kind, with its clause (the tax adviser reads it).
+BOOKING_TEXTS = {
+    "base_fee": "Grundgebühr",
+    "additional_user_fee": "Zusätzliche Nutzer",
+    "call": "Verbindungen",
+    "handling_fee": "Bearbeitungsgebühr AGB 4.1.4",
+    "returned_debit_fee": "Rücklastschriftgebühr AGB 4.2.3",
+    "default_interest": "Verzugszinsen AGB 4.4.4",
+    "refund_fee": "Erstattungsgebühr AGB 1.4.1",
+    "objection_credit": "Gutschrift nach Einwendung AGB 4.5.4",
 }
 
 # CLDR has no unit for Werktage (Monday to Saturday) and Geschäftstage (Monday to Friday)
@@ -183,3 +209,42 @@ def value(type_: str, raw: Any, unit: str | None = None) -> str:
     if type_ == "text":
         return token(raw)
     return str(raw)
+
+
+# -- invoices and bank documents --------------------------------------------------------------
+
+
+def euro_amount(amount: str) -> str:
+    """An amount with the currency code, as invoices and bank documents print it:
+    ``1.234,56 EUR`` (letters use :func:`euro`)."""
+    whole, _, cents = amount.partition(".")
+    negative = whole.startswith("-")
+    digits = whole.lstrip("-")
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return f"{'-' if negative else ''}{'.'.join(groups) or '0'},{cents or '00'} EUR"
+
+
+def numeric_date(iso: str) -> str:
+    """``2026-12-01`` -> ``01.12.2026``."""
+    return date.fromisoformat(iso).strftime("%d.%m.%Y")
+
+
+def item_name(item: dict) -> str:
+    if item["kind"] == "call":
+        return f"Verbindungen {token(item['zone'])}"
+    name = ITEM_NAMES.get(item["kind"], item["kind"])
+    if item.get("period_start"):  # a part month after a plan change (Platform: plan-changes)
+        plan = token(item["plan"])
+        return f"{plan} {name} {day_span(item['period_start'], item['period_end'])}"
+    return name
+
+
+def day_span(start: str, end: str) -> str:
+    """11.–30.11.2026 within a month, else both dates in full."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day:02d}.–{numeric_date(end)}"
+    return f"{numeric_date(start)}–{numeric_date(end)}"

@@ -24,28 +24,11 @@ from pathlib import Path
 from fpdf import FPDF
 
 from engine.core.state import Invoice
+from engine.documents import german
+from engine.documents.german import euro_amount, item_name, numeric_date
 from engine.documents.pdf_fonts import add_font, paragraph
+from engine.documents.settlement_text import render_settlement
 
-ITEM_NAMES = {
-    "outstanding": "Offener Betrag Ihres Guthabenkontos (CLINQ SD 1.3)",
-    "base_fee": "Grundgebühr",
-    "additional_user_fee": "Weitere Nutzer",
-    "handling_fee": "Bearbeitungsgebühr (Zahlungsaufforderung)",
-    "returned_debit_fee": "Rücklastschriftgebühr",
-    "default_interest": "Verzugszinsen",
-}
-ZONE_NAMES = {
-    "de_landline": "Festnetz Deutschland",
-    "de_mobile": "Mobilfunk Deutschland",
-    "de_freephone": "Servicerufnummern 0800",
-    "de_premium_rate": "Servicerufnummern 0900",
-    "de_directory": "Auskunftsdienste",
-    "emergency": "Notrufe",
-    "eu_landline": "Festnetz EU",
-    "eu_mobile": "Mobilfunk EU",
-    "world": "Ausland (außerhalb der EU)",
-}
-PLAN_NAMES = {"clinq": "CLINQ", "clinq-premium": "CLINQ Premium"}
 FONTS = Path(__file__).parent / "fonts"
 XMP_DATE = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00")
 FONT = "DejaVuSans"
@@ -54,7 +37,7 @@ FONT = "DejaVuSans"
 def new_document(title: str, author: str, created: date) -> FPDF:
     """An A4 PDF/A-3b document with DejaVu Sans embedded, dated ``created`` (not the clock)."""
     pdf = FPDF(format="A4", enforce_compliance="PDFA_3B")
-    add_font(pdf, FONT, "", FONTS / "DejaVuSans.ttf")  # parsed once per process (issue 13)
+    add_font(pdf, FONT, "", FONTS / "DejaVuSans.ttf")  # parsed once per process (pdf_fonts.py)
     add_font(pdf, FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
     pdf.set_title(title)
     pdf.set_author(author)
@@ -63,50 +46,16 @@ def new_document(title: str, author: str, created: date) -> FPDF:
     return pdf
 
 
-def euro(amount: str) -> str:
-    """German number format: 1.234,56 EUR."""
-    whole, _, cents = amount.partition(".")
-    negative = whole.startswith("-")
-    digits = whole.lstrip("-")
-    groups = []
-    while digits:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    return f"{'-' if negative else ''}{'.'.join(groups) or '0'},{cents or '00'} EUR"
-
-
-def german_date(iso: str) -> str:
-    return date.fromisoformat(iso).strftime("%d.%m.%Y")
-
-
 def prenotification_text(detail: dict) -> str | None:
     """The SEPA pre-notification of an invoice collected by direct debit, or None."""
     mandate = detail.get("mandate")
     if not mandate:
         return None
     return (
-        f"Der Betrag von {euro(detail['due'])} wird am "
-        f"{german_date(mandate['collection_date'])} mit der Mandatsreferenz "
+        f"Der Betrag von {euro_amount(detail['due'])} wird am "
+        f"{numeric_date(mandate['collection_date'])} mit der Mandatsreferenz "
         f"{mandate['reference']} und der Gläubiger-ID {mandate['creditor_id']} eingezogen."
     )
-
-
-def item_name(item: dict) -> str:
-    if item["kind"] == "call":
-        return f"Verbindungen {ZONE_NAMES.get(item['zone'], item['zone'])}"
-    name = ITEM_NAMES.get(item["kind"], item["kind"])
-    if item.get("period_start"):  # a part month after a plan change (Platform: plan-changes)
-        plan = PLAN_NAMES.get(item["plan"], item["plan"])
-        return f"{plan} {name} {day_span(item['period_start'], item['period_end'])}"
-    return name
-
-
-def day_span(start: str, end: str) -> str:
-    """11.–30.11.2026 within a month, else both dates in full."""
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day:02d}.–{german_date(end)}"
-    return f"{german_date(start)}–{german_date(end)}"
 
 
 COLUMNS = (
@@ -140,7 +89,7 @@ def quantity_text(item: dict) -> str:
 
 def unit_price_text(item: dict) -> str:
     """The net unit price as printed (with all its decimals: 0,0690 EUR)."""
-    return euro(item["unit_price"]) if "unit_price" in item else ""
+    return euro_amount(item["unit_price"]) if "unit_price" in item else ""
 
 
 def vat_text(detail: dict, item: dict) -> str:
@@ -199,13 +148,13 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
     pdf.set_font(FONT, size=10)
     facts = [
         ("Rechnungsnummer", invoice.number),
-        ("Rechnungsdatum", german_date(invoice.issued_on)),
+        ("Rechnungsdatum", numeric_date(invoice.issued_on)),
         (
             "Leistungszeitraum",
-            f"{german_date(detail['period_start'])} bis {german_date(detail['period_end'])}",
+            f"{numeric_date(detail['period_start'])} bis {numeric_date(detail['period_end'])}",
         ),
         ("Kundennummer", invoice.account),
-        ("Produkt", PLAN_NAMES.get(detail["plan"], detail["plan"])),
+        ("Produkt", german.token(detail["plan"])),
     ]
     if customer.get("vat_id"):
         facts.append(("USt-IdNr. des Kunden", customer["vat_id"]))
@@ -214,8 +163,6 @@ def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
         pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     if detail.get("settlement"):  # the invoice of the 20th (CLINQ SD 1.3): no VAT line
-        from engine.documents.settlement_text import render_settlement
-
         render_settlement(pdf, detail)
     else:
         items_and_totals(pdf, detail)
@@ -287,8 +234,8 @@ def dated(pdf: bytes, day: date) -> bytes:
     invoice renders to the same bytes every time (time comes from events, not the clock).
 
     pikepdf (qpdf) rewrites the file: the XMP stays uncompressed and unformatted (PDF/A),
-    other streams as they are. It replaced pypdf here (issue 13), which took 15 % of an
-    invoice's rendering time to parse and clone the document."""
+    other streams as they are; it is used rather than pypdf, which took 15 % of an invoice's
+    rendering time to parse and clone the document."""
     import pikepdf
 
     stamp = day.strftime("D:%Y%m%d000000+00'00'")
@@ -327,13 +274,13 @@ def items_and_totals(pdf: FPDF, detail: dict) -> None:
             strict=True,
         ):
             pdf.cell(width, 6, text, align=align)
-        pdf.cell(0, 6, euro(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, euro_amount(item["net"]), align="R", new_x="LMARGIN", new_y="NEXT")
         if item.get("rounding_reason"):  # the cent difference of the line (invoice_lines)
             pdf.set_font(FONT, size=7)
             pdf.cell(
                 0,
                 4,
-                f"   darin {euro(signed(item['rounding']))} {item['rounding_reason']}",
+                f"   darin {euro_amount(signed(item['rounding']))} {item['rounding_reason']}",
                 new_x="LMARGIN",
                 new_y="NEXT",
             )
@@ -353,15 +300,15 @@ def items_and_totals(pdf: FPDF, detail: dict) -> None:
         )
     for label, amount in totals:
         pdf.cell(150, 6, label, align="R")
-        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, euro_amount(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, style="B", size=11)
     pdf.cell(
         150,
         8,
-        f"Zahlbar bis {german_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)",
+        f"Zahlbar bis {numeric_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)",
         align="R",
     )
-    pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, euro_amount(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
 def business_letter_details(provider: dict) -> str:

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from engine.billing.itemised import displayed_number, evn_option
 from engine.billing.plan_changes import plan_at
 from engine.core.deadlines import last_day_of_month
-from engine.documents.invoice_pdf import FONT, dated, euro, german_date, new_document
+from engine.documents.german import euro_amount, numeric_date
+from engine.documents.invoice_pdf import FONT, dated, new_document
 from engine.ledger.event_payload import payload_fields
 from engine.ledger.tables import events, received_at
 
@@ -44,22 +45,7 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
         account = unit.account(account_id)
         if account is None:
             return None
-        rows = unit.connection.execute(
-            select(
-                events.c.id,
-                events.c.at,
-                events.c.at_utc,
-                events.c.payload,
-                events.c.status,
-                events.c.result,
-            )
-            .where(
-                events.c.account == account_id,
-                events.c.type == "call",
-                events.c.status == "applied",
-            )
-            .order_by(events.c.seq)
-        ).all()
+        rows = _applied_calls(unit.connection, account_id)
         invoices = unit.load_invoices([account_id]).get(account_id, [])
         engine.shapes.load(unit.connection)  # to render the stored results (ledger/compact.py)
     terms = engine.catalog.at(last)
@@ -75,30 +61,7 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
     deleted = [i for i in invoices if i.period == month and i.traffic_data_deleted_on]
     connections, total = [], 0
     if not deleted:
-        for row in rows:
-            at = received_at(row.at, row.at_utc)
-            start = datetime.fromisoformat(at).astimezone(terms.calendar.zone)
-            if start.strftime("%Y-%m") != month:
-                continue
-            payload = payload_fields("call", row.payload)
-            result = engine.shapes.render_result(row.id, row.status, row.result, None, payload)
-            charge = next(e for e in result["effects"] if e["kind"] == "charge")
-            if charge.get("flat_rate"):
-                continue
-            cents = int(charge["amount"].replace(".", ""))
-            total += cents
-            connections.append(
-                {
-                    "instant": start,
-                    "date": start.date().isoformat(),
-                    "start": start.strftime("%H:%M:%S"),
-                    "to": displayed_number(payload["to"], option, terms),
-                    "duration_s": payload["duration_s"],
-                    "zone": charge["zone"],
-                    "price": charge["amount"],
-                    "user": payload["user"],
-                }
-            )
+        connections, total = _connections(engine.shapes, rows, month, option, terms)
     # In chronological order of the calls' start, whatever order the events arrived in.
     connections.sort(key=lambda call: call.pop("instant"))
     return {
@@ -114,6 +77,57 @@ def itemised_bill(engine, account_id: str, month: str) -> dict | None:
         "connections": connections,
         "total": f"{total // 100}.{total % 100:02d}",
     }
+
+
+def _applied_calls(connection, account_id: str) -> list:
+    """The stored rows of the account's applied calls, in the order they were stored."""
+    return connection.execute(
+        select(
+            events.c.id,
+            events.c.at,
+            events.c.at_utc,
+            events.c.payload,
+            events.c.status,
+            events.c.result,
+        )
+        .where(
+            events.c.account == account_id,
+            events.c.type == "call",
+            events.c.status == "applied",
+        )
+        .order_by(events.c.seq)
+    ).all()
+
+
+def _connections(shapes, rows, month: str, option: str, terms) -> tuple[list[dict], int]:
+    """The chargeable connections that started in ``month`` and their total cents; flat-rate
+    connections are not listed, numbers are shown as the customer chose."""
+    connections, total = [], 0
+    for row in rows:
+        at = received_at(row.at, row.at_utc)
+        start = datetime.fromisoformat(at).astimezone(terms.calendar.zone)
+        if start.strftime("%Y-%m") != month:
+            continue
+        payload = payload_fields("call", row.payload)
+        result = shapes.render_result(row.id, row.status, row.result, None, payload)
+        charge = next(e for e in result["effects"] if e["kind"] == "charge")
+        if charge.get("flat_rate"):
+            continue
+        cents = int(charge["amount"].replace(".", ""))
+        total += cents
+        connections.append(
+            {
+                "instant": start,
+                "date": start.date().isoformat(),
+                "start": start.strftime("%H:%M:%S"),
+                "to": displayed_number(payload["to"], option, terms),
+                "duration_s": payload["duration_s"],
+                "zone": charge["zone"],
+                "price": charge["amount"],
+                "user": payload["user"],
+            }
+        )
+    return connections, total
 
 
 def bill_customer(account_id: str, customer: dict) -> dict:
@@ -142,6 +156,13 @@ def render_itemised_bill(bill: dict) -> bytes:
     title = f"Einzelverbindungsnachweis {bill['account']} {bill['month']}"
     pdf = new_document(title, provider_name, last)
     pdf.add_page()
+    _render_header(pdf, bill)
+    _render_connections(pdf, bill)
+    return dated(bytes(pdf.output()), last)
+
+
+def _render_header(pdf, bill: dict) -> None:
+    """The header: provider, customer, period, and how the numbers are shown."""
     provider, customer = bill.get("provider"), bill.get("customer")
     if provider:  # the header: provider, customer, period (CLINQ SD 2.5)
         pdf.set_font(FONT, size=8)
@@ -168,7 +189,7 @@ def render_itemised_bill(bill: dict) -> bytes:
         pdf.cell(
             0,
             6,
-            f"Zeitraum: {german_date(bill['period_start'])} bis {german_date(bill['period_end'])}"
+            f"Zeitraum: {numeric_date(bill['period_start'])} bis {numeric_date(bill['period_end'])}"
             f" · Anbieter: {provider['name'] if provider else ''}",
             new_x="LMARGIN",
             new_y="NEXT",
@@ -192,6 +213,10 @@ def render_itemised_bill(bill: dict) -> bytes:
             new_y="NEXT",
         )
     pdf.ln(2)
+
+
+def _render_connections(pdf, bill: dict) -> None:
+    """The table of connections with their sum, and the note on flat-rate connections."""
     pdf.set_font(FONT, style="B", size=9)
     for title, width in (
         ("Datum", 25),
@@ -205,15 +230,15 @@ def render_itemised_bill(bill: dict) -> bytes:
     pdf.set_font(FONT, size=9)
     for call in bill["connections"]:
         duration = str(timedelta(seconds=call["duration_s"]))
-        pdf.cell(25, 5, german_date(call["date"]))
+        pdf.cell(25, 5, numeric_date(call["date"]))
         pdf.cell(22, 5, call["start"])
         pdf.cell(45, 5, call["to"])
         pdf.cell(22, 5, duration)
         pdf.cell(46, 5, call["user"][:28])
-        pdf.cell(0, 5, euro(call["price"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 5, euro_amount(call["price"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, style="B", size=10)
     pdf.cell(160, 7, "Summe (netto)", align="R")
-    pdf.cell(0, 7, euro(bill["total"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, euro_amount(bill["total"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, size=8)
     pdf.multi_cell(
         0,
@@ -223,4 +248,3 @@ def render_itemised_bill(bill: dict) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    return dated(bytes(pdf.output()), last)

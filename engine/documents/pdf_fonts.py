@@ -1,4 +1,4 @@
-"""The embedded fonts of the PDFs, parsed once per process (issue 13).
+"""The embedded fonts of the PDFs, parsed once per process.
 
 PDF/A needs every font embedded (``fonts/README.md``). fpdf2's ``FPDF.add_font`` parses the
 TrueType file for every document and its output subsets the font again for every document,
@@ -13,9 +13,10 @@ that touches fpdf2's font internals, does it:
 - The subset of a font for a set of glyph names is made once: fpdf2's output subsets through
   ``fpdf.output.ftsubset``, which :func:`install` points to :class:`_SubsetCache`. A document
   whose exact glyph set was subset before gets that subset's font program and glyph ids;
-  any other set is subset by fontTools as before, on the document's own copy. The cache key is
-  the font file's content digest, the exact glyph set and fontTools' options, so no document
-  ever gets a program without a glyph it uses, and the bytes are those fpdf2 would write.
+  any other set is subset by fontTools as fpdf2 does, on the document's own copy. The cache
+  key is the font file's content digest, the exact glyph set and fontTools' options, so no
+  document ever gets a program without a glyph it uses, and the bytes are those fpdf2 would
+  write.
 - Text widths (line breaking measures each line again for every character it adds) are sums
   of the font's integer widths, kept per string: the same figures as fpdf2's, from a lookup.
 - :func:`paragraph` is ``multi_cell(0, h, text, align="L", new_x="LMARGIN", new_y="NEXT")``
@@ -25,7 +26,7 @@ that touches fpdf2's font internals, does it:
   that character), in one pass instead of fpdf2's, which sums the line again per character.
   Each line is printed with ``cell``, which prints a left-aligned line as ``multi_cell`` does.
 
-Fonts that are not a :class:`DocumentFont` (``FPDF.add_font``) are subset exactly as before.
+Fonts that are not a :class:`DocumentFont` (``FPDF.add_font``) are subset by fpdf2 itself.
 ``tests/test_pdf_fonts.py`` checks that the fpdf2 internals used here are still as assumed and
 that a document's bytes are the same as with ``FPDF.add_font``.
 """

@@ -8,7 +8,7 @@ invoice of their period, which counts this amount as already claimed.
 
 from __future__ import annotations
 
-from engine.documents.invoice_pdf import euro, german_date, item_name
+from engine.documents.german import euro_amount, item_name, numeric_date
 
 VAT_STATEMENT = (
     "Umsatzsteuer: Dieser Ausgleichsbetrag enthält keine gesondert ausgewiesene Umsatzsteuer. "
@@ -56,14 +56,16 @@ def settlement_notes(detail: dict) -> list[str]:
     label, amount = offset_row(settlement)
     found = [
         f"Ausgleich Ihres Guthabenkontos (CLINQ SD 1.3): Ihr Guthaben betrug am "
-        f"{german_date(detail['period_end'])} {euro(settlement['balance'])}. Angefordert wird "
-        f"der Betrag, den keine offene Rechnung abdeckt: {euro(detail['due'])}.",
+        f"{numeric_date(detail['period_end'])} {euro_amount(settlement['balance'])}. "
+        f"Angefordert wird der Betrag, den keine offene Rechnung abdeckt: "
+        f"{euro_amount(detail['due'])}.",
         f"Er betrifft die noch nicht abgerechneten Leistungen der Zeiträume {periods} "
-        f"({euro(settlement['uninvoiced'])} netto), {label} {euro(amount.lstrip('-'))}.",
+        f"({euro_amount(settlement['uninvoiced'])} netto), {label} "
+        f"{euro_amount(amount.lstrip('-'))}.",
     ]
     if settlement["open_invoices"]:
         numbers = ", ".join(
-            f"{i['number']} ({euro(i['open'])} offen)" for i in settlement["open_invoices"]
+            f"{i['number']} ({euro_amount(i['open'])} offen)" for i in settlement["open_invoices"]
         )
         found.append(f"Nicht enthalten, da bereits angefordert: Rechnung {numbers}.")
     found.append(VAT_STATEMENT)
@@ -78,18 +80,18 @@ def render_settlement(pdf, detail: dict) -> None:
     pdf.set_font(pdf.font_family, size=10)
     for label, amount in settlement_rows(detail):
         pdf.cell(150, 6, label)
-        pdf.cell(0, 6, euro(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, euro_amount(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     for invoice in detail["settlement"]["open_invoices"]:
         pdf.cell(150, 6, f"nicht enthalten: Rechnung {invoice['number']}, bereits angefordert")
-        pdf.cell(0, 6, euro(invoice["open"]), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, euro_amount(invoice["open"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(pdf.font_family, style="B", size=11)
     pdf.cell(
         150,
         8,
-        f"Ausgleichsbetrag, zahlbar bis {german_date(detail['due_on'])} (fällig mit Zugang, "
+        f"Ausgleichsbetrag, zahlbar bis {numeric_date(detail['due_on'])} (fällig mit Zugang, "
         "AGB 4.4.1)",
     )
-    pdf.cell(0, 8, euro(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, euro_amount(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(pdf.font_family, size=9)
     pdf.ln(2)
     for text in settlement_notes(detail):

@@ -1,1 +1,1 @@
-"""drafting."""
+"""The legal workspace above the engine (AGB 8): examples, impact previews, publishing."""

@@ -15,9 +15,9 @@ from datetime import date
 from sqlalchemy import Connection
 
 from engine.catalog import Catalog, TermsFile
+from engine.contract.publications import affected_accounts
 from engine.drafting.publishing import (
     Assessment,
-    affected_accounts,
     draft_refusals,
     earliest_effective,
     publication_notice,

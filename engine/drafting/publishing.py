@@ -18,16 +18,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert
 
-from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_catalog, load_files
+from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_files
 from engine.catalog.loader import Appended, limit_errors
-from engine.catalog.values import Period, format_value
+from engine.catalog.values import format_value
 from engine.catalog.yaml_source import MAX_FILE_BYTES, read_yaml
-from engine.core.deadlines import period_end
+from engine.contract.notices import letters_for
+from engine.contract.publications import affected_accounts
+from engine.core.deadlines import Period, period_end
 from engine.documents import german
 from engine.ledger import audit
-from engine.ledger.tables import accounts, publications
+from engine.ledger.tables import outbox, publications
 
 PRICE_TYPES = ("money", "rate")
 
@@ -74,12 +76,14 @@ class DraftCheck:
     """A draft's faults, located at the draft's own lines, and its assessment if it has none.
 
     ``examples`` are the outcomes of the clause examples the draft could change, run against
-    the catalog as it would be with the draft (engine/drafting/examples.py); ``retired`` the examples of
-    the file its own examples take over from. A broken example stops the publication.
+    the catalog as it would be with the draft (``files``; engine/drafting/draft_checks.py);
+    ``retired`` the examples of the file its own examples take over from. A broken example
+    stops the publication.
     """
 
     errors: list[dict] = field(default_factory=list)
     assessment: Assessment | None = None
+    files: list = field(default_factory=list, repr=False)
     examples: list = field(default_factory=list)
     retired: list = field(default_factory=list)
 
@@ -94,19 +98,14 @@ def indent_version(text: str) -> str:
     return "\n".join(("  - " if i == 0 else "    ") + line for i, line in enumerate(lines)) + "\n"
 
 
-def check_draft(
-    root: Path,
-    published: Mapping[str, str | Sequence[Appended]],
-    file: str,
-    text: str,
-    *,
-    decider=None,
-    examples: bool = True,
+def validate_draft(
+    root: Path, published: Mapping[str, str | Sequence[Appended]], file: str, text: str
 ) -> DraftCheck:
     """Validate a draft as if it were appended to its file, with everything already published,
-    and run the clause examples it could change.
+    and assess it; :func:`engine.drafting.draft_checks.check_draft` also runs its examples.
 
-    ``published`` is :func:`publication_versions` (or, as before, YAML text per file).
+    ``published`` is :func:`~engine.contract.publications.publication_versions` (or YAML text
+    per file).
     """
     appended: dict[str, str | Sequence[Appended]] = dict(published)
     before = published.get(file, [])
@@ -127,16 +126,7 @@ def check_draft(
         return check
     terms_file = next(f for f in result.files if f.path == file)
     check.assessment = assess(terms_file, terms_file.versions[-2], terms_file.versions[-1])
-    if not examples:
-        return check
-    from engine.drafting.examples import draft_examples, examples_of, run_examples
-
-    with_draft = Catalog(result.files, root)
-    check.examples = run_examples(
-        with_draft, examples=draft_examples(with_draft, terms_file), decider=decider
-    )
-    started = f"version {terms_file.versions[-1].effective_from.isoformat()}"
-    check.retired = [e for e in examples_of(terms_file, retired=True) if e.retired_by == started]
+    check.files = result.files
     return check
 
 
@@ -304,154 +294,6 @@ def draft_refusals(
     return problems
 
 
-GONE_CONTRACTS = ("deleted", "withdrawn", "lapsed", "ended")
-
-
-def affected_accounts(connection: Connection, catalog: Catalog, terms_file: TermsFile) -> list[Any]:
-    """The customers a change concerns: a plan's accounts, a rate table's, or everyone."""
-    rows = connection.execute(
-        select(
-            accounts.c.id,
-            accounts.c.plan,
-            accounts.c.customer_type,
-            accounts.c.contract,
-            accounts.c.customer,
-        )
-        .where(accounts.c.status == "open")
-        .order_by(accounts.c.id)
-    ).all()
-    plans = concerned_plans(catalog, terms_file)
-    return [
-        r
-        for r in rows
-        if json.loads(r.contract).get("status") not in GONE_CONTRACTS
-        and (plans is None or r.plan in plans)
-    ]
-
-
-def concerned_plans(catalog: Catalog, terms_file: TermsFile) -> set[str] | None:
-    """The plans whose customers a change of ``terms_file`` concerns; None: every plan."""
-    if terms_file.kind == "plan":
-        return {terms_file.name}
-    if terms_file.kind == "rates":
-        today = catalog.at(terms_file.versions[-1].effective_from)
-        return {p for p in catalog.plans if today.plan(p)["rate_table"] == terms_file.name}
-    return None
-
-
-def verify_notice(booking: Any, publication: Any | None, notified: bool) -> None:
-    """A ``terms.notified`` event is only what its publication said, to whom it said it.
-
-    The publication must exist, name the same notice clause, effective date and termination
-    right, be notified on the event's day, and concern the account: its outbox holds the
-    account's notification (``notified``) and the account's plan is one the change concerns (as
-    :func:`affected_accounts` decides). Otherwise the event is refused citing the termination
-    right it would grant (AGB 8.2 or 8.6), so a forged notice grants nothing.
-    """
-    from engine.effects import Rejected
-
-    data = booking.event.data
-    number = data["publication"]
-    if publication is None:
-        raise Rejected(
-            f"there is no publication {number}: a change of the terms is notified only by "
-            "publishing it (admin UI), never by an event from outside",
-            data.get("termination_clause") or "AGB 8.6",
-        )
-    summary = json.loads(publication.summary)
-    notice = summary.get("notice_clause") or "AGB 8.1"
-    termination = summary.get("termination_clause")
-    cite = termination or notice
-    said = {
-        "clause": notice,
-        "effective_on": publication.effective_from,
-        "termination_clause": termination,
-    }
-    for name, expected in said.items():
-        if data.get(name) != expected:
-            raise Rejected(
-                f"publication {number} notified {name} {expected!r}, not {data.get(name)!r}",
-                cite,
-            )
-    if booking.local_date.isoformat() != publication.notified_on:
-        raise Rejected(
-            f"publication {number} was notified on {publication.notified_on}, "
-            f"not on {booking.local_date.isoformat()}",
-            cite,
-        )
-    account = booking.require_account()
-    terms_file = next((f for f in booking.catalog.files if f.path == publication.file), None)
-    plans = concerned_plans(booking.catalog, terms_file) if terms_file is not None else set()
-    gone = account.status != "open" or account.contract.status in GONE_CONTRACTS
-    if not notified or gone or (plans is not None and account.plan not in plans):
-        raise Rejected(
-            f"publication {number} ({publication.citation}) does not concern account {account.id}",
-            cite,
-        )
-
-
-def publications_by_id(connection: Connection, numbers: Any) -> dict[int, Any]:
-    """The publications of these numbers (for checking ``terms.notified`` events)."""
-    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
-    if not wanted:
-        return {}
-    rows = connection.execute(select(publications).where(publications.c.id.in_(wanted)))
-    return {row.id: row for row in rows}
-
-
-def notified_accounts(connection: Connection, numbers: Any, names: Any) -> set[tuple[int, str]]:
-    """Which (publication, account) pairs the publications' outbox holds a notification for."""
-    from engine.ledger.tables import outbox
-
-    wanted = sorted({n for n in numbers if isinstance(n, int) and 0 < n < 2**63})
-    if not wanted:
-        return set()
-    query = select(outbox.c.publication, outbox.c.account).where(
-        outbox.c.publication.in_(wanted), outbox.c.account.in_(sorted(set(names)))
-    )
-    return {(row.publication, row.account) for row in connection.execute(query)}
-
-
-def published_texts(connection: Connection) -> dict[str, str]:
-    """The published versions per file, in publication order, as YAML to append."""
-    texts: dict[str, str] = {}
-    for row in connection.execute(
-        select(publications.c.file, publications.c.text).order_by(publications.c.id)
-    ):
-        texts[row.file] = texts.get(row.file, "") + row.text
-    return texts
-
-
-def publication_versions(connection: Connection) -> dict[str, list[Appended]]:
-    """Every published version per file, in publication order, each naming its publication.
-
-    A version the file already holds with identical content (after ``billing terms export``)
-    is not counted twice; see :class:`engine.catalog.loader.Appended`.
-    """
-    versions: dict[str, list[Appended]] = {}
-    query = select(
-        publications.c.id, publications.c.file, publications.c.text, publications.c.published_by
-    ).order_by(publications.c.id)
-    for row in connection.execute(query):
-        origin = f"publication {row.id} by {row.published_by}"
-        versions.setdefault(row.file, []).append(Appended(row.text, origin, skip_if_present=True))
-    return versions
-
-
-def terms_catalog(connection: Connection, root: Path | None = None) -> Catalog:
-    """The catalog every reader uses: the files below ``root`` plus every stored publication.
-
-    The engine, the API, the admin UI and the CLI (``terms show``, ``list``, ``history``,
-    ``clauses``) all read the terms through this function, so they agree on one history.
-    Raises :class:`~engine.catalog.CatalogInvalid` with every fault.
-    """
-    return load_catalog(root, appended=publication_versions(connection))
-
-
-def publication_count(connection: Connection) -> int:
-    return int(connection.execute(select(func.count()).select_from(publications)).scalar_one())
-
-
 def publish(
     connection: Connection,
     catalog: Catalog,
@@ -465,8 +307,6 @@ def publish(
     ground: str | None,
 ) -> tuple[int, list[dict]]:
     """Store the version, fill the outbox, audit it; the ``terms.notified`` events to apply."""
-    from engine.ledger.tables import outbox
-
     notified_on = catalog.local_date(notified_at)
     published_at = notified_at.astimezone(UTC).isoformat(timespec="seconds")
     summary = json.dumps(asdict(assessment), default=str, ensure_ascii=False)
@@ -487,8 +327,6 @@ def publish(
             }
         ],
     ).scalar_one()
-    from engine.contract.notices import letters_for
-
     letters = letters_for(catalog, assessment, reason, notified_on)  # as the admin UI previews
     events, messages = [], []
     for account in affected_accounts(connection, catalog, terms_file):

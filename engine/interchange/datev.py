@@ -1,4 +1,4 @@
-"""The month's bookings for the accountant: a DATEV "Buchungsstapel" (issue 12).
+"""The month's bookings for the accountant: a DATEV "Buchungsstapel".
 
 DATEV format (EXTF) version 700, data category 21 "Buchungsstapel", format version 13, as the
 DATEV developer portal's "Formatbeschreibung Buchungsstapel" describes it: line 1 the header
@@ -33,6 +33,7 @@ from engine.catalog import Catalog, Terms
 from engine.core.deadlines import last_day_of_month
 from engine.core.money import from_cents, to_cents
 from engine.core.state import CreditNote, Invoice
+from engine.documents import german
 from engine.ledger.credit_note_store import credit_notes_issued_between
 from engine.ledger.store import Store, _invoice_from_row
 from engine.ledger.tables import events, invoices, ledger_entries
@@ -172,17 +173,6 @@ UMSATZ, SOLL_HABEN, WKZ, KONTO, GEGENKONTO, BU, BELEGDATUM, BELEGFELD1, BUCHUNGS
 )
 TEXT_COLUMNS = frozenset({SOLL_HABEN, WKZ, BU, BELEGFELD1, BUCHUNGSTEXT})
 
-# Buchungstext of each item kind (customer-facing language: German).
-ITEM_TEXT = {
-    "base_fee": "Grundgebühr",
-    "additional_user_fee": "Zusätzliche Nutzer",
-    "call": "Verbindungen",
-    "handling_fee": "Bearbeitungsgebühr AGB 4.1.4",
-    "returned_debit_fee": "Rücklastschriftgebühr AGB 4.2.3",
-    "default_interest": "Verzugszinsen AGB 4.4.4",
-    "refund_fee": "Erstattungsgebühr AGB 1.4.1",
-    "objection_credit": "Gutschrift nach Einwendung AGB 4.5.4",
-}
 # Ledger entries that move money without a document of their own: side on the debtor, text.
 MONEY_MOVEMENTS = {
     "payment": ("H", "Zahlung"),
@@ -336,7 +326,7 @@ def _items_postings(
     taxable = {item["kind"] for item in detail.get("items", []) if item.get("vat")}
     for kind, cents in sorted(net_by_kind.items()):
         if cents:
-            text = f"{label} {document.number} {ITEM_TEXT.get(kind, kind)}"
+            text = f"{label} {document.number} {german.BOOKING_TEXTS.get(kind, kind)}"
             if reverse_charge and kind in taxable:
                 account, key = chart.revenue("reverse_charge"), ""
             else:
@@ -390,7 +380,7 @@ def entry_postings(entry, debtor: str, chart: Chart, day: date) -> list[Posting]
                 chart.revenue("refund_fee"),
                 day,
                 document,
-                ITEM_TEXT["refund_fee"],
+                german.BOOKING_TEXTS["refund_fee"],
             )
         ]
     return []

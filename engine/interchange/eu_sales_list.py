@@ -1,8 +1,8 @@
 """The EU sales list (Zusammenfassende Meldung, § 18a UStG) of a quarter, as CSV.
 
 Services whose place of supply is in another member state and whose recipient owes the VAT
-there (reverse charge, UStG § 13b, engine/billing/vat_treatment.py) are reported per recipient VAT id:
-quarterly (§ 18a (1) sentence 2 UStG), in the period in which the service was carried out
+there (reverse charge, UStG § 13b, engine/billing/vat_treatment.py) are reported per recipient
+VAT id: quarterly (§ 18a (1) sentence 2 UStG), in the period in which the service was carried out
 (§ 18a (8) UStG). A monthly invoice's service is its period (``detail["period"]``): the
 invoice for December, issued on 1 January, belongs to the fourth quarter.
 

@@ -1,11 +1,12 @@
-"""The SEPA collection file: one pain.008.001.08 per collection date and scheme (issue 12).
+"""The SEPA collection file: one pain.008.001.08 per collection date and scheme.
 
 The engine decides each collection when the ``direct_debit`` deadline of AGB 4.2.2 fires
-(:func:`engine.payments.sepa_mandates.collect` writes ``detail["direct_debit"]`` on the invoice). This module
-gathers the collections of one date into a file built with ``sepaxml`` and checked against the
-XSD it ships, and records it: the file in ``sepa_batches``, each invoice in
-``sepa_collections`` (its primary key). Exactly once: exporting the same date again returns
-the file as recorded, byte for byte; an invoice already in a file is never put in another.
+(:func:`engine.payments.sepa_mandates.collect` writes ``detail["direct_debit"]`` on the
+invoice). This module gathers the collections of one date into a file built with ``sepaxml``
+and checked against the XSD it ships, and records it: the file in ``sepa_batches``, each
+invoice in ``sepa_collections`` (its primary key). Exactly once: exporting the same date again
+returns the file as recorded, byte for byte; an invoice already in a file is never put in
+another.
 
 No wall clock: the message id is derived from the date, the scheme and the collections; the
 creation time is the caller's ``created_at`` (default: the start of the last submission day).
@@ -225,39 +226,12 @@ def export(
         try:
             with store.unit() as unit:
                 connection = unit.connection
-                recorded = connection.execute(
-                    select(sepa_batches).where(
-                        sepa_batches.c.collection_date == day.isoformat(),
-                        sepa_batches.c.scheme == scheme,
-                    )
-                ).one_or_none()
+                recorded = _recorded_file(connection, day, scheme)
                 due = due_collections(connection, day, scheme)
                 if recorded is not None:
-                    if due:
-                        raise ExportRefused(
-                            "collection_date",
-                            f"the {scheme} file for {day} was written already (message "
-                            f"{recorded.message_id}); these collections came later and are not in "
-                            f"it: {', '.join(c['invoice'] for c in due)}",
-                        )
-                    return Export(
-                        recorded.xml.encode(),
-                        recorded.message_id,
-                        day,
-                        scheme,
-                        recorded.count,
-                        recorded.total_cents,
-                        created=False,
-                    )
+                    return _as_recorded(recorded, due, day, scheme)
                 created = created_at or default_created_at(day, catalog)
-                last = latest_submission(day, terms)
-                if created.astimezone(terms.calendar.zone).date() > last:
-                    raise ExportRefused(
-                        "created_at",
-                        f"a {scheme} file for {day} must reach the bank by {last} (one TARGET2 "
-                        f"business day before, Platform: sepa); created {created.isoformat()} is "
-                        "too late: collect on a later date",
-                    )
+                _refuse_late(created, day, scheme, terms)
                 if not due:
                     raise ExportRefused(
                         "collection_date",
@@ -275,43 +249,101 @@ def export(
                     terms.clause("Platform: sepa")["schema"],
                 )
                 total = sum(c["amount_cents"] for c in due)
-                connection.execute(
-                    insert(sepa_batches),
-                    [
-                        {
-                            "message_id": msg_id,
-                            "collection_date": day.isoformat(),
-                            "scheme": scheme,
-                            "created_at": created.isoformat(),
-                            "count": len(due),
-                            "total_cents": total,
-                            "xml": xml.decode(),
-                        }
-                    ],
-                )
-                if due:
-                    connection.execute(
-                        insert(sepa_collections),
-                        [
-                            {
-                                "invoice": c["invoice"],
-                                "account": c["account"],
-                                "amount_cents": c["amount_cents"],
-                                "message_id": msg_id,
-                                "collection_date": day.isoformat(),
-                                "end_to_end_id": c["end_to_end_id"],
-                                "mandate_reference": c["mandate"]["reference"],
-                                "sequence_type": c["sequence_type"],
-                            }
-                            for c in due
-                        ],
-                    )
+                _record(connection, xml, msg_id, day, scheme, created, due, total)
                 return Export(xml, msg_id, day, scheme, len(due), total, created=True)
         except IntegrityError:
             if attempt:
                 raise
             # A concurrent export recorded this date or one of its invoices first: read again.
     raise AssertionError("unreachable")
+
+
+def _recorded_file(connection: Connection, day: date, scheme: str):
+    """The row of the file recorded for ``day`` and ``scheme``, or None."""
+    return connection.execute(
+        select(sepa_batches).where(
+            sepa_batches.c.collection_date == day.isoformat(),
+            sepa_batches.c.scheme == scheme,
+        )
+    ).one_or_none()
+
+
+def _as_recorded(recorded, due: list[dict], day: date, scheme: str) -> Export:
+    """The recorded file, byte for byte; refused if collections came due after it was written
+    (they would be in no file)."""
+    if due:
+        raise ExportRefused(
+            "collection_date",
+            f"the {scheme} file for {day} was written already (message "
+            f"{recorded.message_id}); these collections came later and are not in "
+            f"it: {', '.join(c['invoice'] for c in due)}",
+        )
+    return Export(
+        recorded.xml.encode(),
+        recorded.message_id,
+        day,
+        scheme,
+        recorded.count,
+        recorded.total_cents,
+        created=False,
+    )
+
+
+def _refuse_late(created: datetime, day: date, scheme: str, terms) -> None:
+    """A file created after the last submission day for ``day`` reaches the bank too late."""
+    last = latest_submission(day, terms)
+    if created.astimezone(terms.calendar.zone).date() > last:
+        raise ExportRefused(
+            "created_at",
+            f"a {scheme} file for {day} must reach the bank by {last} (one TARGET2 "
+            f"business day before, Platform: sepa); created {created.isoformat()} is "
+            "too late: collect on a later date",
+        )
+
+
+def _record(
+    connection: Connection,
+    xml: bytes,
+    msg_id: str,
+    day: date,
+    scheme: str,
+    created: datetime,
+    due: list[dict],
+    total: int,
+) -> None:
+    """Record the file in ``sepa_batches`` and each of its collections in ``sepa_collections``
+    (an invoice is its primary key: it is never in two files)."""
+    connection.execute(
+        insert(sepa_batches),
+        [
+            {
+                "message_id": msg_id,
+                "collection_date": day.isoformat(),
+                "scheme": scheme,
+                "created_at": created.isoformat(),
+                "count": len(due),
+                "total_cents": total,
+                "xml": xml.decode(),
+            }
+        ],
+    )
+    if due:
+        connection.execute(
+            insert(sepa_collections),
+            [
+                {
+                    "invoice": c["invoice"],
+                    "account": c["account"],
+                    "amount_cents": c["amount_cents"],
+                    "message_id": msg_id,
+                    "collection_date": day.isoformat(),
+                    "end_to_end_id": c["end_to_end_id"],
+                    "mandate_reference": c["mandate"]["reference"],
+                    "sequence_type": c["sequence_type"],
+                }
+                for c in due
+            ],
+        )
 
 
 def _refuse_shared_references(due: list[dict]) -> None:

@@ -1,13 +1,14 @@
-"""Returned direct debits from the bank: camt.054 and pain.002 files in (issue 12, AGB 4.2.3).
+"""Returned direct debits from the bank: camt.054 and pain.002 files in (AGB 4.2.3).
 
 The bank reports a collection that came back in a camt.054 debit notification (the
 R-transaction's ``TxDtls`` with ``RtrInf/Rsn/Cd``; German banks deliver camt.054.001.02 under
 the DFÜ agreement, newer ones camt.054.001.08) or, rejected before settlement, in a pain.002
 status report (``TxInfAndSts`` with ``TxSts`` RJCT and ``StsRsnInf/Rsn/Cd``). Each becomes a
 ``direct_debit.returned`` event for the collection recorded by the export
-(:mod:`engine.interchange.sepa_export`, table ``sepa_collections``): the end-to-end id is the invoice
-number. Whether the fee of AGB 4.2.3 applies is the platform decision
-``rules/platform/sepa-returns.yaml`` (:func:`customer_responsible`).
+(:mod:`engine.interchange.sepa_export`, table ``sepa_collections``): the end-to-end id is the
+invoice number. Whether the fee of AGB 4.2.3 applies is the platform decision
+``rules/platform/sepa-returns.yaml``
+(:func:`engine.payments.return_reasons.customer_responsible`).
 
 Idempotent: the event id is derived from the end-to-end id and the bank's reference of the
 return, so a file imported twice changes nothing (the engine stores an id once). What cannot be
@@ -38,7 +39,6 @@ from engine.ledger.tables import events, invoices, sepa_collections
 if TYPE_CHECKING:
     from engine.engine import Engine
 
-DECISION = "Platform: sepa-returns"
 MAX_BYTES = 64 * 1024 * 1024
 _ISO = "urn:iso:std:iso:20022:tech:xsd:"
 _MESSAGES = {
@@ -50,19 +50,6 @@ _REASON_CODE = re.compile(r"^[A-Z0-9]{4}$")
 # Refused before parsing (an entity bomb never reaches the parser), in each encoding XML allows.
 _DOCTYPE_MARKS = tuple("<!DOCTYPE".encode(c) for c in ("utf-8", "utf-16-le", "utf-16-be"))
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,35}$")
-
-
-# -- the platform decision (AGB 4.2.3 "soweit er diese zu vertreten hat") ---------------------
-
-
-def customer_responsible(reason_code: str, terms: Terms) -> bool:
-    """Whether the customer is responsible for a return with this ISO reason code."""
-    decision = terms.clause(DECISION)
-    if reason_code in decision["customer_responsible"]:
-        return True
-    if reason_code in decision["not_customer_responsible"]:
-        return False
-    return bool(decision["unknown_code_responsible"])
 
 
 # -- reading the file --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Account state kept in memory between batches (issue 13), never used when stale.
+"""Account state kept in memory between batches, never used when stale.
 
 A batch of a replay touches the same accounts as the batch before. Instead of loading each
 account's state, pending deadlines and invoices again (JSON decoded, thousands of rows), the
@@ -6,7 +6,7 @@ engine keeps what it wrote after the commit, under the account's **version**. Ev
 an account raises ``accounts.version`` (engine/ledger/store.py), whoever writes it: the API,
 the admin UI, another replay process. A batch reads the versions of its accounts (one small
 query) and uses a kept entry only if its version is the stored one; any other account is
-loaded from the database as before.
+loaded from the database.
 
 Accounts whose batch created deadlines are not kept: a new deadline gets its id from the
 database, and only a loaded deadline has the id that settling it needs.

@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.engine import URL
 
-from engine.catalog import PROJECT_ROOT
+from engine.core.schemas import PROJECT_ROOT
 from engine.ledger.tables import audit_log
 
 GENESIS = "0" * 64

@@ -1,23 +1,23 @@
-"""Compact storage of event results and call details (issue 13).
+"""Compact storage of event results and call details.
 
-Every applied call used to store its whole result as JSON: the keys of every effect and the
-same clause, terms version, tariff and rate strings on every row, about 480 bytes. Here an
+A call's whole result as JSON repeats the keys of every effect and the same clause, terms
+version, tariff and rate strings on every row, about 480 bytes. Here an
 effect is split into its **shape** (its keys, and the values that repeat from call to call:
 kind, clause, terms version, item, zone, rate, tariff) and its own values. A shape is stored
 once in ``effect_shapes`` under a number derived from its text; a row stores
 ``[[shape, value, ...], ...]``, about 80 bytes. Reading renders exactly the dictionaries that
 were stored (:func:`render_effects`), so ``billing account``, the ledger view and the itemised
-bill show what they showed before.
+bill show the results as the engine gave them.
 
 A result that is not ``{"id", "status", "effects"}`` (a rejection with its reason) is stored
-as JSON as before; a stored text starting with ``{`` is JSON, with ``[`` compact.
+as plain JSON; a stored text starting with ``{`` is JSON, with ``[`` compact.
 
-Round 3 (issue 13): a value that *is* the event's own field of the same name (a call's user,
-number and duration) is not stored again in the result or the ledger detail; the shape names
-it among its **payload keys** and reading takes it from the event's payload. A shape without
-payload keys is written as before (two lists), so shapes and rows stored before read unchanged.
-Rows now name their shape by its number in 8 base64url characters (``"AbC-12_x"``) instead of
-up to 15 decimal digits; a number in a row is read as before.
+A value that *is* the event's own field of the same name (a call's user, number and duration)
+is not stored again in the result or the ledger detail; the shape names it among its **payload
+keys** and reading takes it from the event's payload. A shape without payload keys is written
+as two lists, the form of shapes that have none, so shapes and rows stored in that form read
+unchanged. Rows name their shape by its number in 8 base64url characters (``"AbC-12_x"``);
+older rows name it by up to 15 decimal digits, which are read too.
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ class Shapes:
     # -- decoding -----------------------------------------------------------------------------
 
     def code(self, number: int) -> str:
-        """How a row names a shape: its 48-bit number as 8 base64url characters (rows written
-        before round 3 name it by the decimal number, up to 15 digits; both are read)."""
+        """How a row names a shape: its 48-bit number as 8 base64url characters (older rows
+        name it by the decimal number, up to 15 digits; both are read)."""
         code = self._codes.get(number)
         if code is None:
             code = self._codes[number] = base64.urlsafe_b64encode(
@@ -249,8 +249,8 @@ def stored_shapes(connection: Connection) -> Shapes:
 
 
 def _shape_text(shape: Shape) -> str:
-    """``[constants, keys]``, with ``payload keys`` third only when there are any (the shapes
-    stored before round 3 keep their text and so their number)."""
+    """``[constants, keys]``, with ``payload keys`` third only when there are any (so a shape
+    without them keeps the text, and so the number, older rows know it by)."""
     constants, keys, from_payload = shape
     parts = [[list(item) for item in constants], list(keys)]
     if from_payload:

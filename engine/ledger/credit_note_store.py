@@ -1,4 +1,5 @@
-"""Reading and writing credit notes (engine/billing/credit_notes.py): insert-only, never updated (GoBD)."""
+"""Reading and writing credit notes (engine/billing/credit_notes.py): insert-only, never updated
+(GoBD)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
-"""How an event's JSON is kept in ``events.payload`` (issue 13, rounds 2 and 3).
+"""How an event's JSON is kept in ``events.payload``.
 
 The id, account, type and instant (as received) have columns of their own, so the payload
 stores only the rest: the fields of the event's type, canonical (keys sorted, no spaces). The
 event as received is rebuilt from the columns and the payload; its canonical form, and so the
-digest computed from it when the event arrived, is the same. Rows written before keep the
-whole event in the payload (they name an ``id``) and read as before.
+digest computed from it when the event arrived, is the same. Older rows keep the whole event
+in the payload (they name an ``id``); it is read as it is.
 
-Round 3: an event whose fields are exactly one of the :data:`VALUE_LISTS` of its type (a call:
+An event whose fields are exactly one of the :data:`VALUE_LISTS` of its type (a call:
 duration, number, user) stores only the values, as a JSON list in that order (``[61,"+49...",
 "anna"]`` instead of ``{"duration_s":61,"to":"+49...","user":"anna"}``); a payload starting
-with ``[`` is such a list, with ``{`` an object as before.
+with ``[`` is such a list, with ``{`` an object.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Without it a single event costs a round trip each for the catalog's publication 
 advisory lock per account, the known event ids, the accounts, their pending deadlines, their
 invoices, and the webhook subscriptions. Here they go to the server as one psycopg pipeline
 (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html): the server runs them in order,
-so every read still happens after the account locks are held, exactly as before.
+so every read still happens after the account locks are held, as without the pipeline.
 
 The webhook subscriptions are cached per process and checked each transaction against a
 fingerprint (an MD5 of every subscription row) computed by the same pipeline: a subscription
@@ -64,7 +64,7 @@ MISSING = object()
 @dataclass
 class Prefetched:
     """What the pipeline read; each part is handed out once, for exactly the ids it was read
-    for (a later or different question goes to the database as before)."""
+    for (a later or different question goes to the database itself)."""
 
     event_ids: frozenset[str]
     accounts: frozenset[str]

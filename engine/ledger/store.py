@@ -21,7 +21,7 @@ from sqlalchemy import Connection, create_engine, event, func, insert, select, t
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.pool import StaticPool
 
-from engine.catalog import PROJECT_ROOT
+from engine.core.schemas import PROJECT_ROOT
 from engine.core.state import AccountState, Contract, Deadline, Invoice
 from engine.events import content_digest
 from engine.ledger.compact import Shapes
@@ -229,14 +229,15 @@ class Unit:
         else:
             found = {}
             for chunk in _chunks(list(ids)):
-                # plain SQL: SQLAlchemy's expanding IN cost more than the query (issue 13)
+                # plain SQL: SQLAlchemy's expanding IN cost more than the query
                 sql = f"SELECT id, digest FROM events WHERE id_key IN ({self._marks(len(chunk))})"
                 keys = tuple(event_key(i) for i in chunk)
                 for event_id, digest in self.connection.exec_driver_sql(sql, keys):
                     if event_id in ids:
                         found[event_id] = bytes(digest)
-        # Rows written since round 3 of issue 13 store no digest (an empty one): it is the
-        # digest of the canonical form, rebuilt byte for byte from the row (event_payload.py).
+        # The engine writes rows without a digest (an empty one; only older rows have one):
+        # the row determines it, as the digest of the canonical form rebuilt byte for byte
+        # from the row (event_payload.py).
         empty = [event_id for event_id, digest in found.items() if not digest]
         for chunk in _chunks(empty):
             query = select(*DOCUMENT_COLUMNS).where(*_by_ids(chunk))

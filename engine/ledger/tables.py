@@ -295,8 +295,8 @@ sepa_mandate_references = Table(
 )
 
 # Webhook subscriptions of billing services and the transactional outbox of their messages
-# (engine/delivery/webhooks.py): a message row is written in the transaction of the event whose effect
-# it reports, so a rolled-back event sends nothing and a committed one is never lost.
+# (engine/delivery/webhooks.py): a message row is written in the transaction of the event whose
+# effect it reports, so a rolled-back event sends nothing and a committed one is never lost.
 webhook_subscriptions = Table(
     "webhook_subscriptions",
     metadata,
@@ -334,8 +334,8 @@ Index(
     "ix_webhook_messages_status_next", webhook_messages.c.status, webhook_messages.c.next_attempt_at
 )
 
-# Credit notes (Rechnungskorrekturen, engine/billing/credit_notes.py): written once, never updated (GoBD);
-# numbered gapless per year in their own series (Platform: credit-notes).
+# Credit notes (Rechnungskorrekturen, engine/billing/credit_notes.py): written once, never
+# updated (GoBD); numbered gapless per year in their own series (Platform: credit-notes).
 credit_notes = Table(
     "credit_notes",
     metadata,
@@ -359,7 +359,7 @@ credit_note_counters = Table(
     Column("last", Integer, nullable=False),
 )
 
-# The shapes of stored effects (engine/ledger/compact.py, issue 13): keys and repeating values
+# The shapes of stored effects (engine/ledger/compact.py): keys and repeating values
 # of an effect, stored once; ``id`` is a 48-bit number derived from ``shape``.
 effect_shapes = Table(
     "effect_shapes",

@@ -12,7 +12,7 @@ from engine.core.interest import default_interest
 from engine.core.money import from_cents, parse_amount, to_cents
 from engine.core.state import Deadline, Invoice
 from engine.effects import Booking, Rejected
-from engine.interchange import sepa_returns
+from engine.payments import return_reasons
 from engine.payments import sepa_mandates as sepa
 
 DEFAULT = "default"
@@ -92,8 +92,8 @@ def return_direct_debit(booking: Booking) -> None:
     decision = {}
     if "reason_code" in data:
         code = data["reason_code"]
-        decision = {"reason_code": code, "decision": sepa_returns.DECISION}
-        if not sepa_returns.customer_responsible(code, booking.terms):
+        decision = {"reason_code": code, "decision": return_reasons.DECISION}
+        if not return_reasons.customer_responsible(code, booking.terms):
             booking.effect("returned_debit_fee_waived", "AGB 4.2.3", responsible=False, **decision)
             return
     terms = booking.terms.clause("AGB 4.2.3")

@@ -1,0 +1,105 @@
+"""What billing services send (``events:write``): an event or a batch of them, a quote (the
+result an event would have, nothing stored), and the clock that fires due deadlines.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from api.common import (
+    MAX_BATCH,
+    ApiError,
+    authorise,
+    conflict,
+    instant_arg,
+    json_body,
+    refuse_platform_only,
+)
+from engine.engine import BatchInvalid, Engine, EventConflict
+from engine.events import EventInvalid, parse_event
+from web.http import get_engine, json_response
+
+
+def post_events():
+    authorise("events:write")
+    document = json_body()
+    engine = get_engine()
+    if isinstance(document, dict) and "events" in document and "type" not in document:
+        return _post_batch(engine, document)
+    refuse_platform_only(document)
+    try:
+        return json_response(engine.handle(document, refuse_conflicts=True))
+    except EventInvalid as exc:
+        raise ApiError(400, exc.message, exc.field) from None
+    except EventConflict as exc:
+        raise conflict(exc, batch=False) from None
+
+
+def _post_batch(engine: Engine, document: dict[str, Any]):
+    """``{"events": [...]}``: every event applied in order, or none if one is refused."""
+    events = document["events"]
+    if set(document) != {"events"}:
+        raise ApiError(400, 'A batch is {"events": [...]} and nothing else.', "")
+    if not isinstance(events, list) or not events:
+        raise ApiError(400, "events must be a non-empty list of events.", "/events")
+    if len(events) > MAX_BATCH:
+        raise ApiError(400, f"At most {MAX_BATCH} events per batch, not {len(events)}.", "/events")
+    for index, event in enumerate(events):
+        refuse_platform_only(event, index)
+    try:
+        return json_response({"results": engine.handle_many(events, refuse_conflicts=True)})
+    except BatchInvalid as exc:
+        raise ApiError(
+            400,
+            f"Event {exc.index}: {exc.message}; nothing was applied.",
+            f"/events/{exc.index}{exc.field}",
+            exc.index,
+        ) from None
+    except EventConflict as exc:
+        raise conflict(exc, batch=True) from None
+
+
+def quote():
+    authorise("events:write")
+    document = json_body()
+    refuse_platform_only(document)
+    try:
+        return json_response(get_engine().quote(document, refuse_conflicts=True))
+    except EventInvalid as exc:
+        raise ApiError(400, exc.message, exc.field) from None
+    except EventConflict as exc:
+        raise conflict(exc, batch=False) from None
+
+
+def clock():
+    authorise("events:write")
+    document = json_body()
+    if not isinstance(document, dict):
+        raise ApiError(400, 'Send {"until": "<instant>"} and optionally "account".', "")
+    unknown = set(document) - {"until", "account"}
+    if unknown:
+        raise ApiError(400, f"Unknown field {sorted(unknown)[0]!r}.", f"/{sorted(unknown)[0]}")
+    until = document.get("until")
+    if not isinstance(until, str):
+        raise ApiError(400, "until is required: an instant with offset.", "/until")
+    instant = instant_arg(until, "/until")
+    if not isinstance(instant, datetime):
+        raise ApiError(400, "until must be an instant with offset, not a date.", "/until")
+    account = document.get("account")
+    if "account" in document and not isinstance(account, str):
+        raise ApiError(400, "account must be a string.", "/account")
+    try:
+        # The same checks as the clock event's: instants in the covered years, a valid account.
+        parse_event(
+            {
+                "id": "x",
+                "type": "clock",
+                "account": "x" if account is None else account,
+                "at": until,
+            }
+        )
+    except EventInvalid as exc:
+        field = "/until" if exc.field == "/at" else exc.field
+        raise ApiError(400, exc.message, field) from None
+    return json_response({"results": get_engine().advance(instant, account)})

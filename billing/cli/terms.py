@@ -1,0 +1,315 @@
+"""``billing terms show|list|export|history|impact`` and ``billing clauses``: the terms in force."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from billing.cli.common import (
+    DB_HELP,
+    catalog_root,
+    now_for_query,
+    parse_instant,
+    resolve_clause,
+    terms_of,
+)
+from engine.catalog import CatalogInvalid
+from engine.catalog.coverage import (
+    clause_tests,
+    coverage,
+    load_not_encoded,
+    numbered_clauses,
+    render_markdown,
+)
+from engine.catalog.loader import load_files, new_versions
+from engine.catalog.values import format_value, value_to_json
+from engine.contract.publications import publication_versions, terms_catalog
+from engine.drafting.impact import (
+    ImpactRefused,
+    Period,
+    default_period,
+    describe,
+    draft_from_file,
+    draft_impact,
+)
+from engine.drafting.publishing import indent_version
+from engine.ledger.store import Store
+from engine.ledger.tables import drafts
+
+
+def add_commands(commands) -> None:
+    """The ``terms`` command with its actions, then ``clauses``, added to ``billing``."""
+    terms = commands.add_parser("terms", help="show the terms in force")
+    actions = terms.add_subparsers(dest="terms_command", required=True, metavar="ACTION")
+    _add_show_and_list(actions)
+    _add_export(actions)
+    history = actions.add_parser("history", help="every version of one clause")
+    history.add_argument("clause", help='a citation, e.g. "AGB 4.2.3"')
+    history.add_argument("--catalog", help="catalog folder")
+    history.add_argument("--db", help=DB_HELP)
+    history.set_defaults(handler=cmd_terms_history)
+    _add_impact(actions)
+
+    clauses = commands.add_parser("clauses", help="the clause table of both documents")
+    target = clauses.add_mutually_exclusive_group()
+    target.add_argument("--write", metavar="FILE", help="write the table to FILE")
+    target.add_argument("--check", metavar="FILE", help="fail if FILE is not up to date")
+    clauses.add_argument("--catalog", help="catalog folder")
+    clauses.add_argument("--db", help=DB_HELP)
+    clauses.set_defaults(handler=cmd_clauses)
+
+
+def _add_show_and_list(actions) -> None:
+    show = actions.add_parser("show", help="one clause's parameters in force at a date")
+    show.add_argument("clause", help='a citation, e.g. "AGB 4.2.3", or a plan id, e.g. clinq')
+    show.add_argument(
+        "--at", type=parse_instant, help="date or instant (default: now, the computer's clock)"
+    )
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--catalog", help="catalog folder")
+    show.add_argument("--db", help=DB_HELP)
+    show.set_defaults(handler=cmd_terms_show)
+    listing = actions.add_parser("list", help="every file's version in force at a date")
+    listing.add_argument("--at", required=True, type=parse_instant, help="date or instant")
+    listing.add_argument("--catalog", help="catalog folder")
+    listing.add_argument("--db", help=DB_HELP)
+    listing.set_defaults(handler=cmd_terms_list)
+
+
+def _add_export(actions) -> None:
+    export = actions.add_parser(
+        "export", help="write drafts (and publications) as catalog files for review in git"
+    )
+    export.add_argument("--out", default="exports", help="folder to write into (default: exports)")
+    export.add_argument("--db", help="database URL")
+    export.add_argument("--published", action="store_true", help="also the published versions")
+    export.add_argument(
+        "--in-place",
+        action="store_true",
+        help="write the publications not yet in the catalog's files into those files "
+        "(for git); drafts never go there",
+    )
+    export.add_argument("--catalog", help="catalog folder")
+    export.set_defaults(handler=cmd_terms_export)
+
+
+def _add_impact(actions) -> None:
+    impact = actions.add_parser(
+        "impact",
+        help="replay a period under the terms in force and under a draft, side by side "
+        "(nothing is written)",
+    )
+    impact.add_argument(
+        "draft",
+        metavar="DRAFT_FILE",
+        type=Path,
+        help="a catalog file whose last version is the draft (as 'terms export' writes it), "
+        "or one version's YAML with --file",
+    )
+    impact.add_argument("--file", help="the catalog file the draft belongs to")
+    impact.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        type=date.fromisoformat,
+        help="first day (YYYY-MM-DD; default: the last complete month of the stored events)",
+    )
+    impact.add_argument(
+        "--to", dest="last", metavar="DATE", type=date.fromisoformat, help="last day (inclusive)"
+    )
+    impact.add_argument("--json", action="store_true", help="print JSON")
+    impact.add_argument("--catalog", help="catalog folder")
+    impact.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
+    impact.set_defaults(handler=cmd_terms_impact)
+
+
+def cmd_terms_show(args: argparse.Namespace) -> int:
+    catalog = terms_of(args)
+    if args.at is None:
+        args.at = now_for_query()
+    terms = catalog.at(args.at)
+    in_force = terms.clause(resolve_clause(catalog, args.clause))
+    terms_file = in_force.file
+    if args.json:
+        document = {
+            "clause": in_force.citation,
+            "title": terms_file.title,
+            "file": terms_file.path,
+            "terms_version": terms.version,
+            "effective_from": in_force.effective_from.isoformat(),
+            "origin": in_force.version.origin,
+            "parameters": {
+                name: {
+                    "type": spec.type,
+                    "value": value_to_json(spec.type, in_force[name]),
+                    "source": in_force.source(name),
+                    "disadvantage": spec.disadvantage,
+                    "description": spec.description,
+                    "label_de": spec.label_de,
+                }
+                for name, spec in terms_file.parameters.items()
+            },
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{in_force.citation}: {terms_file.title}")
+    print(f"  file: {terms_file.path}")
+    print(
+        f"  in force on {catalog.local_date(args.at).isoformat()}: version of "
+        f"{in_force.effective_from.isoformat()} (terms version {terms.version})"
+    )
+    if in_force.version.origin != "file":
+        print(f"  published: {in_force.version.origin}")
+    width = max(map(len, terms_file.parameters))
+    for name, spec in terms_file.parameters.items():
+        value = format_value(spec.type, in_force[name])
+        source = in_force.source(name)
+        marker = f"  [{source}]" if source != "contract" else ""
+        rule = f" ({spec.deadline_rule}, shift {spec.shift})" if spec.type == "period" else ""
+        print(f"  {name:<{width}}  {value}{rule}{marker}")
+        print(f"  {'':<{width}}  {spec.description}")
+    return 0
+
+
+def cmd_terms_list(args: argparse.Namespace) -> int:
+    catalog = terms_of(args)
+    terms = catalog.at(args.at)
+    day = catalog.local_date(args.at).isoformat()
+    print(f"Terms in force on {day}: terms version {terms.version}")
+    for in_force in terms.in_force():
+        samples = [n for n in in_force.file.parameters if in_force.source(n) == "sample"]
+        note = f"  ({len(samples)} sample values)" if samples else ""
+        print(
+            f"  {in_force.citation:<26} since {in_force.effective_from.isoformat()}  "
+            f"{in_force.file.title}{note}"
+        )
+    return 0
+
+
+def cmd_terms_history(args: argparse.Namespace) -> int:
+    catalog = terms_of(args)
+    terms_file = catalog.file(resolve_clause(catalog, args.clause))
+    print(f"{terms_file.citation}: {terms_file.title} ({terms_file.path})")
+    for version in terms_file.versions:
+        origin = f" ({version.origin})" if version.origin != "file" else ""
+        print(
+            f"  from {version.effective_from.isoformat()}{origin}"
+            + (f": {version.note}" if version.note else "")
+        )
+        for name, parameter_value in version.values.items():
+            spec = terms_file.parameters[name]
+            print(f"    {name} = {format_value(spec.type, parameter_value.value)}")
+    return 0
+
+
+def cmd_terms_export(args: argparse.Namespace) -> int:
+    """Publications (and drafts) as catalog files: into the catalog itself, or a copy to diff.
+
+    Only publications a file does not hold yet are written, so exporting twice, or loading
+    after an export, never counts a version twice.
+    """
+    root = catalog_root(args.catalog)
+    out = Path(args.out)
+    if not args.in_place and out.resolve() == root.resolve():
+        print(
+            "error: --out is the catalog itself; use --in-place to write the publications "
+            "there (drafts never go into the catalog)",
+            file=sys.stderr,
+        )
+        return 2
+    with Store(args.db) as store, store.db.connect() as connection:
+        published = publication_versions(connection)
+        rows = connection.execute(
+            select(drafts).where(drafts.c.status == "draft").order_by(drafts.c.id)
+        ).all()
+    if args.in_place or args.published:
+        checked = load_files(root, appended=published)
+        if checked.errors:
+            raise CatalogInvalid(checked.errors)
+    fresh = new_versions(root, published) if (args.in_place or args.published) else {}
+    appended = {
+        file: "".join(f"  # {item.origin}\n{item.text}" for item in items)
+        for file, items in fresh.items()
+    }
+    if args.in_place:
+        for file, text in appended.items():
+            path = root / file
+            path.write_text(
+                path.read_text(encoding="utf-8").rstrip("\n") + "\n" + text, encoding="utf-8"
+            )
+            print(f"wrote {path}")
+        if not appended:
+            print("nothing to export: the files hold every publication")
+        return 0
+    for row in rows:
+        appended[row.file] = appended.get(row.file, "") + (
+            f"  # draft {row.id} by {row.author}, {row.updated_at}\n" + indent_version(row.text)
+        )
+    for file, text in appended.items():
+        source = (root / file).read_text(encoding="utf-8").rstrip("\n") + "\n"
+        target = out / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source + text, encoding="utf-8")
+        print(f"wrote {target}")
+    if not appended:
+        print("no drafts to export")
+    return 0
+
+
+def cmd_terms_impact(args: argparse.Namespace) -> int:
+    """``billing terms impact`` (engine/drafting/impact.py): reads the database, writes nothing."""
+    root = catalog_root(args.catalog)
+    try:
+        with Store(args.db) as store, store.db.connect() as connection:
+            catalog = terms_catalog(connection, root)
+            file, text = draft_from_file(args.draft, catalog, args.file)
+            if args.first is None and args.last is None:
+                period = default_period(connection, catalog)
+                if period is None:
+                    raise ImpactRefused("the database holds no events: give --from and --to")
+            elif args.first is None or args.last is None:
+                raise ImpactRefused("give both --from and --to (or neither)")
+            else:
+                period = Period(args.first, args.last)
+            impact = draft_impact(connection, root, file, text, period)
+    except (ImpactRefused, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(impact.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(describe(impact))
+    return 0
+
+
+def cmd_clauses(args: argparse.Namespace) -> int:
+    root = catalog_root(args.catalog)
+    catalog = terms_of(args)
+    rows, problems = coverage(
+        catalog,
+        numbered_clauses(root / "docs" / "source-documents"),
+        load_not_encoded(root),
+        clause_tests(root / "tests"),
+    )
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    table = render_markdown(rows, catalog)
+    if args.write:
+        Path(args.write).write_text(table, encoding="utf-8")
+        print(f"wrote {args.write}: {len(rows)} clauses")
+    elif args.check:
+        current = Path(args.check).read_text(encoding="utf-8") if Path(args.check).exists() else ""
+        if current != table:
+            print(f"{args.check} is out of date: run `make clauses`", file=sys.stderr)
+            return 1
+        print(f"OK: {args.check} lists all {len(rows)} clauses")
+    else:
+        sys.stdout.write(table)
+    return 0

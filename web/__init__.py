@@ -1,0 +1,1 @@
+"""Flask glue the two web faces share: the engine per process and response helpers."""
