@@ -87,7 +87,8 @@ SENTENCES: dict[str, Callable[[str, Detail], str]] = {
         f"{actor} set a new password for {_get(d, 'email')}; their sessions ended."
     ),
     "token_created": lambda actor, d: (
-        f"{actor} created the API token {_quoted(_get(d, 'name'))} with the role {_get(d, 'role')}."
+        f"{actor} created the API token {_quoted(_get(d, 'name'))} with the role {_get(d, 'role')}"
+        + (f", bound to the accounts {', '.join(d['accounts'])}." if d.get("accounts") else ".")
     ),
     "token_revoked": lambda actor, d: f"{actor} revoked the API token {_quoted(_get(d, 'name'))}.",
     "webhook_subscribed": _subscribed,
@@ -96,6 +97,11 @@ SENTENCES: dict[str, Callable[[str, Detail], str]] = {
         "its undelivered messages were cancelled."
     ),
     "webhook_retried": _retried,
+    "clock_advanced": lambda actor, d: (
+        f"{actor} advanced the platform's clock to {_get(d, 'until')} for "
+        + (f"account {_get(d, 'account')}" if d.get("account") else "every account")
+        + " (billing clock advance)."
+    ),
 }
 
 

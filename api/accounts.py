@@ -1,12 +1,15 @@
 """An account as billing services read it: the account, its ledger, deadlines, invoice and
 credit-note lists, and the itemised bill of a month (``accounts:read``).
+
+Every view starts with :func:`api.common.authorise_account`: a token bound to other accounts
+gets the 404 of an account that does not exist.
 """
 
 from __future__ import annotations
 
 from flask import request
 
-from api.common import MONTH, ApiError, authorise, int_arg, known_account_id
+from api.common import MONTH, ApiError, authorise_account, int_arg, known_account_id
 from api.documents import describe_credit_note, describe_invoice
 from engine.catalog import NotInForce
 from engine.documents import itemised_bill_filename
@@ -21,7 +24,7 @@ from web.http import get_engine, json_response, pdf_response
 
 
 def account(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     known_account_id(account)
     found = get_engine().account(account)
     if found is None:
@@ -30,7 +33,7 @@ def account(account: str):
 
 
 def ledger(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     known_account_id(account)
     after = int_arg("after", 0, 0, 2**62)
     limit = int_arg("limit", 100, 1, 1000)
@@ -43,7 +46,7 @@ def ledger(account: str):
 
 
 def deadlines(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     known_account_id(account)
     engine = get_engine()
     if engine.account(account) is None:
@@ -53,7 +56,7 @@ def deadlines(account: str):
 
 
 def account_invoices(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     known_account_id(account)
     engine = get_engine()
     with engine.store.unit(commit=False) as unit:
@@ -64,7 +67,7 @@ def account_invoices(account: str):
 
 
 def account_credit_notes(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     known_account_id(account)
     with get_engine().store.unit(commit=False) as unit:
         if unit.account(account) is None:
@@ -74,12 +77,12 @@ def account_credit_notes(account: str):
 
 
 def itemised_bill_json(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     return json_response(_itemised_bill(account))
 
 
 def itemised_bill_pdf(account: str):
-    authorise("accounts:read")
+    authorise_account(account)
     bill = _itemised_bill(account)
     filename = itemised_bill_filename(account, bill["month"])
     return pdf_response(render_itemised_bill(bill), filename)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from engine.access.tokens import authenticate
@@ -34,6 +35,21 @@ MAX_DEPTH = 16
 # Path segments that name stored things; anything else cannot exist (404 before the database).
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MONTH = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")
+
+
+# app.config key of a callable that returns the platform's clock (an aware datetime); tests
+# set it, a server leaves it unset and the server's own clock is read (platform_now).
+NOW_CONFIG = "PLATFORM_NOW"
+
+
+def platform_now() -> datetime:
+    """The platform's clock: the server's, read here, at the API's edge, and nowhere else.
+
+    Time comes from events; the API reads the clock only to refuse an instant too far ahead of
+    it (api/events.py, Platform: clock). ``app.config[NOW_CONFIG]``, a callable, replaces the
+    server's clock (tests)."""
+    clock: Callable[[], datetime] | None = current_app.config.get(NOW_CONFIG)
+    return clock() if clock is not None else datetime.now(UTC)
 
 
 class ApiError(Exception):
@@ -90,8 +106,23 @@ def authorise(capability: str) -> None:
     if token is None:
         raise ApiError(401, "The token is unknown or revoked.")
     if not token.may(capability):
-        raise ApiError(403, f"A {token.role} token may not do this ({capability}).")
+        bound = " bound to accounts" if token.accounts is not None else ""
+        raise ApiError(403, f"A {token.role} token{bound} may not do this ({capability}).")
     g.token = token
+
+
+def authorise_account(account: str) -> None:
+    """``accounts:read`` of ``account``. A token bound to other accounts gets the 404 of an
+    account that does not exist: it learns nothing of the accounts it may not read."""
+    authorise("accounts:read")
+    hide_unless_readable(account, f"There is no account {account!r}.")
+
+
+def hide_unless_readable(account: str, not_found: str) -> None:
+    """404 with ``not_found`` (the answer for something that does not exist) unless the
+    authorised token may read ``account`` (every account, if the token is unbound)."""
+    if not g.token.reads(account):
+        raise ApiError(404, not_found)
 
 
 def json_depth(document: Any) -> int:

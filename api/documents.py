@@ -1,12 +1,15 @@
 """Invoice and credit-note downloads: JSON, PDF and EN 16931 e-invoice XML, all read-only
 (``accounts:read``) and all served by :mod:`engine.services.documents`.
+
+A token bound to accounts gets a document of another account answered as one never issued
+(404, the same message): :func:`authorise_document` looks the document's account up first.
 """
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 
-from api.common import ApiError, authorise
+from api.common import ApiError, authorise, hide_unless_readable
 from engine.core.money import format_amount, from_cents
 from engine.services import documents
 from web.http import document_response, get_engine, json_response
@@ -14,34 +17,49 @@ from web.http import document_response, get_engine, json_response
 
 def invoice_json(number: str):
     authorise("accounts:read")
-    return json_response(describe_invoice(served(documents.find_invoice, number)))
+    invoice = served(documents.find_invoice, number)
+    hide_unless_readable(invoice.account, f"There is no invoice {number!r}.")
+    return json_response(describe_invoice(invoice))
 
 
 def invoice_pdf(number: str):
-    authorise("accounts:read")
+    authorise_document(documents.find_invoice, "invoice", number)
     return document_response(served(documents.invoice_pdf, number, get_engine().catalog))
 
 
 def invoice_xml(number: str):
-    authorise("accounts:read")
+    authorise_document(documents.find_invoice, "invoice", number)
     fmt = e_invoice_format()
     return document_response(served(documents.invoice_xml, number, fmt))
 
 
 def credit_note_json_route(number: str):
     authorise("accounts:read")
-    return json_response(describe_credit_note(served(documents.find_credit_note, number)))
+    note = served(documents.find_credit_note, number)
+    hide_unless_readable(note.account, f"There is no credit note {number!r}.")
+    return json_response(describe_credit_note(note))
 
 
 def credit_note_pdf(number: str):
-    authorise("accounts:read")
+    authorise_document(documents.find_credit_note, "credit note", number)
     return document_response(served(documents.credit_note_pdf, number))
 
 
 def credit_note_xml(number: str):
-    authorise("accounts:read")
+    authorise_document(documents.find_credit_note, "credit note", number)
     fmt = e_invoice_format()
     return document_response(served(documents.credit_note_xml, number, fmt))
+
+
+def authorise_document(find, kind: str, number: str) -> None:
+    """``accounts:read`` of the ``kind`` of document ``find`` finds: for a token bound to
+    accounts, 404 (as for a document never issued) unless it belongs to one of them. An unbound
+    token reads every document, without this extra lookup."""
+    authorise("accounts:read")
+    if g.token.accounts is None:
+        return
+    found = served(find, number)
+    hide_unless_readable(found.account, f"There is no {kind} {number!r}.")
 
 
 def e_invoice_format() -> str:

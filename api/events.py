@@ -1,11 +1,18 @@
 """What billing services send (``events:write``): an event or a batch of them, a quote (the
 result an event would have, nothing stored), and the clock that fires due deadlines.
+
+No instant from the future: an event's ``at`` and the clock's ``until`` may lie at most the
+tolerance of ``Platform: clock`` (rules/platform/clock.yaml) ahead of the platform's clock,
+read at this edge (:func:`api.common.platform_now`); a later one would fire months of
+deadlines at once. It is refused (400, nothing stored); a jump beyond the tolerance is an
+operator's command, ``billing clock advance``. The tolerance is read from the terms this
+process holds (a publication reaches it with its next transaction).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from api.common import (
     MAX_BATCH,
@@ -14,11 +21,65 @@ from api.common import (
     conflict,
     instant_arg,
     json_body,
+    platform_now,
     refuse_platform_only,
 )
 from engine.engine import BatchInvalid, Engine, EventConflict
 from engine.events import EventInvalid, parse_event
 from web.http import get_engine, json_response
+
+CLOCK_CLAUSE = "Platform: clock"
+
+
+class Horizon(NamedTuple):
+    """The latest instant the API takes now: the platform's clock plus the tolerance."""
+
+    now: datetime
+    minutes: int
+
+    def refusal(self, value: Any, name: str) -> str | None:
+        """Why the instant ``value`` (as sent, in field ``name``) lies too far ahead, or None;
+        also None for what is no instant with offset (the event's own checks say why)."""
+        if not isinstance(value, str):
+            return None
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if instant.tzinfo is None or instant <= self.now + timedelta(minutes=self.minutes):
+            return None
+        now = self.now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return (
+            f"{name} {value} is more than {_minutes_in_words(self.minutes)} ahead of the "
+            f"platform's clock ({now}; {CLOCK_CLAUSE}); a later instant is an operator's "
+            "command: billing clock advance"
+        )
+
+
+def _minutes_in_words(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if minutes and not rest:
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def horizon() -> Horizon:
+    """The platform's clock, read now, and the tolerance of the terms in force then."""
+    now = platform_now()
+    terms = get_engine().catalog.at(now)
+    return Horizon(now, terms.clause(CLOCK_CLAUSE)["future_tolerance_minutes"])
+
+
+def refuse_future(event: Any, limit: Horizon, index: int | None = None) -> None:
+    """400 for an event whose ``at`` lies beyond ``limit``; in a batch, naming its index."""
+    refusal = limit.refusal(event.get("at") if isinstance(event, dict) else None, "at")
+    if refusal is None:
+        return
+    if index is None:
+        raise ApiError(400, f"{refusal}.", "/at")
+    raise ApiError(
+        400, f"Event {index}: {refusal}; nothing was applied.", f"/events/{index}/at", index
+    )
 
 
 def post_events():
@@ -28,6 +89,7 @@ def post_events():
     if isinstance(document, dict) and "events" in document and "type" not in document:
         return _post_batch(engine, document)
     refuse_platform_only(document)
+    refuse_future(document, horizon())
     try:
         return json_response(engine.handle(document, refuse_conflicts=True))
     except EventInvalid as exc:
@@ -47,6 +109,9 @@ def _post_batch(engine: Engine, document: dict[str, Any]):
         raise ApiError(400, f"At most {MAX_BATCH} events per batch, not {len(events)}.", "/events")
     for index, event in enumerate(events):
         refuse_platform_only(event, index)
+    limit = horizon()
+    for index, event in enumerate(events):
+        refuse_future(event, limit, index)  # all or nothing: before any event is applied
     try:
         return json_response({"results": engine.handle_many(events, refuse_conflicts=True)})
     except BatchInvalid as exc:
@@ -64,6 +129,7 @@ def quote():
     authorise("events:write")
     document = json_body()
     refuse_platform_only(document)
+    refuse_future(document, horizon())
     try:
         return json_response(get_engine().quote(document, refuse_conflicts=True))
     except EventInvalid as exc:
@@ -102,4 +168,7 @@ def clock():
     except EventInvalid as exc:
         field = "/until" if exc.field == "/at" else exc.field
         raise ApiError(400, exc.message, field) from None
+    refusal = horizon().refusal(until, "until")
+    if refusal is not None:
+        raise ApiError(400, f"{refusal}.", "/until")
     return json_response({"results": get_engine().advance(instant, account)})

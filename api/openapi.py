@@ -46,6 +46,27 @@ def _json(schema_ref: str, description: str = "OK") -> dict:
     }
 
 
+BEARER_DESCRIPTION = (
+    "An API token (`billing token create NAME --role billing-service|reader|finance`), sent as "
+    "`Authorization: Bearer bt_...`. A reader token may be bound to accounts (`--account ID`, "
+    "repeatable): it then reads those accounts only, and every route of another account "
+    "(the account, its ledger, deadlines, invoice and credit-note lists, itemised bill) and "
+    "every invoice or credit note of another account (JSON, PDF, XML) answers 404 with the "
+    "message of one that does not exist, so a bound token learns nothing of other accounts. "
+    "An unbound token reads every account. Webhook subscriptions belong to the token that "
+    "made them: another token's, or the operator's, are absent from its list and 404 on DELETE."
+)
+NO_ACCOUNT = _error("No such account, or an account the token is not bound to (answered alike).")
+NO_INVOICE = _error(
+    "No such invoice, or an invoice of an account the token is not bound to (answered alike)."
+)
+NO_CREDIT_NOTE = _error(
+    "No such credit note, or one of an account the token is not bound to (answered alike)."
+)
+NO_WEBHOOK = _error(
+    "No active subscription with this id that this token made (another token's or the "
+    "operator's is answered alike, and nothing changes)."
+)
 COMMON_ERRORS = {
     "400": _error("A bad or unknown query parameter, or a bad body; `field` says which."),
     "401": _error("No valid bearer token."),
@@ -186,7 +207,9 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": BEARER_DESCRIPTION}
+            },
             "schemas": _component_schemas(),
         },
         "paths": _paths(),
@@ -347,7 +370,7 @@ def _account_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [account],
                 "responses": {
                     "200": _json("Account"),
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     **COMMON_ERRORS,
                 },
             }
@@ -371,7 +394,7 @@ def _account_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "200": _json("LedgerPage"),
                     "400": _error("A bad query parameter."),
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     **COMMON_ERRORS,
                 },
             }
@@ -382,7 +405,7 @@ def _account_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [account],
                 "responses": {
                     "200": _json("Deadlines"),
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     **COMMON_ERRORS,
                 },
             }
@@ -393,7 +416,7 @@ def _account_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [account],
                 "responses": {
                     "200": _json("Invoices"),
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     **COMMON_ERRORS,
                 },
             }
@@ -410,7 +433,7 @@ def _invoice_paths() -> dict[str, Any]:
                 "parameters": [INVOICE_PARAMETER],
                 "responses": {
                     "200": _json("Invoice"),
-                    "404": _error("No such invoice."),
+                    "404": NO_INVOICE,
                     **COMMON_ERRORS,
                 },
             }
@@ -419,7 +442,7 @@ def _invoice_paths() -> dict[str, Any]:
             "get": {
                 "summary": "One invoice as PDF (AGB 4.3.1), in German",
                 "parameters": [INVOICE_PARAMETER],
-                "responses": {"200": PDF, "404": _error("No such invoice."), **COMMON_ERRORS},
+                "responses": {"200": PDF, "404": NO_INVOICE, **COMMON_ERRORS},
             }
         },
         "/api/v1/invoices/{number}.xml": {
@@ -433,7 +456,7 @@ def _invoice_paths() -> dict[str, Any]:
                 "responses": {
                     "200": XML,
                     "400": _error("An unknown format; `field` is `format`."),
-                    "404": _error("No such invoice."),
+                    "404": NO_INVOICE,
                     "409": NO_E_INVOICE,
                     **COMMON_ERRORS,
                 },
@@ -501,7 +524,7 @@ def _itemised_bill_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [account, MONTH_PARAMETER],
                 "responses": {
                     "200": _json("ItemisedBill"),
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     "409": NO_ITEMISED_BILL,
                     **COMMON_ERRORS,
                 },
@@ -513,7 +536,7 @@ def _itemised_bill_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [account, MONTH_PARAMETER],
                 "responses": {
                     "200": PDF,
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     "409": NO_ITEMISED_BILL,
                     **COMMON_ERRORS,
                 },
@@ -571,8 +594,9 @@ def _webhook_paths() -> dict[str, Any]:
     return {
         "/api/v1/webhooks": {
             "get": {
-                "summary": "The active webhook subscriptions (a token with webhooks:manage, the "
-                "billing-service role); never their secrets",
+                "summary": "The active webhook subscriptions this token made (a token with "
+                "webhooks:manage, the billing-service role); never their secrets. Another "
+                "token's and the operator's are not listed",
                 "responses": {"200": _json("WebhookList"), **COMMON_ERRORS},
             },
             "post": {
@@ -625,7 +649,8 @@ def _webhook_paths() -> dict[str, Any]:
         },
         "/api/v1/webhooks/{id}": {
             "delete": {
-                "summary": "End a subscription; its undelivered messages are cancelled",
+                "summary": "End a subscription this token made; its undelivered messages are "
+                "cancelled",
                 "parameters": [
                     {
                         "name": "id",
@@ -636,7 +661,7 @@ def _webhook_paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "204": {"description": "Removed"},
-                    "404": _error("No active subscription with this id."),
+                    "404": NO_WEBHOOK,
                     **COMMON_ERRORS,
                 },
             }
@@ -653,7 +678,7 @@ def _credit_note_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [account],
                 "responses": {
                     "200": _json("CreditNotes"),
-                    "404": _error("No such account."),
+                    "404": NO_ACCOUNT,
                     **COMMON_ERRORS,
                 },
             }
@@ -664,7 +689,7 @@ def _credit_note_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [CREDIT_NOTE_PARAMETER],
                 "responses": {
                     "200": _json("CreditNote"),
-                    "404": _error("No such credit note."),
+                    "404": NO_CREDIT_NOTE,
                     **COMMON_ERRORS,
                 },
             }
@@ -676,7 +701,7 @@ def _credit_note_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [CREDIT_NOTE_PARAMETER],
                 "responses": {
                     "200": PDF,
-                    "404": _error("No such credit note."),
+                    "404": NO_CREDIT_NOTE,
                     **COMMON_ERRORS,
                 },
             }
@@ -692,7 +717,7 @@ def _credit_note_paths(account: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "200": XML,
                     "400": _error("An unknown format; `field` is `format`."),
-                    "404": _error("No such credit note."),
+                    "404": NO_CREDIT_NOTE,
                     "409": NO_E_INVOICE,
                     **COMMON_ERRORS,
                 },

@@ -25,6 +25,13 @@ _WEBHOOK_FIELDS = {
         "description": "The first 12 hex digits of the secret's SHA-256 (the secret itself "
         "is shown once, in the answer to the POST)",
     },
+    "owner": {
+        "type": "string",
+        "pattern": "^token:.+$",
+        "description": "`token:NAME`: the token that made the subscription and alone manages "
+        "it over the API (the operator's own are managed on the command line and never listed "
+        "here)",
+    },
     "created_by": {"type": "string"},
     "created_at": {"type": "string"},
 }

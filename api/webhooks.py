@@ -1,7 +1,9 @@
 """``/api/v1/webhooks``: billing services manage their webhook subscriptions.
 
-A token whose role has ``webhooks:manage`` lists, adds and removes subscriptions. The signing
-secret is in the answer to the POST only. A URL on a loopback or private address is refused
+A token whose role has ``webhooks:manage`` lists, adds and removes its own subscriptions: one
+made by another token, or by the operator on the command line, is answered as if it did not
+exist (absent from the list, 404 on DELETE, nothing changed). The signing secret is in the
+answer to the POST only. A URL on a loopback or private address is refused
 unless the operator allows it ($BILLING_WEBHOOKS_ALLOW_PRIVATE=1, or the Flask config key of
 the same name): a client must not make the platform call into its own network.
 """
@@ -28,7 +30,7 @@ FIELDS = ("url", "events", "secret")
 def webhooks_list():
     authorise("webhooks:manage")
     with get_engine().store.db.connect() as connection:
-        return json_response({"webhooks": list_subscriptions(connection)})
+        return json_response({"webhooks": list_subscriptions(connection, token=g.token.name)})
 
 
 def webhooks_add():
@@ -54,6 +56,7 @@ def webhooks_add():
                 created_by=f"token:{g.token.name}",
                 at=datetime.now(UTC),
                 allow_private=bool(allow),
+                owner_token=g.token.name,
             )
     except WebhookError as refused:
         message = refused.message[0].upper() + refused.message[1:] + "."
@@ -67,7 +70,11 @@ def webhooks_remove(subscription: int):
     authorise("webhooks:manage")
     with get_engine().store.db.begin() as connection:
         removed = remove_subscription(
-            connection, subscription, at=datetime.now(UTC), actor=f"token:{g.token.name}"
+            connection,
+            subscription,
+            at=datetime.now(UTC),
+            actor=f"token:{g.token.name}",
+            token=g.token.name,
         )
     if not removed:
         raise ApiError(404, f"There is no active webhook {subscription}.")

@@ -392,7 +392,8 @@ def _check_vat_id(raw: dict) -> None:
     reverse charge (UStG § 13b, engine/billing/vat_treatment.py)."""
     customer = raw.get("customer")
     if isinstance(customer, dict) and isinstance(customer.get("vat_id"), str):
-        problem = vat_id_problem(customer["vat_id"])
+        # its format, python-stdnum's, admits no control character: say so as for any text
+        problem = control_character(customer["vat_id"]) or vat_id_problem(customer["vat_id"])
         if problem:
             raise EventInvalid("/customer/vat_id", problem)
 
@@ -402,8 +403,37 @@ def _fast_error(verdict: Any) -> EventInvalid:
         pointer = "".join(
             "/" + escape_pointer_token(str(p)) for p in verdict.path[1:] if p != "data"
         )
+        if verdict.rule == "pattern" and isinstance(verdict.value, str):
+            # "Anna\n": the reference validator's "$" matches before a final newline
+            control = control_character(verdict.value, verdict.definition["pattern"])
+            if control:
+                return EventInvalid(pointer, control)
         return EventInvalid(pointer, f"does not match the event schema ({verdict.message})")
     return EventInvalid("", "does not match the event schema")
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def control_character(text: str, pattern: str | None = None) -> str | None:
+    """Why the schema's ``pattern`` (None: a field of one line) refuses ``text`` when a control
+    character is the cause: ``must not contain control characters (U+000B at position 5)``,
+    counted from 1; else None.
+
+    Text fields of the event schema refuse C0 controls and DEL (U+0000-U+001F, U+007F);
+    tab and line breaks only where a field is lines of text (whose pattern accepts them)."""
+    if _CONTROL.search(text) is None:
+        return None
+    allowed = set()
+    if pattern is not None:
+        # "$" as the compiled validator reads it: the end, not also before a final newline
+        whole = re.compile(_DOLLAR.sub(r"\\Z", pattern))
+        allowed = {c for c in "\t\n\r" if whole.search(c)}
+    for position, char in enumerate(text, start=1):
+        if char not in allowed and _CONTROL.match(char):
+            return f"must not contain control characters (U+{ord(char):04X} at position {position})"
+    return None
 
 
 def _date(raw: dict, field_name: str) -> date:
@@ -470,6 +500,10 @@ def _describe(error, raw: Any = None) -> EventInvalid:
         return EventInvalid(
             f"{pointer}/{extra[0]}", f"is not a field of this event ({error.message})"
         )
+    if error.validator == "pattern" and isinstance(error.instance, str):
+        control = control_character(error.instance, error.validator_value)
+        if control:
+            return EventInvalid(pointer, control)
     description = error.schema.get("description")
     message = error.message + (f" ({description})" if description else "")
     return EventInvalid(pointer, message)

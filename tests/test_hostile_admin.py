@@ -380,7 +380,10 @@ def test_deleting_the_newest_audit_entries_is_found_with_the_checkpoint(audited,
         newest = connection.execute(select(audit_log.c.id).order_by(audit_log.c.id.desc()))
         doomed = [row.id for row in newest.fetchmany(2)]
         connection.execute(delete(audit_log).where(audit_log.c.id.in_(doomed)))
-    assert verify(url, capsys) == (0, "OK: 2 entries, the hash chain is intact\n")  # why: below
+    # Without a checkpoint the chain alone looks fine, and verify says that it cannot know:
+    status, out = verify(url, capsys)
+    assert status == 0 and out.startswith("OK: 2 entries chained; no checkpoint given")
+    assert "removed newest entries or an emptied log cannot be detected" in out
     status, out = verify(url, capsys, "--checkpoint", str(checkpoint))
     assert status == 1
     assert "holds 2 entries, but the checkpoint of" in out and "counted 4" in out
@@ -494,10 +497,10 @@ def test_legacy_entries_before_the_key_are_reported_as_such(audited, capsys):
             )
             previous = digest
     status, out = verify(url, capsys)
-    assert (status, out) == (
-        0,
-        "OK: 4 entries (2 unkeyed legacy entries from before the audit key), "
-        "the hash chain is intact\n",
+    assert status == 0
+    assert out.startswith(
+        "OK: 4 entries chained (2 unkeyed legacy entries from before the audit key); "
+        "no checkpoint given"
     )
 
 

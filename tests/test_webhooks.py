@@ -638,7 +638,7 @@ def test_a_subscription_made_by_another_server_process_is_seen_by_the_next_trans
         assert [m.type for m in messages(server_a)] == ["direct_debit.returned"]
         subscription = messages(server_a)[0].subscription
         with server_b.store.db.begin() as connection:
-            assert remove_subscription(connection, subscription, at=NOW, actor="test")
+            assert remove_subscription(connection, subscription, at=NOW, actor="test", token=None)
         acme.send(debit, "2026-11-08T10:00:00+01:00", amount="20.00")  # and its removal
         assert len(messages(server_a)) == 1
     finally:

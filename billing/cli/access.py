@@ -26,13 +26,22 @@ def add_commands(commands) -> None:
     create = token_commands.add_parser("create", help="create a token and print it once")
     create.add_argument("name")
     create.add_argument("--role", required=True, help="billing-service, reader or finance")
+    create.add_argument(
+        "--account",
+        action="append",
+        metavar="ID",
+        help="bind the token to this account (repeatable): it reads only these accounts, and "
+        "the API answers 404 for any other; a reader token only",
+    )
     create.add_argument("--db", help="database URL")
     create.set_defaults(handler=cmd_token_create)
     revoke = token_commands.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")
     revoke.add_argument("--db", help="database URL")
     revoke.set_defaults(handler=cmd_token_revoke)
-    tokens = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    tokens = token_commands.add_parser(
+        "list", help="list tokens and the accounts they are bound to (never their secrets)"
+    )
     tokens.add_argument("--db", help="database URL")
     tokens.set_defaults(handler=cmd_token_list)
 
@@ -68,10 +77,25 @@ def add_audit_commands(commands) -> None:
     """The ``audit`` command and its actions, added to the ``billing`` parser."""
     audit_parser = commands.add_parser("audit", help="the audit log")
     audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser("verify", help="check the audit log's hash chain")
+    verify = audit_commands.add_parser(
+        "verify",
+        help="check the audit log's hash chain and compare it with a checkpoint",
+        description="Exit 0: the chain is intact (the line says whether a checkpoint was "
+        "compared: without one it says 'no checkpoint given'); 1: tampered; 2: the "
+        "checkpoint cannot be read; 3: no checkpoint at all, with --require-checkpoint.",
+    )
     verify.add_argument("--db", help="database URL")
     verify.add_argument(
-        "--checkpoint", metavar="FILE", help="also compare with a checkpoint (finds truncation)"
+        "--checkpoint",
+        metavar="FILE",
+        help="compare with this checkpoint (finds truncation); default: the newest in "
+        f"${audit.CHECKPOINT_DIR_ENV} (else audit-checkpoints/ next to the SQLite database, "
+        "var/audit-checkpoints/ by default), where billing serve writes one every hour",
+    )
+    verify.add_argument(
+        "--require-checkpoint",
+        action="store_true",
+        help="exit 3 when there is no checkpoint to compare with",
     )
     verify.set_defaults(handler=cmd_audit_verify)
     checkpoint = audit_commands.add_parser(
@@ -85,13 +109,26 @@ def add_audit_commands(commands) -> None:
 def cmd_token_create(args: argparse.Namespace) -> int:
     try:
         with Store(args.db) as store:
-            secret = create_token(store, args.name, args.role, actor=cli_actor())
+            secret = create_token(
+                store, args.name, args.role, actor=cli_actor(), accounts=args.account
+            )
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(secret)
-    print(f"token {args.name!r} ({args.role}) created; it is shown only now", file=sys.stderr)
+    scope = f"; it reads only {_scope(sorted(set(args.account)))}" if args.account else ""
+    print(
+        f"token {args.name!r} ({args.role}) created{scope}; it is shown only now",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _scope(accounts: list[str] | None) -> str:
+    """The accounts a token reads, as ``billing token`` prints them."""
+    if accounts is None:
+        return "all accounts"
+    return ("account " if len(accounts) == 1 else "accounts ") + ",".join(accounts)
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
@@ -110,7 +147,10 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         tokens = list_tokens(store)
     for token in tokens:
         state = f"revoked {token['revoked_at']}" if token["revoked_at"] else "active"
-        print(f"{token['name']}\t{token['role']}\tcreated {token['created_at']}\t{state}")
+        print(
+            f"{token['name']}\t{token['role']}\tcreated {token['created_at']}\t{state}"
+            f"\t{_scope(token['accounts'])}"
+        )
     return 0
 
 
@@ -161,14 +201,19 @@ def cmd_user_change(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    checkpoint = None
-    if args.checkpoint:
-        try:
-            checkpoint = json.loads(Path(args.checkpoint).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"error: cannot read the checkpoint {args.checkpoint}: {exc}", file=sys.stderr)
-            return 2
+    """The chain, and the log against a checkpoint: the one given, else the newest in the
+    checkpoint folder; without any, the line says what cannot be known (exit 0, or 3 with
+    ``--require-checkpoint``)."""
     with Store(args.db) as store, store.db.connect() as connection:
+        folder = audit.checkpoint_folder(connection.engine.url)
+        path = Path(args.checkpoint) if args.checkpoint else audit.newest_checkpoint(folder)
+        try:
+            checkpoint = json.loads(path.read_text(encoding="utf-8")) if path else None
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the checkpoint {path}: {exc}", file=sys.stderr)
+            return 2
+        if path and not args.checkpoint:
+            print(f"billing: comparing with the newest checkpoint in {folder}", file=sys.stderr)
         problems = audit.verify(connection)
         if checkpoint is not None:
             problems += audit.check_checkpoint(connection, checkpoint)
@@ -177,11 +222,22 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"TAMPERED: {problem}")
     if problems:
+        if path:
+            print(f"(compared with the checkpoint {path})")
         return 1
     note = f" ({legacy} unkeyed legacy entries from before the audit key)" if legacy else ""
-    against = f"; it agrees with the checkpoint {args.checkpoint}" if checkpoint else ""
-    print(f"OK: {count} entries{note}, the hash chain is intact{against}")
-    return 0
+    if path:
+        print(
+            f"OK: {count} entries{note}, the hash chain is intact; it agrees with the "
+            f"checkpoint {path} of {checkpoint['at']} ({checkpoint['count']} entries)"
+        )
+        return 0
+    print(
+        f"{'NO CHECKPOINT' if args.require_checkpoint else 'OK'}: {count} entries chained"
+        f"{note}; no checkpoint given (none in {folder} either), so removed newest entries "
+        "or an emptied log cannot be detected (billing audit checkpoint)"
+    )
+    return 3 if args.require_checkpoint else 0
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""``billing replay|account|demo``: apply events, show an account's state, generate events."""
+"""``billing replay|account|demo|clock``: apply events, show an account's state, generate
+events, advance the platform's clock beyond what the API takes (an operator's command)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from billing.cli.common import parse_instant
+from billing.cli.common import OptionError, cli_actor, instant_option, parse_instant
 from billing.demo import month_of_events
 from billing.replay import replay
 from billing.replay_workers import WorkersNeedPostgres, check_database, replay_parallel
 from engine.engine import Engine
+from engine.events import FIRST_YEAR, LAST_YEAR, EventInvalid, parse_event
+from engine.ledger import audit
 from engine.ledger.store import Store, default_database_url
 
 
@@ -60,6 +63,37 @@ def add_commands(commands) -> None:
         'batch: {"events": [...]} for POST /api/v1/events',
     )
     demo.set_defaults(handler=cmd_demo)
+    add_clock_command(commands)
+
+
+def add_clock_command(commands) -> None:
+    """``billing clock advance``: the jump the API refuses (Platform: clock), audited."""
+    clock = commands.add_parser(
+        "clock", help="advance the platform's clock (an operator's command)"
+    )
+    clock_commands = clock.add_subparsers(dest="clock_command", required=True)
+    advance = clock_commands.add_parser(
+        "advance",
+        help="fire every deadline due up to an instant, however far ahead (audited)",
+        description="Fire every deadline due up to --until (invoices, direct debits, default, "
+        "deletion of ended accounts) for one account or all, as POST /api/v1/clock does, but "
+        "without its limit (Platform: clock): months or years of the contract at once, which "
+        "cannot be undone. Refused without --i-know; recorded in the audit log.",
+    )
+    advance.add_argument(
+        "--until",
+        required=True,
+        help="an instant with its UTC offset, e.g. 2027-01-01T00:00:00+01:00",
+    )
+    advance.add_argument("--account", help="only this account (default: every account)")
+    advance.add_argument(
+        "--i-know",
+        action="store_true",
+        dest="i_know",
+        help="confirm: every deadline due up to --until fires now and cannot be taken back",
+    )
+    advance.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
+    advance.set_defaults(handler=cmd_clock_advance)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -131,4 +165,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     for event in events:
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    return 0
+
+
+def cmd_clock_advance(args: argparse.Namespace) -> int:
+    """Apply ``engine.advance(until, account)``; audited before it runs, so none goes unlogged."""
+    try:
+        until = instant_option("--until", args.until, "2027-01-01T00:00:00+01:00")
+        if not FIRST_YEAR <= until.year <= LAST_YEAR:
+            raise OptionError(
+                f"--until: {args.until!r} is outside the years {FIRST_YEAR} to {LAST_YEAR}"
+            )
+        # the account as a clock event (and POST /api/v1/clock) checks it
+        parse_event(
+            {"id": "x", "type": "clock", "account": args.account or "x", "at": until.isoformat()}
+        )
+    except OptionError as exc:
+        print(f"billing clock advance: {exc}", file=sys.stderr)
+        return 2
+    except EventInvalid as exc:
+        name = {"/at": "--until", "/account": "--account"}.get(exc.field, exc.field)
+        print(f"billing clock advance: {name}: {exc.message}", file=sys.stderr)
+        return 2
+    which = f"account {args.account}" if args.account else "every account"
+    if not args.i_know:
+        print(
+            f"billing clock advance: refused without --i-know: every deadline of {which} due up "
+            f"to {until.isoformat()} would fire now (invoices, direct debits, default, deletion "
+            "of ended accounts) and cannot be taken back; check --until and --account, then "
+            "add --i-know",
+            file=sys.stderr,
+        )
+        return 2
+    engine = Engine(args.db)
+    try:
+        with engine.store.db.begin() as connection:
+            audit.record(
+                connection,
+                cli_actor(),
+                "clock_advanced",
+                at=datetime.now(UTC),  # when the operator ran it: the command line is an edge
+                until=until.isoformat(),
+                account=args.account,
+            )
+        results = engine.advance(until, args.account)
+    finally:
+        engine.close()
+    for result in results:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
+    effects = sum(len(result.get("effects", ())) for result in results)
+    print(
+        f"advanced {which} to {until.isoformat()}: {len(results)} clock events, {effects} effects",
+        file=sys.stderr,
+    )
     return 0

@@ -16,7 +16,8 @@ from engine.ledger.store import Store
 def add_serve_command(commands) -> None:
     """The ``serve`` command, added to the ``billing`` parser."""
     serve_parser = commands.add_parser(
-        "serve", help="run the API with gunicorn (demo data on first start)"
+        "serve",
+        help="run the API with gunicorn (demo data on the first start of the default database)",
     )
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
@@ -24,7 +25,20 @@ def add_serve_command(commands) -> None:
     serve_parser.add_argument(
         "--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)"
     )
-    serve_parser.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    demo = serve_parser.add_mutually_exclusive_group()
+    demo.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="load the demo month into the database if it is empty, even one given by --db or "
+        "$DATABASE_URL (default: only into the default database, when this start creates it)",
+    )
+    demo.add_argument(
+        "--no-demo",
+        dest="demo",
+        action="store_false",
+        help="do not load demo data, not even into a new default database",
+    )
     serve_parser.add_argument(
         "--no-webhooks",
         action="store_true",
@@ -69,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.port,
             args.workers,
             args.db,
-            demo=not args.no_demo,
+            demo=args.demo,
             webhooks=not args.no_webhooks,
             server=args.server,
         )

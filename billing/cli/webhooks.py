@@ -1,4 +1,9 @@
-"""``billing webhooks add|list|remove|deliver``: subscriptions and delivery."""
+"""``billing webhooks add|list|remove|deliver``: subscriptions and delivery.
+
+The operator's view: ``add`` makes a subscription of the operator's (no API token sees or
+removes it); ``list`` shows every subscription with its ``owner`` (``operator`` or
+``token:NAME``), and ``remove`` ends any of them.
+"""
 
 from __future__ import annotations
 
@@ -46,11 +51,15 @@ def add_commands(commands) -> None:
     add.add_argument("--db", help="database URL")
     add.set_defaults(handler=cmd_webhooks_add)
 
-    listing = actions.add_parser("list", help="the subscriptions (never their secrets)")
+    listing = actions.add_parser(
+        "list", help="every subscription with its owner (never their secrets)"
+    )
     listing.add_argument("--db", help="database URL")
     listing.set_defaults(handler=cmd_webhooks_list)
 
-    remove = actions.add_parser("remove", help="end a subscription; cancels what it still owes")
+    remove = actions.add_parser(
+        "remove", help="end a subscription (the operator's or a token's); cancels what it owes"
+    )
     remove.add_argument("id", type=int)
     remove.add_argument("--db", help="database URL")
     remove.set_defaults(handler=cmd_webhooks_remove)
@@ -93,14 +102,16 @@ def cmd_webhooks_add(args: argparse.Namespace) -> int:
 
 def cmd_webhooks_list(args: argparse.Namespace) -> int:
     with Store(args.db) as store, store.db.connect() as connection:
-        for subscription in list_subscriptions(connection):
+        for subscription in list_subscriptions(connection, token=None):
             print(json.dumps(subscription))
     return 0
 
 
 def cmd_webhooks_remove(args: argparse.Namespace) -> int:
     with Store(args.db) as store, store.db.begin() as connection:
-        removed = remove_subscription(connection, args.id, at=datetime.now(UTC), actor=cli_actor())
+        removed = remove_subscription(
+            connection, args.id, at=datetime.now(UTC), actor=cli_actor(), token=None
+        )
     if not removed:
         print(f"error: no active webhook {args.id}", file=sys.stderr)
         return 2

@@ -11,6 +11,10 @@ Every message carries a stable id (``webhook-id``) derived from the event id and
 the effect in the event's result: a receiver that sees a message twice recognises it.
 
 With no subscription, the engine pays one small query per transaction and nothing per effect.
+
+A subscription belongs to whoever made it: the API token (``owner_token``), which alone lists
+and removes it over the API, or the operator (``owner_token`` NULL: ``billing webhooks add``),
+whose subscriptions no token sees. The command line sees and removes every subscription.
 """
 
 from __future__ import annotations
@@ -212,9 +216,13 @@ def add_subscription(
     created_by: str,
     at: datetime,
     allow_private: bool = False,
+    owner_token: str | None = None,
 ) -> tuple[dict, str]:
     """Store a subscription; its public form and its secret (to show once). The audit log
-    records who subscribed which URL to which events (never the secret), in this transaction."""
+    records who subscribed which URL to which events (never the secret), in this transaction.
+
+    ``owner_token`` is the name of the API token that makes it (and alone manages it over the
+    API); None makes it the operator's."""
     checked_events = parse_event_types(events)
     checked_url = check_url(url, allow_private=allow_private)
     secret = check_secret(secret) if secret is not None else new_secret()
@@ -224,6 +232,7 @@ def add_subscription(
         "secret": secret,
         "allow_private": allow_private,
         "created_by": created_by,
+        "owner_token": owner_token,
         "created_at": at.astimezone(UTC).isoformat(timespec="seconds"),
         "removed_at": None,
     }
@@ -239,32 +248,39 @@ def add_subscription(
         url=checked_url,
         events=checked_events,
         secret_fingerprint=public["secret_fingerprint"],
+        owner=public["owner"],
     )
     return public, secret
 
 
-def list_subscriptions(connection: Connection) -> list[dict]:
-    """The active subscriptions (never their secrets; a fingerprint tells them apart)."""
+def _owned_by(token: str | None) -> list:
+    """The conditions that keep a query to the active subscriptions ``token`` may manage:
+    the API token's own; None (the operator on the command line): every one."""
+    conditions = [webhook_subscriptions.c.removed_at.is_(None)]
+    if token is not None:
+        conditions.append(webhook_subscriptions.c.owner_token == token)
+    return conditions
+
+
+def list_subscriptions(connection: Connection, *, token: str | None) -> list[dict]:
+    """The active subscriptions of the API token named ``token``, or with None every one (the
+    operator's view); never their secrets (a fingerprint tells them apart)."""
     rows = connection.execute(
-        select(webhook_subscriptions)
-        .where(webhook_subscriptions.c.removed_at.is_(None))
-        .order_by(webhook_subscriptions.c.id)
+        select(webhook_subscriptions).where(*_owned_by(token)).order_by(webhook_subscriptions.c.id)
     ).all()
     return [_public(row._mapping) for row in rows]
 
 
 def remove_subscription(
-    connection: Connection, subscription_id: int, *, at: datetime, actor: str
+    connection: Connection, subscription_id: int, *, at: datetime, actor: str, token: str | None
 ) -> bool:
-    """End a subscription; its undelivered messages are cancelled. False if none was active.
-    The audit log records who removed it, in this transaction."""
+    """End a subscription; its undelivered messages are cancelled. False if none was active
+    that ``token`` owns (None: the operator, who may end any): then nothing changes. The audit
+    log records who removed it, in this transaction."""
     stamp = at.astimezone(UTC).isoformat(timespec="seconds")
     result = connection.execute(
         update(webhook_subscriptions)
-        .where(
-            webhook_subscriptions.c.id == subscription_id,
-            webhook_subscriptions.c.removed_at.is_(None),
-        )
+        .where(webhook_subscriptions.c.id == subscription_id, *_owned_by(token))
         .values(removed_at=stamp)
     )
     if result.rowcount == 0:
@@ -301,6 +317,11 @@ def active_subscriptions(connection: Connection) -> list[Subscription]:
     ]
 
 
+def owner_of(owner_token: str | None) -> str:
+    """Who manages a subscription: ``token:NAME`` (over the API) or ``operator`` (the CLI)."""
+    return "operator" if owner_token is None else f"token:{owner_token}"
+
+
 def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
@@ -311,6 +332,7 @@ def _public(row: Mapping[str, Any]) -> dict:
         "url": row["url"],
         "events": json.loads(row["events"]),
         "secret_fingerprint": fingerprint(row["secret"]),
+        "owner": owner_of(row.get("owner_token")),
         "created_by": row["created_by"],
         "created_at": row["created_at"],
     }

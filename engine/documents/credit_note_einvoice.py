@@ -20,11 +20,13 @@ payee account of the customer). BT-20 says so in German.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from lxml import etree
 
 from engine.billing.credit_notes import OBJECTION
 from engine.core.state import CreditNote, Invoice
+from engine.core.text import printable_data
 from engine.documents import einvoice, german
 from engine.documents.einvoice import FACTUR_X_CII, FORMATS, XRECHNUNG_CII, XRECHNUNG_UBL
 from engine.documents.german import numeric_date
@@ -132,6 +134,7 @@ def build_credit_note_cii(note: CreditNote, fmt: str = XRECHNUNG_CII) -> bytes:
     """The credit note as CII (``xrechnung-cii`` or ``factur-x``), XSD-checked."""
     from facturx import xml_check_xsd
 
+    note = replace(note, detail=printable_data(note.detail))  # XML 1.0 (engine/core/text.py)
     root = etree.fromstring(einvoice.build_cii(as_invoice(note), fmt))
     header = root.find("rsm:ExchangedDocument", CII_NS)
     header.find("ram:TypeCode", CII_NS).text = CREDIT_NOTE  # BT-3
@@ -172,6 +175,7 @@ def build_credit_note_cii(note: CreditNote, fmt: str = XRECHNUNG_CII) -> bytes:
 
 def build_credit_note_ubl(note: CreditNote) -> bytes:
     """The credit note as XRechnung 3.0 in UBL 2.1's ``CreditNote`` document."""
+    note = replace(note, detail=printable_data(note.detail))  # XML 1.0 (engine/core/text.py)
     source = etree.fromstring(einvoice.build_ubl(as_invoice(note)))
     renamed = {
         "InvoiceTypeCode": "CreditNoteTypeCode",

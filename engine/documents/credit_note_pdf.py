@@ -10,6 +10,7 @@ PDF is PDF/A-3b with DejaVu Sans embedded, dated by its issue date (``invoice_pd
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from engine.billing.einvoice_duty import FACTUR_X
@@ -20,6 +21,7 @@ from engine.documents.german import euro_amount, numeric_date
 from engine.documents.invoice_pdf import (
     FONT,
     dated,
+    drawable,
     letterhead,
     new_document,
     provider_footer,
@@ -35,6 +37,7 @@ def render_credit_note(note: CreditNote) -> bytes:
 
 
 def render_plain_credit_note(note: CreditNote) -> bytes:
+    note = replace(note, detail=drawable(note.detail))
     detail = note.detail
     provider, customer = detail["provider"], detail.get("customer") or {}
     issued = date.fromisoformat(note.issued_on)

@@ -36,6 +36,7 @@ charge or allowance. Invoices issued before the ledger kept quantities have line
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -48,6 +49,7 @@ from drafthorse.models.tradelines import LineItem
 
 from engine.core.invoice_lines import LineFigures, figures, plain
 from engine.core.state import Invoice
+from engine.core.text import printable_data
 from engine.documents.german import item_name, numeric_date
 from engine.documents.invoice_pdf import dated
 from engine.documents.settlement_text import month_name, settlement_notes
@@ -165,6 +167,7 @@ def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     """The invoice as CII XML in the profile ``fmt`` (``xrechnung-cii`` or ``factur-x``)."""
     if fmt not in GUIDELINES:
         raise ValueError(f"unknown e-invoice format {fmt!r}; one of {', '.join(FORMATS)}")
+    invoice = replace(invoice, detail=printable_data(invoice.detail))  # XML 1.0 (core/text.py)
     detail = invoice.detail
     if not detail:
         raise EInvoiceUnavailable(f"invoice {invoice.number} has no detail")
@@ -406,7 +409,7 @@ def embed_xml(
     one document renders to the same bytes every time. ``kind``: Rechnung or Gutschrift."""
     from facturx import generate_from_binary
 
-    provider = detail["provider"]
+    provider = printable_data(detail["provider"])  # the XMP is XML
     keywords = {"Gutschrift": "Gutschrift, Rechnungskorrektur"}.get(kind, kind)
     hybrid = generate_from_binary(
         io.BytesIO(pdf).getvalue(),
@@ -484,6 +487,7 @@ def build_ubl(invoice: Invoice) -> bytes:
 
     # Build the CII first: it checks the data and the sums once for both syntaxes.
     build_cii(invoice, XRECHNUNG_CII)
+    invoice = replace(invoice, detail=printable_data(invoice.detail))  # XML 1.0 (core/text.py)
     detail = invoice.detail
     customer = detail.get("customer") or {}
     ubl = _Ubl()

@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from fpdf import FPDF
 
 from engine.core.state import Invoice
+from engine.core.text import printable_data, unprintable_except
 from engine.documents import german
 from engine.documents.german import euro_amount, item_name, numeric_date
-from engine.documents.pdf_fonts import add_font, paragraph
+from engine.documents.pdf_fonts import add_font, code_points, paragraph
 from engine.documents.settlement_text import render_settlement
 
 FONTS = Path(__file__).parent / "fonts"
@@ -44,6 +48,22 @@ def new_document(title: str, author: str, created: date) -> FPDF:
     pdf.set_lang("de-DE")
     pdf.set_creation_date(datetime.combine(created, datetime.min.time(), UTC))
     return pdf
+
+
+@cache
+def undrawable() -> re.Pattern[str]:
+    """Every control character and every character DejaVu Sans (regular and bold) has no
+    glyph for: a PDF prints each as a space (engine/core/text.py)."""
+    regular = code_points(FONT, "", FONTS / "DejaVuSans.ttf")
+    bold = code_points(FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
+    return unprintable_except(regular & bold)
+
+
+def drawable(data: Any) -> Any:
+    """``data`` (a document's detail, an itemised bill) as the PDF can print it: what the
+    fonts cannot draw, control characters stored before the event schema refused them
+    included, becomes a space."""
+    return printable_data(data, undrawable())
 
 
 def prenotification_text(detail: dict) -> str | None:
@@ -137,6 +157,7 @@ def provider_footer(pdf: FPDF, provider: dict) -> None:
 
 
 def render_invoice(invoice: Invoice, signed_note: str | None = None) -> bytes:
+    invoice = replace(invoice, detail=drawable(invoice.detail))
     detail = invoice.detail
     provider, customer = detail["provider"], detail["customer"]
     pdf = new_document(

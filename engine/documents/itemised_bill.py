@@ -20,7 +20,7 @@ from engine.billing.itemised import displayed_number, evn_option
 from engine.billing.plan_changes import plan_at
 from engine.core.deadlines import last_day_of_month
 from engine.documents.german import euro_amount, numeric_date
-from engine.documents.invoice_pdf import FONT, dated, new_document
+from engine.documents.invoice_pdf import FONT, dated, drawable, new_document
 from engine.ledger.event_payload import payload_fields
 from engine.ledger.tables import events, received_at
 
@@ -150,6 +150,7 @@ def bill_provider(terms) -> dict:
 
 def render_itemised_bill(bill: dict) -> bytes:
     """The itemised bill as PDF/A-3b (DejaVu Sans embedded), dated by the month's last day."""
+    bill = drawable(bill)
     year, month = (int(part) for part in bill["month"].split("-"))
     last = last_day_of_month(year, month)
     provider_name = (bill.get("provider") or {}).get("name", "")

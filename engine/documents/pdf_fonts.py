@@ -169,19 +169,29 @@ _parsed: dict[tuple[str, str, str], ParsedFont] = {}
 _parsed_lock = threading.Lock()
 
 
-def add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
-    """What ``pdf.add_font(family, style, path)`` does, from a font parsed once per process."""
-    install()
-    style = "".join(sorted(style.upper()))
+def _parsed_font(family: str, style: str, path: Path) -> ParsedFont:
     key = (str(path), family, style)
     with _parsed_lock:
         parsed = _parsed.get(key)
         if parsed is None:
             parsed = _parsed[key] = ParsedFont(path, family, style)
+    return parsed
+
+
+def add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
+    """What ``pdf.add_font(family, style, path)`` does, from a font parsed once per process."""
+    install()
+    style = "".join(sorted(style.upper()))
+    parsed = _parsed_font(family, style, path)
     fontkey = f"{family.lower()}{style}"
     if fontkey in pdf.fonts:
         raise ValueError(f"font {fontkey} already added")
     pdf.fonts[fontkey] = parsed.copy_for(len(pdf.fonts) + 1)
+
+
+def code_points(family: str, style: str, path: Path) -> frozenset[int]:
+    """The characters the font has a glyph for (its character map), from the parsed font."""
+    return frozenset(_parsed_font(family, "".join(sorted(style.upper())), path).template.cmap)
 
 
 class _SubsetCache:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.catalog import Catalog
 from engine.core.money import parse_amount, to_cents
+from engine.core.text import printable, printable_data
 from engine.ledger.store import Store, _account_from_row, _invoice_from_row
 from engine.ledger.tables import accounts, deadlines, invoices, sepa_batches, sepa_collections
 from engine.payments.sepa_mandates import latest_submission
@@ -131,8 +132,10 @@ def build_xml(
     from sepaxml import SepaDD
     from sepaxml.validation import try_valid_xml
 
+    # A name stored with a control character must not stop the day's file (XML 1.0).
+    collections = printable_data(collections)
     config = {
-        "name": provider["name"],
+        "name": printable(provider["name"]),
         "IBAN": provider["iban"],
         "BIC": provider["bic"],
         "batch": True,

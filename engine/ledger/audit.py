@@ -12,7 +12,9 @@ are verified as "unkeyed legacy" entries, may only precede the keyed ones, and a
 entry must follow them (else the whole log could have been rewritten without the key). See
 docs/security.md for the threat model.
 
-``billing audit verify [--checkpoint FILE]`` recomputes the chain.
+``billing audit verify [--checkpoint FILE]`` recomputes the chain; without ``--checkpoint`` it
+compares with the newest checkpoint in :func:`checkpoint_folder`, where ``billing serve`` writes
+one at start and every hour (:func:`write_checkpoint`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +41,8 @@ KEY_ENV = "BILLING_AUDIT_KEY"
 KEY_FILE_ENV = "BILLING_AUDIT_KEY_FILE"
 MIN_KEY_LENGTH = 32
 CHECKPOINT_FORMAT = "billing-audit-checkpoint/1"
+CHECKPOINT_DIR_ENV = "BILLING_AUDIT_CHECKPOINT_DIR"
+_CHECKPOINT_FILE = re.compile(r"audit-checkpoint-\d{8}T\d{6}Z\.json")
 
 
 class AuditKeyError(RuntimeError):
@@ -263,3 +268,50 @@ def check_checkpoint(connection: Connection, document: object) -> list[str]:
                 "removed or rewritten"
             )
     return problems
+
+
+def checkpoint_folder(url: URL) -> Path:
+    """Where ``billing serve`` writes checkpoints and ``billing audit verify`` finds the newest.
+
+    ``$BILLING_AUDIT_CHECKPOINT_DIR``; else ``audit-checkpoints/`` next to an SQLite file
+    (``var/audit-checkpoints/`` for the default database); else a folder of its own per
+    database in ``var/audit-checkpoints/`` (e.g. ``postgresql-db.example-5432-billing``), so
+    that no database is compared with another one's checkpoint.
+    """
+    configured = os.environ.get(CHECKPOINT_DIR_ENV)
+    if configured:
+        return Path(configured)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / "audit-checkpoints"
+    parts = (url.get_backend_name(), url.host, url.port, url.database)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(part) for part in parts if part))
+    return PROJECT_ROOT / "var" / "audit-checkpoints" / name
+
+
+def checkpoint_file_name(at: datetime) -> str:
+    """``audit-checkpoint-20261122T100000Z.json``: named by its instant (UTC), so the newest
+    sorts last."""
+    return f"audit-checkpoint-{at.astimezone(UTC):%Y%m%dT%H%M%SZ}.json"
+
+
+def write_checkpoint(connection: Connection, folder: Path, *, at: datetime) -> Path:
+    """A :func:`checkpoint` of ``at`` as a file in ``folder`` (made if missing); its path.
+
+    Written under another name and renamed, so a reader never sees half a file; a second
+    checkpoint of the same second replaces the first. The caller reads the clock.
+    """
+    document = checkpoint(connection, at=at)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / checkpoint_file_name(at)
+    temporary = folder / f".{path.name}.{secrets.token_hex(8)}"
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint file in ``folder`` by the instant in its name; None if none."""
+    if not folder.is_dir():
+        return None
+    names = sorted(path.name for path in folder.iterdir() if _CHECKPOINT_FILE.fullmatch(path.name))
+    return folder / names[-1] if names else None

@@ -187,6 +187,8 @@ api_tokens = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
     Column("revoked_at", String(40), nullable=True),
+    # The accounts the token may read, as a JSON list (migration 0015); NULL: every account.
+    Column("accounts", Text, nullable=True),
 )
 
 users = Table(
@@ -307,6 +309,9 @@ webhook_subscriptions = Table(
     Column("secret", String(128), nullable=False),
     Column("allow_private", Boolean, nullable=False),
     Column("created_by", String(254), nullable=False),
+    # The API token that made it and alone manages it over the API (migration 0015); NULL: the
+    # operator's (command line), managed only there.
+    Column("owner_token", String(64), nullable=True),
     Column("created_at", String(40), nullable=False),
     Column("removed_at", String(40), nullable=True),
 )
@@ -367,3 +372,16 @@ effect_shapes = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("shape", Text, nullable=False),
 )
+
+# Admin logins counted by every server process (admin_ui/security.py, migration 0016): one row
+# per attempt and key ("address:IP", "account:e-mail"), written before the password is checked
+# and deleted again unless the attempt failed; rows older than the longest window are deleted.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),
+    Column("at", BigInteger, nullable=False),  # microseconds since 1970-01-01 UTC
+)
+Index("ix_login_attempts_key_at", login_attempts.c.key, login_attempts.c.at)
+Index("ix_login_attempts_at", login_attempts.c.at)
