@@ -11,8 +11,8 @@ process holds (a publication reaches it with its next transaction).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime
+from typing import Any
 
 from api.common import (
     MAX_BATCH,
@@ -24,50 +24,15 @@ from api.common import (
     platform_now,
     refuse_platform_only,
 )
+from engine.clock import Horizon, horizon_at
 from engine.engine import BatchInvalid, Engine, EventConflict
 from engine.events import EventInvalid, parse_event
 from web.http import get_engine, json_response
 
-CLOCK_CLAUSE = "Platform: clock"
-
-
-class Horizon(NamedTuple):
-    """The latest instant the API takes now: the platform's clock plus the tolerance."""
-
-    now: datetime
-    minutes: int
-
-    def refusal(self, value: Any, name: str) -> str | None:
-        """Why the instant ``value`` (as sent, in field ``name``) lies too far ahead, or None;
-        also None for what is no instant with offset (the event's own checks say why)."""
-        if not isinstance(value, str):
-            return None
-        try:
-            instant = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if instant.tzinfo is None or instant <= self.now + timedelta(minutes=self.minutes):
-            return None
-        now = self.now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        return (
-            f"{name} {value} is more than {_minutes_in_words(self.minutes)} ahead of the "
-            f"platform's clock ({now}; {CLOCK_CLAUSE}); a later instant is an operator's "
-            "command: billing clock advance"
-        )
-
-
-def _minutes_in_words(minutes: int) -> str:
-    hours, rest = divmod(minutes, 60)
-    if minutes and not rest:
-        return "1 hour" if hours == 1 else f"{hours} hours"
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
-
 
 def horizon() -> Horizon:
     """The platform's clock, read now, and the tolerance of the terms in force then."""
-    now = platform_now()
-    terms = get_engine().catalog.at(now)
-    return Horizon(now, terms.clause(CLOCK_CLAUSE)["future_tolerance_minutes"])
+    return horizon_at(get_engine().catalog, platform_now())
 
 
 def refuse_future(event: Any, limit: Horizon, index: int | None = None) -> None:

@@ -1,7 +1,7 @@
 """Events (CDRs and the rest) from Kafka topics, applied by the engine; offsets committed only
 after the engine's transaction.
 
-    python -m engine.kafka_consumer --bootstrap kafka1:9092 --topic cdrs --group billing \\
+    python -m billing.kafka_consumer --bootstrap kafka1:9092 --topic cdrs --group billing \\
         --db postgresql+psycopg://billing@db/billing
 
 Producers key each message by its account id, so Kafka's partitioner puts all events of an
@@ -14,6 +14,10 @@ offsets, synchronously. If the transaction fails, nothing is committed and the c
 back to the batch's first offsets, so the same messages come again. If the process dies after
 the transaction but before the commit, the messages come again too, and the engine answers
 ``duplicate`` for event ids it has stored: each event takes effect once.
+
+No instant from the future (Platform: clock): an event whose ``at`` lies beyond the tolerance
+ahead of this process's wall clock, read once per batch at this edge, is invalid as the API
+refuses it; it would fire months of deadlines at once.
 
 A message that is not a valid event cannot become valid by waiting: it is handed to
 ``on_invalid`` (by default logged with its topic, partition, offset and the field at fault)
@@ -29,10 +33,12 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 
+from engine.clock import horizon_at
 from engine.events import Event, EventInvalid, loads_json, parse_event
 
 log = logging.getLogger("billing.kafka")
@@ -98,6 +104,7 @@ class KafkaEventConsumer:
         timeout: float = 1.0,
         on_invalid: Callable[[Message, Exception], None] = _log_invalid,
         topic_partition: Callable[[str, int, int], Any] = _topic_partition,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.engine = engine
         self.consumer = consumer
@@ -105,19 +112,25 @@ class KafkaEventConsumer:
         self.timeout = timeout
         self.on_invalid = on_invalid
         self.topic_partition = topic_partition
+        self.now = now
 
     def poll_once(self) -> BatchOutcome:
         """One batch: consume, apply in one transaction, then commit its offsets."""
         messages = [m for m in self.consumer.consume(self.batch_size, self.timeout) if m]
         outcome = BatchOutcome()
         events: list[Event] = []
+        limit = horizon_at(self.engine.catalog, self.now())
         for message in messages:
             error = message.error()
             if error is not None:
                 _raise_unless_harmless(error)
                 continue
             try:
-                events.append(parse_event(loads_json(message.value() or b"")))
+                event = parse_event(loads_json(message.value() or b""))
+                refusal = limit.refusal(event.raw.get("at"), "at")
+                if refusal is not None:
+                    raise EventInvalid("/at", refusal)
+                events.append(event)
             except (EventInvalid, orjson.JSONDecodeError) as exc:
                 outcome.invalid.append((message, exc))
         offsets = _next_offsets(m for m in messages if m.error() is None)

@@ -7,8 +7,9 @@ replay gives the same result whenever it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Any, NamedTuple
 
 from engine.billing import invoicing
 from engine.billing.credit import (
@@ -29,6 +30,49 @@ from engine.effects import Booking
 from engine.payments import payment_terms as payments
 from engine.payments import sepa_mandates as sepa
 from engine.payments.payment_terms import charge_interest_on_open_invoices
+
+CLOCK_CLAUSE = "Platform: clock"
+
+
+class Horizon(NamedTuple):
+    """The latest instant a sender may name now: the platform's clock plus the tolerance.
+
+    No instant from the future (Platform: clock): the doors that take events from others (the
+    API, the Kafka consumer) read the wall clock at their edge and refuse a later ``at``."""
+
+    now: datetime
+    minutes: int
+
+    def refusal(self, value: Any, name: str) -> str | None:
+        """Why the instant ``value`` (as sent, in field ``name``) lies too far ahead, or None;
+        also None for what is no instant with offset (the event's own checks say why)."""
+        if not isinstance(value, str):
+            return None
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if instant.tzinfo is None or instant <= self.now + timedelta(minutes=self.minutes):
+            return None
+        now = self.now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return (
+            f"{name} {value} is more than {_minutes_in_words(self.minutes)} ahead of the "
+            f"platform's clock ({now}; {CLOCK_CLAUSE}); a later instant is an operator's "
+            "command: billing clock advance"
+        )
+
+
+def _minutes_in_words(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if minutes and not rest:
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def horizon_at(catalog: Catalog, now: datetime) -> Horizon:
+    """The horizon at ``now`` (a wall-clock reading taken by the caller, at its edge) under
+    the tolerance of ``Platform: clock`` in force then."""
+    return Horizon(now, catalog.at(now).clause(CLOCK_CLAUSE)["future_tolerance_minutes"])
 
 
 def run_clock(booking: Booking, catalog: Catalog) -> None:

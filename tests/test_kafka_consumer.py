@@ -158,3 +158,18 @@ def test_an_invalid_message_is_reported_and_does_not_stall_its_partition(engine)
     ]
     assert consumer.committed == {0: 4}
     assert balance(engine, "acme") == "5.00"
+
+
+def test_an_event_from_the_future_is_invalid_and_committed_as_the_api_refuses_it(engine):
+    # Platform: clock: at most 24 hours ahead of the platform's clock; 2099 would fire decades
+    jump = {**topped_up("acme", 1, "20.00"), "id": "jump", "at": "2099-01-01T00:00:00+01:00"}
+    consumer = FakeConsumer({0: [opened("acme"), jump, topped_up("acme", 2, "30.00")]})
+    refused = []
+    outcome = KafkaEventConsumer(
+        engine, consumer, on_invalid=lambda message, exc: refused.append(exc)
+    ).poll_once()
+    assert [r["status"] for r in outcome.results] == ["applied", "applied"]
+    assert [exc.field for exc in refused] == ["/at"]
+    assert "ahead of the platform's clock" in refused[0].message
+    assert consumer.committed == {0: 3}  # one bad message never stalls a partition
+    assert balance(engine, "acme") == "30.00"
