@@ -1,6 +1,6 @@
 """Finding things in the admin UI in a real browser (Playwright, Debian's Chromium): the
-catalog search, paging through the outbox, and screenshots of the main pages for the README
-(written to test-artifacts/, which CI keeps and git ignores)."""
+catalog search, paging through the outbox, and screenshots of the main pages for the admin UI
+walkthrough in docs/walkthroughs.md (written to test-artifacts/, which CI keeps and git ignores)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_paging_through_120_notifications_keeps_the_page_numbers_stable(page):
 
 def test_screenshots_of_the_main_pages_for_the_readme(page):
     """The catalog with a search, a draft of AGB 4.2.3 and the audit log, as PNG files in
-    test-artifacts/ (CI keeps them; the README's admin walkthrough points at them)."""
+    test-artifacts/ (CI keeps them; docs/walkthroughs.md's admin walkthrough points at them)."""
     ARTIFACTS.mkdir(exist_ok=True)
     log_in(page)
     page.goto("/admin/?q=R%C3%BCcklastschrift")

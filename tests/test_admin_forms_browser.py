@@ -32,7 +32,7 @@ def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eu
     assert page.locator(".flash.info").count() == 0, "no success banner beside the error"
     assert "1 error(s)" in page.inner_text("#error-count")
     assert 'flat_fee: "12.5 EUR"' in page.inner_text("#checked")  # at its line in the YAML view
-    ARTIFACTS.mkdir(exist_ok=True)  # for the README's legal walkthrough, step 2
+    ARTIFACTS.mkdir(exist_ok=True)  # for docs/walkthroughs.md's legal walkthrough, step 2
     page.locator("#field-flat_fee").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "admin-draft-form-error.png"))
     page.fill("#input-flat_fee", "12.00")

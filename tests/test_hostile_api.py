@@ -227,7 +227,7 @@ def test_replay_counts_conflicts_and_exits_non_zero(tmp_path, capsys):
 def test_demo_sets_with_different_parameters_never_share_an_event_id():
     first = {e["id"] for e in month_of_events("2026-11", 10, 1000, seed=1)}
     for other in (
-        month_of_events("2026-11", 20, 2000, seed=1),  # make run's demo vs the README's
+        month_of_events("2026-11", 20, 2000, seed=1),  # make run's demo vs the API walkthrough's
         month_of_events("2026-11", 10, 1000, seed=2),
         month_of_events("2026-12", 10, 1000, seed=1),
     ):

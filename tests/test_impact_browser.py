@@ -106,5 +106,5 @@ def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_nove
     assert "as if in force" in page.inner_text("#impact")
     with engine.store.db.connect() as connection:
         assert counts(connection) == before  # the preview wrote nothing
-    ARTIFACTS.mkdir(exist_ok=True)  # for the README's legal walkthrough
+    ARTIFACTS.mkdir(exist_ok=True)  # for docs/walkthroughs.md's legal walkthrough
     page.locator("#impact").screenshot(path=str(ARTIFACTS / "admin-impact.png"))
