@@ -97,6 +97,19 @@ SENTENCES: dict[str, Callable[[str, Detail], str]] = {
         "its undelivered messages were cancelled."
     ),
     "webhook_retried": _retried,
+    "bank_statement_imported": lambda actor, d: (
+        f"{actor} imported the bank file {_get(d, 'message')} {_get(d, 'message_id')}: "
+        f"{_get(d, 'booked')} credits booked, {_get(d, 'queued')} queued for assignment."
+    ),
+    "bank_credit_assigned": lambda actor, d: (
+        f"{actor} booked bank credit {_get(d, 'credit')} ({_get(d, 'amount')} EUR, entry "
+        f"{_get(d, 'entry_reference')}) to account {_get(d, 'account')}"
+        + (f" for invoice {d['invoice']}." if d.get("invoice") else ".")
+    ),
+    "document_archived": lambda actor, d: (
+        f"{actor} archived {_get(d, 'kind').replace('_', ' ')} {_get(d, 'number')} as issued "
+        f"(SHA-256 of the PDF {_get(d.get('sha256') or {}, 'pdf')})."
+    ),
     "clock_advanced": lambda actor, d: (
         f"{actor} advanced the platform's clock to {_get(d, 'until')} for "
         + (f"account {_get(d, 'account')}" if d.get("account") else "every account")

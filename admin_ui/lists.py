@@ -19,6 +19,7 @@ from admin_ui.display import euros, with_unit, yes_no
 from admin_ui.views import _engine, _now, bp
 from engine.ledger import audit
 from engine.ledger.tables import accounts, audit_log, drafts, outbox
+from engine.services.back_office import customer_names, search_condition
 
 DRAFT_STATUSES = ("draft", "published")
 MAX_FILTER = 254  # the longest e-mail address or account id a filter needs
@@ -108,14 +109,18 @@ def draft_list():
 
 @bp.get("/accounts")
 def accounts_view():
+    """Customers found by name, e-mail, VAT id, account id (customer number) or invoice number."""
     found = _text("q")
     wanted = paging.asked(request.args)
     query = select(accounts).order_by(accounts.c.id)
     if found:
-        query = query.where(accounts.c.id.contains(found, autoescape=True))
+        query = query.where(search_condition(found))
     with _engine().store.db.connect() as connection:
         page = paging.fetch(connection, query, wanted)
-    return render_template("accounts.html", page=page, q=found, filters={"q": found})
+    customers = {row.id: json.loads(row.customer or "{}") for row in page.rows}
+    return render_template(
+        "accounts.html", page=page, q=found, filters={"q": found}, customers=customers
+    )
 
 
 @bp.get("/outbox")
@@ -133,9 +138,11 @@ def outbox_view():
         query = query.where(outbox.c.account.contains(found, autoescape=True))
     with _engine().store.db.connect() as connection:
         page = paging.fetch(connection, query, wanted)
+        names = customer_names(connection, [row.account for row in page.rows])
     return render_template(
         "outbox.html",
         page=page,
+        names=names,
         publication=raw,
         account=found,
         filters={"publication": raw, "account": found},
@@ -168,6 +175,13 @@ def _entry(row) -> dict:
     return entry
 
 
+def _account_of(entry: dict) -> str | None:
+    """The account an audit entry is about, where its detail names one."""
+    detail = entry["detail"]
+    account = detail.get("account") if isinstance(detail, dict) else None
+    return account if isinstance(account, str) else None
+
+
 @bp.get("/audit")
 def audit_view():
     actor = _text("actor")
@@ -187,10 +201,13 @@ def audit_view():
         page = paging.fetch(connection, query, wanted)
         problems = audit.verify(connection)
         total = audit.count(connection)
+        entries = [_entry(row) for row in page.rows]
+        names = customer_names(connection, [_account_of(e) for e in entries])
     return render_template(
         "audit.html",
         page=page,
-        entries=[_entry(row) for row in page.rows],
+        entries=entries,
+        names=names,
         problems=problems,
         total=total,
         kinds=kinds,

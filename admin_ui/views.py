@@ -34,8 +34,7 @@ from admin_ui.forms import form_fields, known_elements, place_errors, read_draft
 from engine.access.people import Person, check_login, current, end_sessions
 from engine.catalog import PROJECT_ROOT, Catalog, CatalogInvalid, NotInForce, conformance
 from engine.catalog.coverage import source_text
-from engine.contract.notices import CUSTOMER_TYPE_NAMES, letters_for
-from engine.contract.publications import affected_accounts, publication_versions, published_texts
+from engine.contract.publications import publication_versions, published_texts
 from engine.documents import itemised_bill_filename
 from engine.documents.itemised_bill import (
     ItemisedBillRefused,
@@ -51,12 +50,11 @@ from engine.drafting.publishing import (
     assess,
     draft_refusal,
     earliest_effective,
-    publish,
-    refusals,
 )
+from engine.drafting.terms_publishing import publish_version
 from engine.ledger import audit
 from engine.ledger.tables import drafts
-from engine.services import documents
+from engine.services import back_office, documents, signatures
 from web.http import document_response, get_engine, pdf_response
 
 bp = Blueprint(
@@ -159,7 +157,9 @@ def login():
         session.clear()
         session["email"], session["epoch"] = person.email, person.session_epoch
         target = request.args.get("next", "")
-        return redirect(target if target.startswith("/admin") else url_for("admin.index"))
+        # Finance lands on its dashboard (issue 28); everyone else on the catalog.
+        home = url_for("admin.dashboard" if person.role == "finance" else "admin.index")
+        return redirect(target if target.startswith("/admin") else home)
     return render_template("login.html")
 
 
@@ -287,62 +287,30 @@ def publish_draft(draft_id: int):
     if row.status != "draft":
         flash("This draft was published already.", "error")
         return redirect(url_for("admin.draft", draft_id=draft_id))
-    catalog = engine.catalog
-    with engine.store.db.connect() as connection:
-        check = check_draft(
-            catalog.root,
-            publication_versions(connection),
-            row.file,
-            row.text,
-            decider=engine.decider,
-        )
-    if check.errors:
-        flash("Fix the errors shown in the draft before publishing.", "error")
-        return _render_draft(engine, row, row.text, check), 400
-    if check.broken_examples:
-        for outcome in check.broken_examples:
-            flash(
-                f"The example \u201c{outcome.example.name}\u201d ({outcome.example.citation}) "
-                f"no longer holds: {outcome.reason}. Change the draft, or give it examples of "
-                "its own (examples: in the draft).",
-                "error",
-            )
-        return _render_draft(engine, row, row.text, check), 400
-    assessment = check.assessment
     reason = request.form.get("reason", "")
     ground = request.form.get("ground") or None
-    notified_at = _now()
-    notified_on = catalog.local_date(notified_at)
-    terms_file = _file(catalog, row.file)
-    with engine.store.db.connect() as connection:
-        affected = affected_accounts(connection, catalog, terms_file)
-    problems = refusals(
-        catalog,
-        assessment,
-        notified_on=notified_on,
+
+    def mark_published(connection, _publication: int) -> None:
+        connection.execute(update(drafts).where(drafts.c.id == draft_id).values(status="published"))
+
+    # the one publishing service that `billing terms publish` calls too
+    done = publish_version(
+        engine,
+        _file(engine.catalog, row.file),
+        row.text,
+        actor=person.email,
+        notified_at=_now(),
         reason=reason,
         ground=ground,
-        consumers_affected=any(a.customer_type == "consumer" for a in affected),
+        also=mark_published,
     )
-    if problems:
-        for problem in problems:
+    if done.refused:
+        for problem in done.problems:
             flash(problem, "error")
-        return _render_draft(engine, row, row.text, check, reason=reason, ground=ground), 400
-    with engine.store.db.begin() as connection:
-        publication_id, events = publish(
-            connection,
-            catalog,
-            assessment,
-            terms_file,
-            row.text,
-            notified_at=notified_at,
-            actor=person.email,
-            reason=reason,
-            ground=ground,
-        )
-        connection.execute(update(drafts).where(drafts.c.id == draft_id).values(status="published"))
-    for start in range(0, len(events), 1000):
-        engine.handle_many(events[start : start + 1000])
+        checked = not done.check.errors and not done.check.broken_examples
+        shown = {"reason": reason, "ground": ground} if checked else {}
+        return _render_draft(engine, row, row.text, done.check, **shown), 400
+    assessment, publication_id, events = done.check.assessment, done.publication, done.events
     flash(
         f"Published {assessment.citation} from {assessment.effective_from} "
         f"(publication {publication_id}); {len(events)} customers notified.",
@@ -366,16 +334,30 @@ def diff():
 
 @bp.get("/accounts/<account>")
 def account_view(account: str):
+    """The customer page: master data, contract, balance and open items, invoices and credit
+    notes, payments and returns, SEPA, dunning and blocking with the deadlines ahead, events
+    (engine/services/back_office.py customer_overview)."""
     engine = _engine()
     shown = engine.account(account)
     if shown is None:
         raise NotFound(f"There is no account {account!r}.")
-    with engine.store.unit(commit=False) as unit:
-        found = unit.load_invoices([account]).get(account, [])
+    today = engine.catalog.local_date(_now())
+    with engine.store.db.connect() as connection:
+        overview = back_office.customer_overview(connection, account, today)
+    found = overview["invoices"] if overview else []
     months = sorted({i.period for i in found if i.period}, reverse=True)
     premium = engine.catalog.at(_now()).plan(shown["plan"])["itemised_bill"]
+    # AGB 4.3.2: unsigned invoices of customers entitled to deduct input tax, for the operator.
+    unsigned = signatures.unsigned_invoices(engine.store, engine.catalog, [i.number for i in found])
     return render_template(
-        "account.html", account=shown, invoices=found, months=months, premium=premium
+        "account.html",
+        account=shown,
+        invoices=found,
+        unsigned=unsigned,
+        months=months,
+        premium=premium,
+        o=overview,
+        today=today.isoformat(),
     )
 
 
@@ -389,9 +371,11 @@ def invoice_download(number: str):
 
 @bp.get("/invoices/<number>.xml")
 def invoice_xml_download(number: str):
-    """The invoice as XRechnung 3.0 (CII), for business customers' e-invoicing."""
+    """The invoice as XRechnung 3.0 (CII), for business customers' e-invoicing, as archived."""
+    engine = _engine()
+    xml = documents.DEFAULT_E_INVOICE_FORMAT
     return document_response(
-        served(documents.invoice_xml, _engine().store, number), attachment=True
+        served(documents.invoice_xml, engine.store, number, xml, engine.catalog), attachment=True
     )
 
 
@@ -485,7 +469,7 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None, saved=F
         errors=errors_by_line,
         check=check,
         earliest=earliest,
-        letters=_letter_preview(engine, check, reason),
+        letters=_letter_preview(engine, check, reason, row.file),
         grounds=GROUNDS_OF_8_1,
         reason=reason,
         ground=ground,
@@ -526,17 +510,20 @@ def _preview(engine, connection, row, check, reason: str, ground):
     )
 
 
-def _letter_preview(engine, check, reason: str) -> list[tuple[str, Any]]:
-    """The letters publishing today would send (engine/contract/notices.py), one per distinct text,
-    each with the customers who receive it: ``[("Verbraucher", letter), ...]``."""
+def _letter_preview(engine, check, reason: str, file: str) -> list[tuple[str, Any]]:
+    """The letters publishing now would send (engine/contract/notices.py), per customer type,
+    as the outbox will hold them: ``[("Verbraucher (2; shown: customer anna)", letter), ...]``."""
     if not check.assessment:
         return []
-    notified_on = engine.catalog.local_date(_now())
-    letters = letters_for(engine.catalog, check.assessment, reason, notified_on)
-    grouped: dict[Any, list[str]] = {}
-    for customer_type, letter in letters.items():
-        grouped.setdefault(letter, []).append(CUSTOMER_TYPE_NAMES[customer_type])
-    return [(" und ".join(names), letter) for letter, names in grouped.items()]
+    with engine.store.db.connect() as connection:
+        return publication_preview.sample_letters(
+            connection,
+            engine.catalog,
+            _file(engine.catalog, file),
+            check.assessment,
+            reason=reason,
+            notified_at=_now(),
+        )
 
 
 @bp.post("/drafts/<int:draft_id>/letter")

@@ -18,6 +18,7 @@ from sqlalchemy import text
 import api.accounts as accounts
 import api.documents as documents
 import api.events as events
+import api.invoices as invoices
 import api.sepa as sepa
 import api.terms as terms
 import api.webhooks as webhooks
@@ -33,6 +34,7 @@ QUERY_PARAMETERS = {
     "invoice_xml": {"format"},
     "credit_note_xml": {"format"},
     "sepa_collections": {"date", "scheme", "created_at"},
+    "invoices_list": {"status", "month", "account", "after", "limit", "sort"},
 }
 
 
@@ -89,6 +91,7 @@ ROUTES: tuple[tuple[str, str, Callable], ...] = (
     ("GET", "/api/v1/invoices/<number>.pdf", documents.invoice_pdf),
     ("GET", "/api/v1/invoices/<number>.xml", documents.invoice_xml),
     ("GET", "/api/v1/sepa/collections", sepa.sepa_collections),
+    ("GET", "/api/v1/invoices", invoices.invoices_list),
     ("GET", "/api/v1/invoices/<number>", documents.invoice_json),
     ("GET", "/api/v1/accounts/<account>/evn", accounts.itemised_bill_json),
     ("GET", "/api/v1/accounts/<account>/evn.pdf", accounts.itemised_bill_pdf),

@@ -1,5 +1,6 @@
 """Invoice and credit-note downloads: JSON, PDF and EN 16931 e-invoice XML, all read-only
-(``accounts:read``) and all served by :mod:`engine.services.documents`.
+(``accounts:read``) and all served by :mod:`engine.services.documents`, as archived when
+issued (docs/documents.md).
 
 A token bound to accounts gets a document of another account answered as one never issued
 (404, the same message): :func:`authorise_document` looks the document's account up first.
@@ -30,7 +31,7 @@ def invoice_pdf(number: str):
 def invoice_xml(number: str):
     authorise_document(documents.find_invoice, "invoice", number)
     fmt = e_invoice_format()
-    return document_response(served(documents.invoice_xml, number, fmt))
+    return document_response(served(documents.invoice_xml, number, fmt, get_engine().catalog))
 
 
 def credit_note_json_route(number: str):
@@ -94,8 +95,8 @@ def describe_invoice(invoice) -> dict:
         "period": invoice.period,
         "issued_on": invoice.issued_on,
         "due_on": invoice.due_on,
-        "amount": f"{invoice.amount_cents // 100}.{invoice.amount_cents % 100:02d}",
-        "open": f"{invoice.open_cents // 100}.{invoice.open_cents % 100:02d}",
+        "amount": format_amount(from_cents(invoice.amount_cents)),
+        "open": format_amount(from_cents(invoice.open_cents)),
         "status": invoice.status,
         "approved": invoice.approved,
         "objection": invoice.objection,

@@ -28,6 +28,9 @@ from engine.events import (
     flat_event_schemas,
 )
 from engine.services.documents import DEFAULT_E_INVOICE_FORMAT, E_INVOICE_FORMATS
+from engine.services.invoice_list import MAX_LIMIT as INVOICE_LIST_MAX
+from engine.services.invoice_list import SORTS as INVOICE_SORTS
+from engine.services.invoice_list import STATUSES as INVOICE_STATUSES
 
 EVENT_PREFIX = "event."
 
@@ -466,8 +469,9 @@ def _invoice_paths() -> dict[str, Any]:
 
 
 def _sepa_paths() -> dict[str, Any]:
-    """The SEPA direct debit file of a collection date."""
+    """The SEPA direct debit file of a collection date; the list of every invoice."""
     return {
+        **_invoice_list_path(),
         "/api/v1/sepa/collections": {
             "get": {
                 "summary": "The SEPA direct debit file (pain.008.001.08) of a collection date "
@@ -506,6 +510,57 @@ def _sepa_paths() -> dict[str, Any]:
                     "409": _error(
                         "Too late for the scheme's lead time, or collections came after the "
                         "date's file was recorded; `field` says which."
+                    ),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+    }
+
+
+def _invoice_list_path() -> dict[str, Any]:
+    """Every account's invoices, filtered and paged (engine/services/invoice_list.py)."""
+
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+
+    text = {"type": "string", "pattern": "^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"}
+    return {
+        "/api/v1/invoices": {
+            "get": {
+                "summary": "Every account's invoices (a bound token: its accounts'), filtered by "
+                "status, month and account, sorted, a page at a time, with the totals of all",
+                "parameters": [
+                    query(
+                        "status",
+                        {"enum": list(INVOICE_STATUSES)},
+                        "open (something owed), overdue (past due, not in default), in_default "
+                        "(default began, BGB § 286), paid (nothing owed), credited (a credit note "
+                        "corrects it)",
+                    ),
+                    query(
+                        "month",
+                        {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"},
+                        "the month of issue, YYYY-MM",
+                    ),
+                    query("account", _from_event_schema("properties", "account"), "one account"),
+                    query("after", text, "the last invoice number of the previous page"),
+                    query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": INVOICE_LIST_MAX},
+                        "invoices per page (default 100)",
+                    ),
+                    query(
+                        "sort",
+                        {"enum": [p + s for s in INVOICE_SORTS for p in ("", "-")]},
+                        "the order; a leading - sorts descending (default: number)",
+                    ),
+                ],
+                "responses": {
+                    "200": _json("InvoiceList"),
+                    "400": _error("A bad query parameter; `field` names it."),
+                    "404": _error(
+                        "Sorted by other than number, `after` names no invoice the token may read."
                     ),
                     **COMMON_ERRORS,
                 },

@@ -206,6 +206,59 @@ COMPONENT_SCHEMAS: dict[str, Any] = {
             "invoices": {"type": "array", "items": {"$ref": "#/components/schemas/Invoice"}}
         },
     },
+    "InvoiceList": {
+        "type": "object",
+        "required": ["invoices", "next_after", "totals"],
+        "properties": {
+            "invoices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "number",
+                        "account",
+                        "issued_on",
+                        "due_on",
+                        "amount",
+                        "open",
+                        "status",
+                    ],
+                    "properties": {
+                        "number": {"type": "string"},
+                        "account": {"type": "string"},
+                        "customer": {"type": ["string", "null"]},
+                        "kind": {"type": "string"},
+                        "period": {"type": ["string", "null"]},
+                        "issued_on": {"type": "string"},
+                        "due_on": {"type": "string"},
+                        "amount": {"type": "string"},
+                        "open": {"type": "string"},
+                        "status": {"enum": ["open", "overdue", "in_default", "paid"]},
+                        "default_on": {"type": ["string", "null"]},
+                        "objection": {"type": ["string", "null"]},
+                        "credited": {"type": "boolean"},
+                        "credited_amount": {"type": "string"},
+                        "credit_notes": {"type": "array", "items": {"type": "string"}},
+                        "clause": {"type": "string"},
+                    },
+                },
+            },
+            "next_after": {
+                "type": ["string", "null"],
+                "description": "Pass as `after` for the next page; null on the last page",
+            },
+            "totals": {
+                "type": "object",
+                "required": ["count", "amount", "open"],
+                "description": "Of every invoice the filters select, not only this page",
+                "properties": {
+                    "count": {"type": "integer"},
+                    "amount": {"type": "string"},
+                    "open": {"type": "string"},
+                },
+            },
+        },
+    },
     "ItemisedBill": {
         "type": "object",
         "required": ["account", "month", "numbers", "connections", "total"],

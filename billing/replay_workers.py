@@ -56,6 +56,7 @@ ORDERED_TYPES: frozenset[str] = frozenset(
         "refund.requested",  # refund credit note (AGB 1.4.1)
         "mandate.granted",  # mandate reference unique per creditor (AGB 4.2.1)
         "terms.notified",  # publications are global (AGB 8)
+        "notice.delivered",  # checked against the publication's outbox (AGB 8)
         "outage",  # an interruption of the service as a whole (CLINQ SD 2.3)
     }
 )

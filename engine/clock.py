@@ -22,6 +22,7 @@ from engine.billing.invoicing import issue_invoice, outstanding_detail
 from engine.billing.plan_changes import PLAN_CHANGE, day_start, fire_plan_change, plan_at
 from engine.catalog import Catalog, Terms
 from engine.contract import lifecycle as contract
+from engine.contract.term_changes import held_back_terms
 from engine.core.deadlines import last_day_of_month
 from engine.core.invoice_lines import months, pieces
 from engine.core.money import to_cents
@@ -82,7 +83,8 @@ def run_clock(booking: Booking, catalog: Catalog) -> None:
     today = booking.local_date
     while due := booking.due_deadlines(today):
         deadline = due[0]
-        terms = catalog.at(deadline.due)
+        # a change of the terms not yet in force for this customer waits (AGB 8; TKG § 57)
+        terms = held_back_terms(catalog.at(deadline.due), booking.account, deadline.due)
         status = DEADLINE_HANDLERS[deadline.kind](booking, deadline, terms)
         booking.settle(deadline, status)
 

@@ -43,18 +43,21 @@ from engine.contract.publications import (
     terms_catalog,
     verify_notice,
 )
+from engine.contract.term_changes import held_back_terms, receive_delivery
 from engine.core.money import format_amount, from_cents
 from engine.core.state import AccountState, CreditNote, Deadline, Invoice, LedgerEntry
 from engine.delivery.webhooks import active_subscriptions, queue_messages
+from engine.documents.archive import archive_issued
 from engine.effects import Booking, InvoiceNumbers, Rejected
 from engine.events import Event, EventInvalid, parse_event
 from engine.ledger import credit_note_store
 from engine.ledger.account_cache import AccountCache, Kept
 from engine.ledger.compact import Shapes
 from engine.ledger.event_payload import stored_payload
-from engine.ledger.store import Store, Unit
+from engine.ledger.store import IN_MEMORY, Store, Unit
 from engine.ledger.tables import epoch_microseconds, event_key, stored_at
 from engine.payments import payment_terms as payments
+from engine.payments import sepa_mandates as sepa
 from engine.rules import CompiledRuleset, Decider, compile_ruleset
 
 HANDLERS: dict[str, Callable[[Booking], None]] = {
@@ -81,11 +84,13 @@ HANDLERS: dict[str, Callable[[Booking], None]] = {
     "misuse.detected": payments.detect_misuse,
     "outage": record_outage,
     "terms.notified": contract.receive_terms_notice,
+    "notice.delivered": receive_delivery,
     "plan.changed": change_plan,
 }
 
 
 RETRIES = 3
+NOTICE_TYPES = ("terms.notified", "notice.delivered")  # checked against their publication
 
 
 class BatchInvalid(EventInvalid):
@@ -131,6 +136,7 @@ class _Batch:
     changed_invoices: dict[str, Invoice] = field(default_factory=dict)
     numbers: InvoiceNumbers | None = None
     mandate_references: list[dict] = field(default_factory=list)
+    debit_returns: list[dict] = field(default_factory=list)  # direct_debit_returns rows
     credit_numbers: InvoiceNumbers | None = None
     new_credit_notes: list[CreditNote] = field(default_factory=list)
     # the accounts as the batch leaves them (kept in the AccountCache after the commit)
@@ -169,6 +175,7 @@ class _Batch:
         created = {id(d) for d in self.new_deadlines}
         used: set[int] = set()
         unit.record_mandate_references(self.mandate_references)
+        unit.record_debit_returns(self.debit_returns)
         unit.append_events([_event_row(e, result, shapes, used) for e, result in self.event_rows])
         unit.append_ledger_entries(
             [_ledger_row(e, entry, shapes, used) for e, entry in self.ledger_rows]
@@ -205,11 +212,17 @@ class Engine:
         database_url: str | None = None,
         catalog: Catalog | None = None,
         decider: Decider | None = None,
+        archive_documents: bool | None = None,
     ):
+        """``archive_documents``: render and archive every document a call issues right after
+        its commit (engine/documents/archive.py); default yes, except for a database in
+        memory (catalog examples, impact analyses: scratch ledgers nobody serves from)."""
         self.catalog = catalog or load_catalog()
         self._base_root = self.catalog.root or PROJECT_ROOT
         self._publications = 0
         self.store = Store(database_url)
+        in_memory = self.store.url in IN_MEMORY
+        self.archive_documents = not in_memory if archive_documents is None else archive_documents
         self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
         # account state kept between batches (engine/ledger/account_cache.py)
         self.accounts = AccountCache()
@@ -293,6 +306,13 @@ class Engine:
                     self.accounts.forget(name)
                 else:
                     self.accounts.keep(name, kept)
+            if self.archive_documents:  # after the commit: GoBD, issued documents as issued
+                archive_issued(
+                    self.store,
+                    self.catalog,
+                    batch.new_invoices,
+                    [note.number for note in batch.new_credit_notes],
+                )
             return results
         raise AssertionError("unreachable")
 
@@ -487,6 +507,8 @@ class Engine:
             for deadline, status in booking.settled:
                 batch.settled[id(deadline)] = (deadline, status, event.id)
             batch.ledger_rows.extend((event, entry) for entry in booking.entries)
+            if event.type == "direct_debit.returned":
+                batch.debit_returns.extend(sepa.return_rows(booking))
         return results, batch
 
     def _accounts_of(self, unit: Unit, names: set[str]) -> tuple[dict, dict, dict, dict]:
@@ -530,6 +552,9 @@ class Engine:
         terms: Terms | None = None
         try:
             terms = self.catalog.at(event.at)
+            if state is not None and state.contract.term_notices:
+                # a change not yet received, or whose notice period runs, waits (AGB 8; TKG § 57)
+                terms = held_back_terms(terms, state, self.catalog.local_date(event.at))
             booking = Booking(
                 event=event,
                 terms=terms,
@@ -547,7 +572,7 @@ class Engine:
                 apply_due_change(booking)
             if event.type == "clock":
                 run_clock(booking, self.catalog)
-            elif event.type == "terms.notified":
+            elif event.type in NOTICE_TYPES:
                 # Only a real publication may grant the special termination right (AGB 8).
                 number = event.data["publication"]
                 found = publications or {"rows": {}, "notified": set()}
@@ -572,7 +597,7 @@ class Engine:
 def _notified_publications(unit: Unit, events: list[Event]) -> dict:
     """The publications the batch's ``terms.notified`` events name and who was already notified
     of them, read once for the batch (empty without such events)."""
-    notices = [e for e in events if e.type == "terms.notified"]
+    notices = [e for e in events if e.type in NOTICE_TYPES]
     if not notices:
         return {}
     numbers = [e.data["publication"] for e in notices]

@@ -33,6 +33,9 @@ EVENT_SCHEMA = "event.schema.json"
 PLATFORM_ONLY_TYPES: dict[str, str] = {
     "terms.notified": "only the platform sends it, when legal publishes a change of the terms "
     "in the admin UI (AGB 8.1, 8.4, 8.5; the special termination right of AGB 8.2 and 8.6)",
+    "notice.delivered": "only the platform sends it, when its delivery step sends a notice "
+    "of a change of the terms (billing outbox send); the windows of AGB 8 and TKG § 57 run "
+    "from its receipt",
 }
 
 # Instants and dates are accepted from 2000 to 2099 (the schema's patterns say so): the catalog

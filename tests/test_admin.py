@@ -216,8 +216,9 @@ def test_agb_8_1_legal_cannot_raise_the_fee_five_weeks_out_but_six_weeks_out(adm
     outbox = admin.get(done.headers["Location"]).data.decode()
     assert outbox.count("<details>") == 2, "one notification per customer"
     assert "Änderung Ihrer Vertragsbedingungen zum 3. Januar 2027" in outbox
-    # Four weeks end Saturday 2026-12-19; § 193 moves the last day to Monday 2026-12-21.
-    assert "kündigen" in outbox and "bis zum 21. Dezember 2026" in outbox
+    # Sent Saturday: received Monday 2026-11-23 (Platform: receipt); TKG § 57 (1)'s three
+    # months (mandatory over AGB 8.2's four weeks) end Tuesday 2027-02-23.
+    assert "kündigen" in outbox and "bis einschließlich 23. Februar 2027" in outbox
     with engine.store.db.connect() as connection:
         from engine.ledger import audit
 
@@ -225,16 +226,29 @@ def test_agb_8_1_legal_cannot_raise_the_fee_five_weeks_out_but_six_weeks_out(adm
         assert next(e["action"] for e in audit.entries(connection)) == "publish"
 
 
+def deliver_all(engine, publication: int = 1, sent: datetime = NOW) -> None:
+    """The delivery step (billing outbox send) without a mail server: notice.delivered."""
+    from engine.delivery.notifications import deliver_publication
+
+    with engine.store.db.begin() as connection:
+        events = deliver_publication(connection, publication, sent)
+    engine.handle_many(events)
+
+
 def test_after_publication_a_returned_debit_costs_9_80_before_and_12_00_after(admin, engine):
     login(admin, "legal@example.com")
     draft_id = new_draft(admin, FEE_FILE)
     save(admin, draft_id, fee_draft("2027-01-03"))
     publish(admin, draft_id, "Our bank raised its fees.", "supplier_price_increase")
+    deliver_all(engine)  # e-mailed Saturday: received Monday 2026-11-23 (Platform: receipt)
     acme = Customer(engine, "acme")
     acme.sent = 100
     before = acme.send("direct_debit.returned", "2027-01-02T12:00:00+01:00", amount="20.00")
-    after = acme.send("direct_debit.returned", "2027-01-03T12:00:00+01:00", amount="20.00")
+    # six weeks from receipt end Monday 2027-01-04: the fee rises for acme on Tuesday 01-05
+    held = acme.send("direct_debit.returned", "2027-01-04T12:00:00+01:00", amount="20.00")
+    after = acme.send("direct_debit.returned", "2027-01-05T12:00:00+01:00", amount="20.00")
     assert effects_of(before, "charge")[-1]["amount"] == "9.80"
+    assert effects_of(held, "charge")[-1]["amount"] == "9.80"
     assert (
         effects_of(after, "charge")[-1]["amount"],
         effects_of(after, "charge")[-1]["terms_version"],
@@ -248,19 +262,26 @@ def test_agb_8_2_a_consumer_terminating_within_four_weeks_leaves_when_the_change
     draft_id = new_draft(admin, FEE_FILE)
     save(admin, draft_id, fee_draft("2027-01-03"))
     publish(admin, draft_id, "Our bank raised its fees.", "supplier_price_increase")
+    deliver_all(engine)  # received Monday 2026-11-23: the change takes effect for them 01-05
     anna = Customer(engine, "anna")
     anna.sent = 100
     terminated = anna.send(
         "termination.received", "2026-12-10T10:00:00+01:00", by="customer", channel="email"
     )
     (ends,) = effects_of(terminated, "contract_ends")
-    assert (ends["clause"], ends["date"]) == ("AGB 8.2", "2027-01-03")
+    assert (ends["clause"], ends["date"]) == ("AGB 8.2", "2027-01-05")
     acme = Customer(engine, "acme")
     acme.sent = 100
     business = acme.send(
         "termination.received", "2026-12-10T10:00:00+01:00", by="customer", channel="email"
     )
-    assert effects_of(business, "contract_ends")[0]["clause"] == "CLINQ SD 1.4"
+    # TKG § 57 (1) gives the right to every end user: the business leaves the same way
+    (ends,) = effects_of(business, "contract_ends")
+    assert (ends["clause"], ends["statute"], ends["date"]) == (
+        "AGB 8.2",
+        "TKG § 57 (1)",
+        "2027-01-05",
+    )
 
 
 def test_agb_8_6_every_customer_may_terminate_on_a_disadvantageous_change_of_the_agb(admin, engine):
@@ -276,8 +297,9 @@ def test_agb_8_6_every_customer_may_terminate_on_a_disadvantageous_change_of_the
     done = publish(admin, draft_id, "Deletion on request is no longer offered.", "")
     assert done.status_code == 302, done.data
     outbox = admin.get(done.headers["Location"]).data.decode()
-    told = outbox.count("bis zum 21. Dezember 2026 (4 Wochen nach Zugang")
+    told = outbox.count("bis einschließlich 23. Februar 2027 kündigen")  # TKG § 57 (1)
     assert told == 2, "both customers are told of their right"
+    deliver_all(engine)
     assert "Ziffer 8.6" in outbox
     for name, kind in (("anna", "consumer"), ("acme", "business")):
         customer = Customer(engine, name)
@@ -286,7 +308,7 @@ def test_agb_8_6_every_customer_may_terminate_on_a_disadvantageous_change_of_the
             "termination.received", "2026-12-21T10:00:00+01:00", by="customer", channel="email"
         )
         (ends,) = effects_of(terminated, "contract_ends")
-        assert (ends["clause"], ends["date"]) == ("AGB 8.6", "2027-01-03"), kind
+        assert (ends["clause"], ends["date"]) == ("AGB 8.6", "2027-01-05"), kind
 
 
 def test_the_diff_says_which_change_is_to_the_customers_disadvantage(admin):
@@ -418,17 +440,29 @@ def test_notifications_are_sent_by_smtp_when_configured(admin, engine, monkeypat
     )
 
 
-def test_agb_8_3_a_price_increase_for_business_customers_only_may_take_effect_at_once(catalog_copy):
+def test_agb_8_3_a_price_increase_for_business_customers_only_needs_the_statutory_month(
+    catalog_copy,
+):
+    # AGB 8.3 says "jederzeit"; TKG § 57 (2) (mandatory) requires one month's notice
     from engine.drafting.publishing import refusals
 
     assessment = _assessed(catalog_copy, FEE_FILE, '"9.80 EUR"', '"12.00 EUR"')
     catalog = load_catalog(catalog_copy)
     early = dict(notified_on=date(2027, 6, 1), reason="Supplier prices rose.", ground=None)
-    assert refusals(catalog, assessment, consumers_affected=False, **early) == []
+    (at_once,) = refusals(catalog, assessment, consumers_affected=False, **early)
+    assert at_once.startswith(
+        "AGB 8.3 needs the customers to be notified at least 1 month (TKG § 57 (2), mandatory "
+        "over AGB 8.3) before the change takes effect"
+    )
+    assert "the earliest effective date is 2027-07-02" in at_once
+    month_ahead = dict(early, notified_on=date(2027, 4, 30))  # a month ends 05-30
+    assert refusals(catalog, assessment, consumers_affected=False, **month_ahead) == []
     (problem,) = refusals(
         catalog,
         assessment,
         consumers_affected=True,
         **dict(early, ground="supplier_price_increase"),
     )
-    assert problem.startswith("AGB 8.1 needs the customers to be notified at least six weeks")
+    assert problem.startswith(
+        "AGB 8.1 needs the customers to be notified at least 6 weeks (AGB 8.1)"
+    )

@@ -144,9 +144,9 @@ def test_legal_opens_conformance_from_the_nav_and_sees_each_warning_with_both_ci
     page.click("#nav-conformance")
     assert page.inner_text("h1") == "Conformance with the statutes"
     assert page.input_value("#at") == "2026-11-21"
-    assert "11 warnings on 2026-11-21 (terms version 2026-01-01)" in page.inner_text("#summary")
+    assert "13 warnings on 2026-11-21 (terms version 2026-01-01)" in page.inner_text("#summary")
     rows = page.locator("#conformance tr")
-    assert rows.count() == 12  # a header and one row per warning
+    assert rows.count() == 14  # a header and one row per warning
     interest = page.locator("#conformance tr", has_text="business_margin")
     cells = interest.locator("td").all_inner_texts()
     assert cells[0].startswith("AGB 4.4.4") and cells[2].startswith("BGB § 288 (2)")
@@ -161,6 +161,9 @@ def test_legal_opens_conformance_from_the_nav_and_sees_each_warning_with_both_ci
     assert favours.inner_text() == "provider"
     assert "disadvantage" in favours.get_attribute("class")
     assert "the statute prevails over the clause" in refund.inner_text()
+    # mandatory (BGB § 361 (2)): the engine applies the statute's 14 days, and the page says so
+    assert refund.locator("td.engine").inner_text().startswith("applied:")
+    assert interest.locator("td.engine").inner_text().startswith("shown only")
     refund.locator("a", has_text="BGB § 357 (1)").click()
     assert "Refunds after a consumer's withdrawal" in page.inner_text("h1")
 

@@ -131,7 +131,9 @@ def test_blocking_follows_section_45k_tkg_before_and_section_61_tkg_after_decemb
 
 def test_the_terms_version_is_the_latest_effective_date_on_or_before_the_instant(catalog):
     assert catalog.at(date(2026, 6, 30)).version == "2026-01-01"
-    assert catalog.at(date(2020, 12, 31)).version == "2020-07-01"
+    # 2020-09-01: Ireland's temporary 21 % (UStG § 3a, destination VAT of consumers)
+    assert catalog.at(date(2020, 12, 31)).version == "2020-09-01"
+    assert catalog.at(date(2020, 8, 31)).version == "2020-07-01"
     assert catalog.at(date(2021, 1, 1)).version == "2021-01-01"
 
 

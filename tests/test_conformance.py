@@ -34,6 +34,11 @@ JSON_KEYS = {
     "message",
     "explanation",
     "terms_version",
+    "mandatory",
+    "applied",
+    "applied_value",
+    "statute_wording",
+    "statute_source",
 }
 
 
@@ -62,7 +67,7 @@ def pairs(catalog, day: date) -> set[tuple[str, str]]:
 def test_tkg_57_six_weeks_notice_meet_the_one_month_minimum_and_stay_under_two_months(
     catalog, clause
 ):
-    found = warning(catalog, clause, "TKG § 57 (1)", "notice_period")
+    found = warning(catalog, clause, "TKG § 57 (2)", "notice_period")
     assert (found.clause_value, found.statute_value) == (
         "6 weeks",
         "at least 1 month, at most 2 months",
@@ -70,6 +75,8 @@ def test_tkg_57_six_weeks_notice_meet_the_one_month_minimum_and_stay_under_two_m
     assert (found.since, found.favours, found.conforms) == ("2021-12-01", "customer", True)
     assert "The minimum is met and the maximum is not exceeded: lawful" in found.message
     assert found.explanation
+    # mandatory, but the six weeks are better for the customer than one month: the clause applies
+    assert (found.mandatory, found.applied, found.applied_value) == (True, False, "6 weeks")
 
 
 @pytest.mark.parametrize("clause", ["AGB 8.2", "AGB 8.6"])
@@ -80,6 +87,39 @@ def test_tkg_57_a_four_week_termination_window_is_shorter_than_three_months_agai
     assert (found.clause_value, found.statute_value) == ("4 weeks", "3 months")
     assert (found.since, found.favours, found.conforms) == ("2021-12-01", "provider", False)
     assert "Against the customer: the statute prevails over the clause." in found.message
+    # TKG § 71 (1): mandatory, so the engine applies the three months, citing the statute
+    assert (found.mandatory, found.applied, found.applied_value) == (True, True, "3 months")
+    assert "Mandatory: the engine applies 3 months (TKG § 57 (1))." in found.message
+    assert "dem Endnutzer zugeht" in found.statute_wording
+    assert found.statute_source.startswith("https://www.gesetze-im-internet.de/tkg_2021/")
+
+
+def test_tkg_57_every_end_user_holds_the_right_so_agb_8_2_is_widened_to_businesses(catalog):
+    found = warning(catalog, "AGB 8.2", "TKG § 57 (1)", "entitled_customers")
+    assert (found.clause_value, found.statute_value) == ("consumer", "consumer, business")
+    assert (found.favours, found.applied, found.applied_value) == (
+        "provider",
+        True,
+        "consumer, business",
+    )
+
+
+def test_tkg_57_2_one_month_notice_applies_to_business_price_changes_of_agb_8_3(catalog):
+    found = warning(catalog, "AGB 8.3", "TKG § 57 (2)", "minimum_notice")
+    assert (found.clause_value, found.applied, found.applied_value) == ("0 days", True, "1 month")
+
+
+def test_a_difference_that_is_not_mandatory_is_only_shown(catalog):
+    found = warning(catalog, "AGB 4.4.4", "BGB § 288 (2)", "business_margin")
+    assert (found.mandatory, found.applied) == (False, False)
+
+
+def test_a_mandatory_comparison_must_quote_the_statute(catalog_copy):
+    path = catalog_copy / "rules/conformance.yaml"
+    source = "  statute_source: https://www.gesetze-im-internet.de/tkg_2021/__57.html\n"
+    path.write_text(path.read_text(encoding="utf-8").replace(source, "", 1), encoding="utf-8")
+    with pytest.raises(CatalogInvalid, match="give statute_wording and statute_source"):
+        load_comparisons(load_catalog(catalog_copy))
 
 
 def test_bgb_288_2_eight_points_for_businesses_are_less_than_nine_in_the_customers_favour(
@@ -124,7 +164,7 @@ def test_tkg_61_the_platform_protects_businesses_from_blocking_too_in_the_custom
 
 def test_every_warning_names_both_citations_both_values_and_since_when_in_its_message(catalog):
     found = warnings_at(catalog)
-    assert len(found) == 11
+    assert len(found) == 13
     for item in found:
         assert item.clause in item.message and item.statute in item.message
         assert item.clause_value in item.message and item.statute_value in item.message
@@ -149,10 +189,12 @@ def test_the_statute_versions_take_effect_on_their_own_dates(catalog):
     before = pairs(catalog, date(2021, 11, 30))
     after = pairs(catalog, date(2021, 12, 1))
     assert after - before == {
-        ("AGB 8.1", "TKG § 57 (1)"),
+        ("AGB 8.1", "TKG § 57 (2)"),
         ("AGB 8.2", "TKG § 57 (1)"),
-        ("AGB 8.4", "TKG § 57 (1)"),
-        ("AGB 8.5", "TKG § 57 (1)"),
+        ("AGB 8.3", "TKG § 57 (2)"),
+        ("AGB 8.4", "TKG § 57 (2)"),
+        ("AGB 8.5", "TKG § 57 (2)"),
+        ("AGB 8.6", "TKG § 57 (2)"),
         ("AGB 8.6", "TKG § 57 (1)"),
         ("Platform: blocking", "TKG § 61"),
     }
@@ -263,7 +305,7 @@ def test_billing_validate_lists_the_warnings_after_ok_and_exits_0(catalog_copy, 
     out = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"OK: \d+ files", out[0])
     assert out[1] == (
-        "warnings: 11 differences from the statutes in terms version 2028-01-01 "
+        "warnings: 13 differences from the statutes in terms version 2028-01-01 "
         "(details: billing conformance)"
     )
     assert (
@@ -273,7 +315,18 @@ def test_billing_validate_lists_the_warnings_after_ok_and_exits_0(catalog_copy, 
 
 
 def test_billing_validate_strict_exits_1_on_warnings_and_0_without(catalog_copy, capsys):
-    assert main(["validate", "--strict", str(catalog_copy)]) == 1
+    # every difference against the customer is overridden by a mandatory statute: strict passes
+    assert main(["validate", "--strict", str(catalog_copy)]) == 0
+    path = catalog_copy / "rules/conformance.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            '  mandatory: true\n  statute_wording: "§ 357 (1) BGB',
+            '  statute_wording: "§ 357 (1) BGB',
+        )
+    )
+    assert main(["validate", "--strict", str(catalog_copy)]) == 1  # AGB 9.3's 30 days stand
+    assert "strict: 1 differences against the customer are not applied" in capsys.readouterr().out
     (catalog_copy / "rules/conformance.yaml").write_text("[]\n", encoding="utf-8")
     assert main(["validate", "--strict", str(catalog_copy)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("OK: ")
@@ -291,16 +344,17 @@ def test_billing_conformance_json_has_the_warnings_of_the_date(capsys):
     assert main(["conformance", "--at", "2026-11-21", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert (document["at"], document["terms_version"]) == ("2026-11-21", "2026-01-01")
-    assert (document["comparisons"], len(document["warnings"])) == (12, 11)
+    assert (document["comparisons"], len(document["warnings"])) == (14, 13)
     for item in document["warnings"]:
         assert set(item) == JSON_KEYS
     first = document["warnings"][0]
     assert {k: first[k] for k in ("clause", "statute", "clause_value", "statute_value")} == {
-        "clause": "AGB 8.1",
+        "clause": "AGB 8.2",
         "statute": "TKG § 57 (1)",
-        "clause_value": "6 weeks",
-        "statute_value": "at least 1 month, at most 2 months",
+        "clause_value": "consumer",
+        "statute_value": "consumer, business",
     }
+    assert (first["mandatory"], first["applied"]) == (True, True)
     assert main(["conformance", "--at", "2013-01-01", "--json"]) == 0
     early = json.loads(capsys.readouterr().out)["warnings"]
     assert [(w["clause"], w["statute"]) for w in early] == [("AGB 4.3.2", "UStG § 14 (3)")]
@@ -310,8 +364,19 @@ def test_billing_conformance_defaults_to_the_newest_terms_version_and_reads_as_t
     assert main(["conformance"]) == 0
     out = capsys.readouterr().out
     newest = load_catalog().editions[-1].isoformat()
-    assert out.startswith(f"Terms in force on {newest} (terms version {newest}): 11 of 12")
-    assert "AGB 9.3 vs BGB § 357 (1): favours provider, the statute prevails" in out
+    assert out.startswith(f"Terms in force on {newest} (terms version {newest}): 13 of 14")
+    assert (
+        "AGB 9.3 vs BGB § 357 (1): favours provider, the statute prevails; "
+        "APPLIED: the engine applies 14 days" in out
+    )
+    assert (
+        "AGB 4.4.4 vs BGB § 288 (2): favours customer, lawful; "
+        "shown only: the engine applies the clause" in out
+    )
+    assert (
+        "AGB 8.2 vs TKG § 57 (1): favours provider, the statute prevails; "
+        "APPLIED: the engine applies 3 months" in out
+    )
     assert main(["conformance", "--at", "today"]) == 0
     assert "comparisons with the statutes differ" in capsys.readouterr().out
 
@@ -350,8 +415,11 @@ def viewer(tmp_path, catalog, decider):
 def test_the_conformance_page_lists_the_warnings_of_today_and_of_a_chosen_date(viewer):
     page = viewer.get("/admin/conformance").get_data(as_text=True)
     assert 'id="nav-conformance"' in page
-    assert "11 warnings" in page and "on 2026-11-21 (terms version 2026-01-01)" in page
-    assert page.count("<tr>") == 12  # a header and one row per warning
+    assert "13 warnings" in page and "on 2026-11-21 (terms version 2026-01-01)" in page
+    assert page.count("<tr>") == 14  # a header and one row per warning
+    # the page marks the same differences applied as billing conformance
+    assert page.count('<td class="engine applied">') == 5  # 8.2 (twice), 8.3, 8.6, 9.3
+    assert '<td class="engine applied">applied: 3 months (TKG § 57 (1))</td>' in page
     assert "8.00 percentage points" in page and "9.00 percentage points" in page
     assert '<td class="favours disadvantage">provider</td>' in page
     early = viewer.get("/admin/conformance?at=2013-01-01").get_data(as_text=True)
@@ -362,7 +430,7 @@ def test_the_conformance_page_lists_the_warnings_of_today_and_of_a_chosen_date(v
 def test_the_conformance_page_refuses_a_wrong_date_and_one_before_the_catalog(viewer):
     page = viewer.get("/admin/conformance?at=21.11.2026").get_data(as_text=True)
     assert "&#39;21.11.2026&#39; is not a date (YYYY-MM-DD); showing 2026-11-21." in page
-    assert "11 warnings" in page
+    assert "13 warnings" in page
     early = viewer.get("/admin/conformance?at=1999-01-01").get_data(as_text=True)
     assert "no terms are in force on 1999-01-01" in early
     assert 'id="conformance"' not in early

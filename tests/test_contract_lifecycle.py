@@ -198,13 +198,14 @@ def test_agb_1_3_1_the_grounds_are_the_providers_and_one_returned_debit_is_not_e
 # -- withdrawal --------------------------------------------------------------------------------
 
 
-def test_agb_9_3_after_a_withdrawal_the_credit_is_refunded_within_30_days(engine):
+def test_agb_9_3_after_a_withdrawal_the_credit_is_refunded_within_14_days_by_bgb_357(engine):
     anna = Customer(engine, "anna")
     anna.open(at="2026-03-02T12:00:00+01:00", customer_type="consumer")
     anna.send("credit.topped_up", "2026-03-02T12:05:00+01:00", amount="10.00")
     withdrawn = anna.send("withdrawal.received", "2026-03-05T09:00:00+01:00", channel="fax")
-    # 30 days end Saturday 2026-04-04; § 193 skips the weekend and Easter Monday: 2026-04-07.
-    assert effects_of(withdrawn, "refund_approved")[0]["date"] == "2026-04-07"
+    # AGB 9.3's 30 days would end Tuesday 2026-04-07 (past Easter); BGB § 357 (1) is mandatory
+    # (§ 361 (2)) and shorter: 14 days end Thursday 2026-03-19.
+    assert effects_of(withdrawn, "refund_approved")[0]["date"] == "2026-03-19"
     assert [(e["item"], e["amount"]) for e in effects_of(withdrawn, "charge")] == [
         ("withdrawal_refund", "10.00")
     ]
@@ -223,7 +224,8 @@ def test_agb_9_1_a_consumer_may_withdraw_within_two_weeks_extended_past_a_sunday
             "clause": "AGB 9.3",
             "terms_version": "2026-01-01",
             "amount": "25.00",
-            "date": "2026-04-15",
+            "date": "2026-03-30",  # BGB § 357 (1): 14 days, not AGB 9.3's 30
+            "statute": "BGB § 357 (1)",
         }
     ]
     assert anna.balance == "0.00"

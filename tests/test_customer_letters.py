@@ -14,9 +14,10 @@ import re
 from datetime import date
 from decimal import Decimal
 
+from engine.catalog import load_catalog
 from engine.catalog.model import ParameterValue
 from engine.catalog.values import Period
-from engine.contract.notices import letters_for
+from engine.contract.notices import Recipient, letter_for, letters_for
 from engine.documents import german
 from engine.drafting.draft_checks import check_draft
 from engine.drafting.publishing import assess
@@ -62,8 +63,8 @@ def test_a_consumer_is_told_the_new_returned_debit_fee_the_date_and_the_terminat
     catalog,
 ):
     # AGB 4.2.3: 9.80 EUR becomes 12.50 EUR from Monday 2027-01-04, notified Saturday
-    # 2026-11-21. AGB 8.2: four weeks after receipt end Saturday 2026-12-19; § 193 BGB moves
-    # the last day to Monday 2026-12-21.
+    # 2026-11-21. TKG § 57 (1) (mandatory over AGB 8.2's four weeks): three months from receipt;
+    # for receipt that Saturday they end Sunday 2027-02-21, § 193 BGB: Monday 2027-02-22.
     assessment = fee_change(catalog, "12.50 EUR")
     letters = letters_for(catalog, assessment, "Unsere Bank hat ihre Gebühren erhöht.", SATURDAY)
     consumer = letters["consumer"]
@@ -72,35 +73,53 @@ def test_a_consumer_is_told_the_new_returned_debit_fee_the_date_and_the_terminat
         "mit Wirkung zum 4. Januar 2027 ändern wir Ziffer 4.2.3 unserer Allgemeinen "
         "Geschäftsbedingungen:" in consumer.body
     )
+    # AGB 4.2.3's flat fee is damages, which invoices do not tax: quoted as it is
     assert "- Pauschale für eine Rücklastschrift: bisher 9,80 €, künftig 12,50 €" in consumer.body
     assert "Grund der Änderung: Unsere Bank hat ihre Gebühren erhöht." in consumer.body
     assert (
-        "außerordentlich mit Wirkung zum 4. Januar 2027 kündigen, schriftlich oder per E-Mail, "
-        "bis zum 21. Dezember 2026 (4 Wochen nach Zugang dieser Mitteilung; Ziffer 8.2"
+        "ohne Einhaltung einer Kündigungsfrist und ohne Kosten kündigen (§ 57 Abs. 1 TKG; "
+        "Ziffer 8.2 unserer Allgemeinen Geschäftsbedingungen). Die Frist dafür beträgt 3 Monate "
+        "ab Zugang dieser Mitteilung; geht sie Ihnen am 21. November 2026 zu, können Sie bis "
+        "einschließlich 22. Februar 2027 kündigen."
     ) in consumer.body
-    assert "Kündigen Sie nicht bis zum 21. Dezember 2026, gilt die Änderung als genehmigt." in (
-        consumer.body
-    )
+    assert "Form der Kündigung: E-Mail, Brief, Fax (Ziffer 1.2.2" in consumer.body
+    assert "wird Ihr Vertrag ab dem 4. Januar 2027 mit der Änderung fortgesetzt" in consumer.body
+    assert "genehmigt" not in consumer.body and "4 Wochen" not in consumer.body
     assert consumer.body.endswith("Mit freundlichen Grüßen\nsiggate GmbH")
 
 
-def test_a_business_has_no_special_termination_right_for_a_price_increase(catalog):
-    # AGB 8.2 entitles consumers only ("Ist der Kunde Verbraucher").
+def test_a_business_is_an_end_user_and_is_told_the_same_statutory_right(catalog):
+    # TKG § 57 (1) gives the right to every end user; AGB 8.2 ("Ist der Kunde Verbraucher") is
+    # widened (rules/conformance.yaml, mandatory; rules/law/tkg-71-scope.yaml)
     business = letters_for(catalog, fee_change(catalog, "12.50 EUR"), "Bankgebühren", SATURDAY)[
         "business"
     ]
     assert "bisher 9,80 €, künftig 12,50 €" in business.body
-    assert "Ein außerordentliches Kündigungsrecht steht Ihnen wegen dieser Änderung nicht zu" in (
-        business.body
+    assert "bis einschließlich 22. Februar 2027 kündigen" in business.body
+    assert "genehmigt" not in business.body
+
+
+def test_a_business_whose_waiver_legal_confirmed_gets_agb_8_2_as_written(catalog_copy):
+    path = catalog_copy / "rules/law/tkg-71-scope.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "waiver_effective: false", "waiver_effective: true"
+        )
     )
-    assert "bis zum" not in business.body
+    catalog = load_catalog(catalog_copy)
+    waived = Recipient("acme", "business", {"name": "ACME GmbH", "tkg_rights_waived": True})
+    letter = letter_for(catalog, fee_change(catalog, "12.50 EUR"), "Bank", SATURDAY, waived)
+    assert "Ein außerordentliches Kündigungsrecht steht Ihnen wegen dieser Änderung nicht zu" in (
+        letter.body
+    )
+    assert "kündigen (§ 57" not in letter.body
 
 
-def test_a_disadvantageous_change_of_the_agb_lets_every_customer_terminate_and_silence_agrees(
+def test_a_disadvantageous_change_of_the_agb_lets_every_customer_terminate_without_deemed_consent(
     catalog,
 ):
-    # AGB 8.6 gives "dem Kunden" the right; without termination the change becomes part of the
-    # contract on the day it takes effect.
+    # AGB 8.6 gives "dem Kunden" the right; TKG § 57 (1) lengthens its window to three months
+    # and the letter says what the statute supports: the contract goes on with the change.
     text = (
         "effective_from: 2027-01-04\nvalues:\n  retention_after_invoice: {weeks: 6}\n"
         "  early_deletion_on_request: false\n"
@@ -113,11 +132,11 @@ def test_a_disadvantageous_change_of_the_agb_lets_every_customer_terminate_and_s
         assert "Vorzeitige Löschung der Verbindungsdaten auf Verlangen des Kunden: bisher ja, " in (
             letter.body
         )
-        assert "Ziffer 8.6 unserer Allgemeinen Geschäftsbedingungen" in letter.body
-        assert (
-            "Kündigen Sie nicht bis zum 21. Dezember 2026, wird die Änderung zum 4. Januar 2027 "
-            "Vertragsbestandteil." in letter.body
+        assert "(§ 57 Abs. 1 TKG; Ziffer 8.6 unserer Allgemeinen Geschäftsbedingungen)" in (
+            letter.body
         )
+        assert "bis einschließlich 22. Februar 2027 kündigen" in letter.body
+        assert "Vertragsbestandteil" not in letter.body and "genehmigt" not in letter.body
         assert "Grund der Änderung" not in letter.body
 
 
@@ -126,6 +145,56 @@ def test_a_lower_fee_is_only_to_the_customers_advantage(catalog):
     assert "bisher 9,80 €, künftig 7,50 €" in letters["consumer"].body
     assert "ausschließlich zu Ihrem Vorteil" in letters["consumer"].body
     assert "kündigen" not in letters["consumer"].body
+
+
+def test_plan_prices_are_quoted_gross_to_consumers_and_net_plus_vat_to_businesses(catalog):
+    # PAngV § 3: consumers see what they pay; invoices tax plan prices (Platform: invoicing)
+    terms_file = catalog.file(catalog.plan_citation("clinq-premium"))
+    before = terms_file.versions[-1]
+    price = before.values["monthly_price"]
+    after = dataclasses.replace(
+        before,
+        effective_from=date(2030, 1, 2),
+        values={
+            **before.values,
+            "monthly_price": ParameterValue(price.value + Decimal("1.00"), price.source),
+        },
+    )
+    assessment = assess(terms_file, before, after)
+    letters = letters_for(catalog, assessment, "", SATURDAY)
+    net, new_net = price.value, price.value + Decimal("1.00")
+    gross = (net * Decimal("1.19")).quantize(Decimal("0.01"))
+    new_gross = (new_net * Decimal("1.19")).quantize(Decimal("0.01"))
+    assert (
+        f"bisher {german.euro(gross)} inkl. 19 % USt, "
+        f"künftig {german.euro(new_gross)} inkl. 19 % USt"
+    ) in letters["consumer"].body
+    assert (
+        f"bisher {german.euro(net)} zzgl. USt, künftig {german.euro(new_net)} zzgl. USt"
+    ) in letters["business"].body
+
+
+def test_the_letter_names_the_customer_the_address_the_customer_number_and_the_date(catalog):
+    anna = Recipient(
+        "anna",
+        "consumer",
+        {
+            "name": "Anna Muster",
+            "email": "anna@example.com",
+            "address": {
+                "street": "Königsallee 1",
+                "postal_code": "40212",
+                "city": "Düsseldorf",
+                "country": "DE",
+            },
+        },
+    )
+    letter = letter_for(catalog, fee_change(catalog, "12.50 EUR"), "Bank", SATURDAY, anna)
+    assert letter.body.startswith(
+        "Anna Muster\nKönigsallee 1\n40212 Düsseldorf\n\nKundennummer: anna\n"
+        "Datum: 21. November 2026\n\nBetreff: Änderung Ihrer Vertragsbedingungen zum "
+        "4. Januar 2027\n"
+    )
 
 
 def _changed(spec, value):
@@ -186,10 +255,14 @@ def test_legal_sees_the_letter_before_publishing_and_exactly_that_letter_is_sent
     assert preview.status_code == 200
     shown = html.unescape(preview.data.decode())
     letters = re.findall(r'<pre class="letter">(.*?)</pre>', shown, re.S)
-    assert len(letters) == 2  # consumers (AGB 8.2 right) and businesses (none)
-    consumer_letter = next(body for body in letters if "Sonderkündigungsrecht" in body)
+    assert len(letters) == 2  # one consumer (anna) and one business (acme), as sent to them
+    consumer_letter = next(body for body in letters if "Kundennummer: anna" in body)
     assert f"Grund der Änderung: {reason}" in consumer_letter
-    assert "bis zum 21. Dezember 2026" in consumer_letter
+    # published Saturday 10:00 UTC: an e-mail sent then counts as received on Monday 2026-11-23
+    # (Platform: receipt); TKG § 57 (1)'s three months end Tuesday 2027-02-23
+    assert (
+        "geht sie Ihnen am 23. November 2026 zu, können Sie bis einschließlich 23. Februar 2027"
+    ) in consumer_letter
     done = publish(admin, draft_id, reason, "supplier_price_increase")
     assert done.status_code == 302, done.data
     outbox = html.unescape(admin.get(done.headers["Location"]).data.decode())

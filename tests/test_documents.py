@@ -185,7 +185,8 @@ def test_the_api_serves_invoices_and_itemised_bills_as_json_and_pdf(month):
     assert client.get("/api/v1/invoices/2026-999999", headers=headers).status_code == 404
 
 
-def test_billing_invoices_run_and_pdf(tmp_path, capsys):
+def test_billing_invoices_run_and_pdf(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BILLING_SIGNING_P12", raising=False)
     db = f"sqlite:///{tmp_path / 'l.sqlite'}"
     events = tmp_path / "month.jsonl"
     assert main(["demo", "--accounts", "3", "--calls", "200"]) == 0
@@ -193,18 +194,29 @@ def test_billing_invoices_run_and_pdf(tmp_path, capsys):
     assert main(["replay", str(events), "--db", db]) == 0
     capsys.readouterr()
     assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
-    assert capsys.readouterr().out.startswith("3 invoices issued for 2026-11")
+    run = capsys.readouterr()
+    assert run.out.startswith("3 invoices issued for 2026-11")
+    # No certificate configured: the operator hears of each unsigned business invoice.
+    unsigned = [line for line in run.err.splitlines() if line.startswith("warning: invoice ")]
+    assert unsigned and all("is not signed" in line for line in unsigned)
     assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
     assert capsys.readouterr().out.startswith("0 invoices issued")
     out = tmp_path / "invoice.pdf"
     assert main(["invoices", "pdf", "2026-000001", "--out", str(out), "--db", db]) == 0
     assert "Rechnung 2026-000001" in text_of(out.read_bytes())
+    capsys.readouterr()
+    number = unsigned[-1].split()[2]
+    assert main(["invoices", "pdf", number, "--out", str(out), "--db", db]) == 0
+    assert capsys.readouterr().err == f"{unsigned[-1]}\n"
+    assert "signiert" not in text_of(out.read_bytes())
     artefacts = PROJECT_ROOT / "test-artifacts"
     artefacts.mkdir(exist_ok=True)
     (artefacts / "sample-invoice.pdf").write_bytes(out.read_bytes())
 
 
-def test_billing_invoices_pdf_of_a_business_invoice_prints_no_warning(tmp_path, capsys):
+def test_billing_invoices_pdf_of_a_business_invoice_prints_no_warning(
+    tmp_path, capsys, monkeypatch
+):
     """An operator writing a business customer's (signed, Factur-X) invoice sees only the result:
     no library's deprecation warning on the terminal, on every invoice."""
     db = f"sqlite:///{tmp_path / 'l.sqlite'}"
@@ -212,13 +224,17 @@ def test_billing_invoices_pdf_of_a_business_invoice_prints_no_warning(tmp_path, 
     assert main(["demo", "--accounts", "3", "--calls", "200"]) == 0
     events.write_text(capsys.readouterr().out)
     assert main(["replay", str(events), "--db", db]) == 0
-    assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
-    capsys.readouterr()
     path, _ = _throwaway_certificate(tmp_path)
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("PYTHONWARN")
     }
     environment.update(BILLING_SIGNING_P12=str(path), BILLING_SIGNING_PASSPHRASE="secret")
+    # Issued documents are rendered (and signed) once, when they are issued.
+    monkeypatch.setenv("BILLING_SIGNING_P12", str(path))
+    monkeypatch.setenv("BILLING_SIGNING_PASSPHRASE", "secret")
+    capsys.readouterr()
+    assert main(["invoices", "run", "--month", "2026-11", "--db", db]) == 0
+    assert capsys.readouterr().err == ""  # every invoice AGB 4.3.2 wants signed is signed
     billing = Path(sys.executable).with_name("billing")
     written = []
     for number in ("2026-000001", "2026-000002", "2026-000003"):
@@ -306,7 +322,6 @@ def test_agb_4_3_2_invoices_of_customers_entitled_to_deduct_input_tax_are_signed
         for i in invoices(month)
         if i.kind == "monthly" and not i.detail["customer"].get("input_tax_deduction")
     )
-    assert "nicht elektronisch signiert" in text_of(invoice_document(entitled, month.catalog, None))
     path, certificate = _throwaway_certificate(tmp_path)
     signed = invoice_document(entitled, month.catalog, SigningKey(str(path), b"secret"))
     assert "Diese Rechnung ist elektronisch signiert (AGB 4.3.2)." in text_of(signed)
@@ -317,6 +332,78 @@ def test_agb_4_3_2_invoices_of_customers_entitled_to_deduct_input_tax_are_signed
     plain = invoice_document(consumer, month.catalog, SigningKey(str(path), b"secret"))
     assert PdfFileReader(io.BytesIO(plain)).embedded_signatures == []
     assert "signiert" not in text_of(plain)
+
+
+def test_agb_4_3_2_an_unsigned_invoice_tells_the_operator_not_the_customer(month, caplog):
+    # No configuration on a customer's document (issue 24): without a certificate the invoice
+    # goes out unsigned and silent about it; the log, the CLI and the admin UI say so.
+    from engine.documents.signing import invoice_document, unsigned_warning
+
+    entitled = next(
+        i
+        for i in invoices(month)
+        if i.kind == "monthly" and i.detail["customer"].get("input_tax_deduction")
+    )
+    with caplog.at_level("WARNING", logger="engine.documents.signing"):
+        text = text_of(invoice_document(entitled, month.catalog, None))
+    for leak in ("signiert", "Signaturzertifikat", "konfiguriert", "BILLING_"):
+        assert leak not in text
+    warning = unsigned_warning(entitled, month.catalog)
+    assert warning == (
+        f"invoice {entitled.number} (account {entitled.account}) is not signed, although its "
+        "customer is entitled to deduct input tax (AGB 4.3.2): no signing certificate is "
+        "configured (BILLING_SIGNING_P12)"
+    )
+    assert warning in caplog.messages
+
+
+def test_agb_4_3_2_the_admin_ui_shows_unsigned_invoices_on_the_customer_page(month, monkeypatch):
+    from engine.access.people import create_person
+    from tests.test_admin import PASSWORD, csrf
+
+    monkeypatch.delenv("BILLING_SIGNING_P12", raising=False)
+    app = create_app(engine=month)
+    app.config.update(SECRET_KEY="documents")
+    with month.store.db.begin() as connection:
+        create_person(connection, "viewer@example.com", "viewer", PASSWORD)
+    client = app.test_client()
+    token = csrf(client.get("/admin/login").data)
+    client.post(
+        "/admin/login",
+        data={"email": "viewer@example.com", "password": PASSWORD, "csrf_token": token},
+    )
+    by_account = {i.account: i for i in invoices(month) if i.kind == "monthly"}
+    entitled = next(
+        i for i in by_account.values() if i.detail["customer"].get("input_tax_deduction")
+    )
+    other = next(
+        i for i in by_account.values() if not i.detail["customer"].get("input_tax_deduction")
+    )
+    page = client.get(f"/admin/accounts/{entitled.account}").data.decode()
+    assert 'id="unsigned-invoices"' in page
+    assert f"invoice {entitled.number} (account {entitled.account}) is not signed" in page
+    assert 'id="unsigned-invoices"' not in client.get(f"/admin/accounts/{other.account}").text
+
+
+def test_agb_4_4_1_an_invoice_paid_from_credit_says_there_is_nothing_to_pay(engine):
+    # Top-up 50.00; 10 minutes to the US: 2.90 + 0.55 VAT = 3.45, all paid by the credit.
+    # Another customer tops up 2.00 for the same calls: 2.00 paid by credit, 1.45 payable.
+    full, part = Customer(engine, "voll"), Customer(engine, "teil")
+    for customer, top_up in ((full, "50.00"), (part, "2.00")):
+        customer.open(at="2026-11-02T09:00:00+01:00")
+        customer.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount=top_up)
+        customer.call("2026-11-03T10:00:00+01:00", "+12125550100", 600)
+        customer.send("clock", "2026-12-01T08:00:00+01:00")
+    with engine.store.unit(commit=False) as unit:
+        found = unit.load_invoices(["voll", "teil"])
+    (paid,), (partly,) = found["voll"], found["teil"]
+    text = " ".join(text_of(render_invoice(paid)).split())
+    assert "Bereits aus Ihrem Guthaben bezahlt — es ist nichts zu zahlen" in text
+    assert "Zahlbar bis" not in text and "bereits aus Ihrem Guthaben bezahlt 3,45 EUR" in text
+    text = " ".join(text_of(render_invoice(partly)).split())
+    assert "bereits aus Ihrem Guthaben bezahlt 2,00 EUR" in text
+    assert "Zahlbar bis 01.12.2026 (fällig mit Zugang, AGB 4.4.1) 1,45 EUR" in text
+    assert "nichts zu zahlen" not in text
 
 
 def test_the_admin_ui_offers_invoices_and_itemised_bills_as_downloads(month):

@@ -161,11 +161,12 @@ def test_agb_8_6_an_example_publishes_a_change_as_legal_would_and_the_notice_rul
 ):
     path = catalog_copy / "rules/agb/8.6-change-notice-and-termination.yaml"
     text = path.read_text()
-    path.write_text(text.replace("      at: 2026-11-21 10:00\n", "      at: 2026-12-22 10:00\n"))
+    path.write_text(text.replace("      at: 2026-11-19 10:00\n", "      at: 2026-12-22 10:00\n", 1))
     (error,) = load_files(catalog_copy).errors
     assert error.pointer == "/examples/0/publication/at"
     assert error.message == "the publication must come before the example's first event"
-    path.write_text(text.replace("      at: 2026-11-21 10:00\n", "      at: 2026-11-28 10:00\n"))
+    # six weeks before the change of 2027-01-19 have begun: too late to publish it
+    path.write_text(text.replace("      at: 2026-11-19 10:00\n", "      at: 2026-12-10 10:00\n", 1))
     catalog = load_catalog(catalog_copy)
     first = catalog_examples(catalog, "AGB 8.6")[0]
     outcome = run_example(catalog, first, decider)

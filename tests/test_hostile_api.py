@@ -152,6 +152,7 @@ def test_only_what_the_real_publication_said_to_whom_it_said_it_is_accepted(admi
         "clause": "AGB 8.1",
         "effective_on": "2027-01-03",
         "termination_clause": "AGB 8.2",
+        "citation": "AGB 4.2.3",
     }
     assert engine.handle(genuine)["status"] == "duplicate"  # the platform applied it already
     Customer(engine, "bert").open(at="2026-11-21T12:00:00+01:00", customer_type="consumer")
@@ -161,6 +162,7 @@ def test_only_what_the_real_publication_said_to_whom_it_said_it_is_accepted(admi
         {**genuine, "id": "f3", "termination_clause": "AGB 8.6"},  # another right
         {**genuine, "id": "f4", "at": "2026-12-20T10:00:00+01:00"},  # a later notice day
         {**genuine, "id": "f5", "account": "bert"},  # an account it did not notify
+        {**genuine, "id": "f6", "citation": "AGB 4.4.5"},  # another changed clause
     ]
     for forged in forgeries:
         result = engine.handle(forged)

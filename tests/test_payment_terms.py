@@ -153,10 +153,12 @@ def test_agb_4_2_2_the_direct_debit_comes_six_working_days_after_the_invoice(eng
 
 def test_agb_4_2_4_a_transfer_settles_an_invoice_only_with_its_reference(engine):
     acme, invoice = invoiced(engine, 100)
+    acme.call("2026-11-21T10:00:00+01:00", US, 100 * 60)  # 29.00 more, not yet invoiced
     without = acme.send(
         "payment.received", "2026-11-25T10:00:00+01:00", amount="29.00", method="bank_transfer"
     )
     assert effects_of(without, "payment_unallocated")[0]["clause"] == "AGB 4.2.4"
+    assert effects_of(without, "claims_offset_by_credit") == []  # the debt still covers it
     with_reference = acme.send(
         "payment.received",
         "2026-11-26T10:00:00+01:00",

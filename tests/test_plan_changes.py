@@ -390,3 +390,27 @@ def test_a_downgrade_takes_effect_on_the_first_even_on_a_holiday_and_is_never_sh
         requested = customer.send("plan.changed", at, plan="clinq")
         (scheduled,) = effects_of(requested, "plan_change_scheduled")
         assert scheduled["effective_on"] == effective, at
+
+
+# -- prices quoted to the customer (PAngV § 3) -------------------------------------------------
+
+
+def test_a_consumer_is_quoted_the_new_plans_prices_with_vat_a_business_net_plus_vat(engine):
+    # CLINQ Premium: 29.90 EUR net a month, 9.90 EUR per further user; 19 % VAT (UStG § 12)
+    # makes 35.581 -> 35.58 EUR and 11.781 -> 11.78 EUR, rounded once, half up (Platform: money)
+    anna = Customer(engine, "anna")
+    anna.open(customer_type="consumer")
+    upgraded = anna.send("plan.changed", "2026-11-11T10:00:00+01:00", plan="clinq-premium")
+    (changed,) = effects_of(upgraded, "plan_changed")
+    assert changed["notice"] == (
+        "Ihr Wechsel zu CLINQ Premium ist wirksam. Monatlicher Grundpreis von CLINQ Premium: "
+        "35,58 € inkl. 19 % USt; je weiterem Nutzer: 11,78 € inkl. 19 % USt."
+    )
+    acme = Customer(engine, "acme")
+    acme.open(customer_type="business")
+    upgraded = acme.send("plan.changed", "2026-11-11T10:00:00+01:00", plan="clinq-premium")
+    (changed,) = effects_of(upgraded, "plan_changed")
+    assert "29,90 € zzgl. USt; je weiterem Nutzer: 9,90 € zzgl. USt." in changed["notice"]
+    downgrade = anna.send("plan.changed", "2026-11-12T10:00:00+01:00", plan="clinq")
+    (scheduled,) = effects_of(downgrade, "plan_change_scheduled")
+    assert "Monatlicher Grundpreis von CLINQ: 0,00 € inkl. 19 % USt" in scheduled["notice"]

@@ -61,7 +61,7 @@ def _customer(name: str, address: dict, vat_id: str | None = None) -> dict:
         ("business", "AT", None, "domestic", "S"),  # Platform: place-of-supply
         ("business", "AT", FR, "domestic", "S"),  # a VAT id of another state proves nothing
         ("business", "CH", None, "not_taxable", "O"),
-        ("consumer", "AT", None, "domestic", "S"),
+        ("consumer", "DE", None, "domestic", "S"),  # abroad: § 3a (5), tests/test_oss.py
     ],
 )
 def test_ustg_13b_the_vat_treatment_by_customer_country_and_vat_id(

@@ -469,8 +469,12 @@ def test_a_late_clock_moves_the_collection_date(engine):
     # Due on Tuesday 8 December (AGB 4.2.2); fired on Monday 14th: collected on Tuesday 15th.
     assert (debit["date"], debit["collection_date"]) == ("2026-12-08", "2026-12-15")
     with engine.store.unit(commit=False) as unit:
-        notice = unit.invoice(debit["invoice"]).detail["mandate"]
-    assert notice["collection_date"] == "2026-12-15"
+        detail = unit.invoice(debit["invoice"]).detail
+    # The invoice keeps the date it pre-notified (GoBD: issued documents never change); the
+    # moved date is the file's (tests/test_document_archive.py).
+    assert detail["mandate"]["collection_date"] == "2026-12-09"
+    assert detail["direct_debit"]["collection_date"] == "2026-12-15"
+    assert detail["direct_debit"]["prenotified_collection_date"] == "2026-12-09"
 
 
 # -- pre-notification --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``billing zm|sepa|datev``: files for the tax office, the bank and the accountant."""
+"""``billing zm|oss|sepa|datev``: files for the tax office, the bank and the accountant."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 from billing.cli.common import OptionError, instant_option, terms_of, write_output
 from engine.core.money import from_cents
 from engine.engine import Engine
-from engine.interchange import datev, eu_sales_list, sepa_export, sepa_returns
+from engine.interchange import datev, eu_sales_list, oss_return, sepa_export, sepa_returns
 from engine.ledger.credit_note_store import credit_notes_issued_between
 from engine.ledger.store import Store
 
 
 def add_commands(commands) -> None:
-    """The ``zm``, ``sepa`` and ``datev`` commands and their actions, added to ``billing``."""
+    """The ``zm``, ``oss``, ``sepa`` and ``datev`` commands and their actions, added to
+    ``billing``."""
     zm = commands.add_parser("zm", help="EU sales list (Zusammenfassende Meldung, § 18a UStG)")
     zm_commands = zm.add_subparsers(dest="zm_command", required=True)
     zm_export = zm_commands.add_parser(
@@ -27,6 +28,16 @@ def add_commands(commands) -> None:
     zm_export.add_argument("--out", help="file to write (default: stdout)")
     zm_export.add_argument("--db", help="database URL")
     zm_export.set_defaults(handler=cmd_zm_export)
+
+    oss = commands.add_parser("oss", help="One-Stop-Shop return (§ 18j UStG)")
+    oss_commands = oss.add_subparsers(dest="oss_command", required=True)
+    oss_export = oss_commands.add_parser(
+        "export", help="write a quarter's consumer VAT per member state and rate as CSV"
+    )
+    oss_export.add_argument("--quarter", required=True, help="YYYY-Qn, e.g. 2027-Q1")
+    oss_export.add_argument("--output", "--out", dest="out", help="file (default: stdout)")
+    oss_export.add_argument("--db", help="database URL")
+    oss_export.set_defaults(handler=cmd_oss_export)
 
     _add_sepa(commands)
 
@@ -88,6 +99,25 @@ def cmd_zm_export(args: argparse.Namespace) -> int:
     print(
         f"EU sales list {quarter}: {len(lines)} VAT ids, "
         f"{from_cents(sum(line.net_cents for line in lines))} EUR net"
+        + (f", {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_oss_export(args: argparse.Namespace) -> int:
+    """The One-Stop-Shop return of a quarter (§ 18j UStG) from the issued documents, as CSV."""
+    try:
+        quarter = eu_sales_list.Quarter.parse(args.quarter)
+    except ValueError as error:
+        print(f"error: --quarter: {error}", file=sys.stderr)
+        return 2
+    with Store(args.db) as store:
+        text, result = oss_return.export(store, quarter)
+    write_output(args.out, text.encode("utf-8"))
+    print(
+        f"OSS return {quarter}: {len(result.lines)} lines, {len(result.corrections)} "
+        f"corrections, {from_cents(result.vat_cents)} EUR VAT"
         + (f", {args.out}" if args.out else ""),
         file=sys.stderr,
     )

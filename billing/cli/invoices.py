@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing.cli.common import document_refused, terms_of
+from billing.cli.invoice_list import add_list_command
 from engine.core.deadlines import last_day_of_month
 from engine.engine import Engine
 from engine.ledger.store import Store
@@ -41,6 +42,7 @@ def add_commands(commands) -> None:
     xml.add_argument("--out", help="file to write (default: Rechnung-NUMBER.xrechnung.xml)")
     xml.add_argument("--db", help="database URL")
     xml.set_defaults(handler=cmd_invoices_xml)
+    add_list_command(invoice_commands)  # billing/cli/invoice_list.py (issue 28)
 
 
 def cmd_invoices_run(args: argparse.Namespace) -> int:
@@ -55,34 +57,50 @@ def cmd_invoices_run(args: argparse.Namespace) -> int:
     try:
         until = datetime.combine(first_after, time.min, ZoneInfo("Europe/Berlin"))
         results = engine.advance(until)
+        issued = [
+            e
+            for r in results
+            for e in r["effects"]
+            if e["kind"] == "invoice_issued" and e.get("period") == args.month
+        ]
+        unsigned = unsigned_of(engine, [e["invoice"] for e in issued])
     finally:
         engine.close()
-    issued = [
-        e
-        for r in results
-        for e in r["effects"]
-        if e["kind"] == "invoice_issued" and e.get("period") == args.month
-    ]
     print(f"{len(issued)} invoices issued for {args.month} ({len(results)} accounts advanced)")
+    for warning in unsigned:  # AGB 4.3.2: the operator's business, not the customer's
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def unsigned_of(engine: Engine, numbers: list[str]) -> list[str]:
+    """The warnings for invoices AGB 4.3.2 wants signed that are not (none without invoices)."""
+    if not numbers:
+        return []
+    from engine.services import signatures  # here, not at the top: see cmd_invoices_pdf
+
+    return signatures.unsigned_invoices(engine.store, engine.catalog, numbers)
 
 
 def cmd_invoices_pdf(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the document service loads the PDF, signing and
     # e-invoice libraries (fpdf2, pyHanko, factur-x), about half a second that every other
     # command, and every shell completion, would otherwise pay at startup.
-    from engine.services import documents
+    from engine.services import documents, signatures
 
     with Store(args.db) as store:
         try:
             # The number is looked up before the terms are loaded: an unknown invoice is
             # exit 2 whatever state the catalog is in, and costs no catalog load.
             documents.find_invoice(store, args.number)
-            document = documents.invoice_pdf(store, number=args.number, catalog=terms_of(args))
+            catalog = terms_of(args)
+            document = documents.invoice_pdf(store, number=args.number, catalog=catalog)
         except documents.DocumentNotFound as refused:
             return document_refused(refused)
+        unsigned = signatures.unsigned_invoices(store, catalog, [args.number])
     out = Path(args.out or document.filename)
     out.write_bytes(document.content)
+    for warning in unsigned:  # AGB 4.3.2: the operator's business, not the customer's
+        print(f"warning: {warning}", file=sys.stderr)
     einvoice = document.format != "pdf"
     print(f"wrote {out}" + (" (ZUGFeRD / Factur-X EN 16931)" if einvoice else ""))
     return 0

@@ -20,9 +20,11 @@ import argcomplete
 
 from billing.cli import (
     access,
+    bank,
     catalog,
     contract,
     credit_notes,
+    documents,
     events,
     interchange,
     invoices,
@@ -69,11 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_commands(commands)  # token, user
     invoices.add_commands(commands)
     interchange.add_commands(commands)  # zm, sepa, datev
+    bank.add_commands(commands)  # bank statements in (issue 28)
     operations.add_outbox_command(commands)
     access.add_audit_commands(commands)
     webhooks.add_commands(commands)
     operations.add_db_command(commands)
     credit_notes.add_commands(commands)
+    documents.add_commands(commands)  # archive, verify (issue 24)
     return parser
 
 

@@ -1,11 +1,12 @@
-"""``billing terms show|list|export|history|impact`` and ``billing clauses``: the terms in force."""
+"""``billing terms show|list|export|history|impact|publish`` and ``billing clauses``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,12 +14,14 @@ from sqlalchemy import select
 from billing.cli.common import (
     DB_HELP,
     catalog_root,
+    cli_actor,
     now_for_query,
     parse_instant,
     resolve_clause,
     terms_of,
 )
-from engine.catalog import CatalogInvalid
+from engine.access.people import list_people
+from engine.catalog import CatalogInvalid, load_catalog
 from engine.catalog.coverage import (
     clause_tests,
     coverage,
@@ -37,7 +40,10 @@ from engine.drafting.impact import (
     draft_from_file,
     draft_impact,
 )
+from engine.drafting.publication_preview import sample_letters
 from engine.drafting.publishing import indent_version
+from engine.drafting.terms_publishing import publish_version
+from engine.engine import Engine
 from engine.ledger.store import Store
 from engine.ledger.tables import drafts
 
@@ -54,6 +60,7 @@ def add_commands(commands) -> None:
     history.add_argument("--db", help=DB_HELP)
     history.set_defaults(handler=cmd_terms_history)
     _add_impact(actions)
+    _add_publish(actions)
 
     clauses = commands.add_parser("clauses", help="the clause table of both documents")
     target = clauses.add_mutually_exclusive_group()
@@ -126,6 +133,48 @@ def _add_impact(actions) -> None:
     impact.add_argument("--catalog", help="catalog folder")
     impact.add_argument("--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)")
     impact.set_defaults(handler=cmd_terms_impact)
+
+
+def _add_publish(actions) -> None:
+    publish = actions.add_parser(
+        "publish",
+        help="publish a reviewed version from git with the admin UI's checks, notices, examples "
+        "and audit entry (AGB 8)",
+    )
+    publish.add_argument(
+        "draft",
+        metavar="FILE",
+        type=Path,
+        help="the catalog file from git whose last version is to be published, or one "
+        "version's YAML with --file",
+    )
+    publish.add_argument("--file", help="the catalog file the version belongs to")
+    publish.add_argument(
+        "--effective",
+        required=True,
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="the version's effective_from (YYYY-MM-DD): says which version is meant",
+    )
+    publish.add_argument("--reason", default="", help="the reason customers are told (AGB 8.1)")
+    publish.add_argument(
+        "--ground",
+        help="the ground of a price increase for consumers (AGB 8.1): "
+        "vat_change, regulator_order or supplier_price_increase",
+    )
+    publish.add_argument(
+        "--as",
+        dest="actor",
+        metavar="EMAIL",
+        help="the legal person who publishes (a person of the admin UI with the role legal; "
+        "needed unless --dry-run)",
+    )
+    publish.add_argument(
+        "--dry-run", action="store_true", help="only check: print what the admin UI's Check shows"
+    )
+    publish.add_argument("--catalog", help="catalog folder")
+    publish.add_argument("--db", help=DB_HELP)
+    publish.set_defaults(handler=cmd_terms_publish)
 
 
 def cmd_terms_show(args: argparse.Namespace) -> int:
@@ -313,3 +362,122 @@ def cmd_clauses(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(table)
     return 0
+
+
+def cmd_terms_publish(args: argparse.Namespace) -> int:
+    """``billing terms publish``: the admin UI's *Publish* (or *Check* with ``--dry-run``)
+    through the one publishing service, engine/drafting/terms_publishing.py."""
+    engine = Engine(args.db, catalog=load_catalog(catalog_root(args.catalog)))
+    try:
+        return _publish(engine, args)
+    except (ImpactRefused, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.close()
+
+
+def _publish(engine: Engine, args: argparse.Namespace) -> int:
+    file, text = draft_from_file(args.draft, engine.catalog, args.file)
+    terms_file = next((f for f in engine.catalog.files if f.path == file), None)
+    if terms_file is None:
+        raise ImpactRefused(f"there is no catalog file {file}")
+    effective = re.search(r"^effective_from:\s*(\S+)", text, re.MULTILINE)
+    if effective is None or effective.group(1) != args.effective.isoformat():
+        found = effective.group(1) if effective else "none"
+        raise ImpactRefused(
+            f"the last version of {args.draft} takes effect {found}, not {args.effective}: "
+            "--effective names the version to publish"
+        )
+    if any(v.effective_from == args.effective for v in terms_file.versions):
+        raise ImpactRefused(
+            f"the catalog's {file} already holds a version of {args.effective}: publish with "
+            "the catalog as deployed (--catalog, e.g. the main branch) and the merge request's "
+            "file as FILE"
+        )
+    refused = _actor_refusal(engine, args)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    done = publish_version(
+        engine,
+        terms_file,
+        text,
+        actor=args.actor or cli_actor(),
+        notified_at=publishing_instant(),
+        reason=args.reason,
+        ground=args.ground,
+        dry_run=args.dry_run,
+    )
+    if args.dry_run or done.refused:
+        print(describe_check(engine, terms_file, done, args.reason))
+        return 1 if done.refused else 0
+    assessment = done.check.assessment
+    print(
+        f"Published {assessment.citation} from {assessment.effective_from} "
+        f"(publication {done.publication}); {len(done.events)} customers notified."
+    )
+    return 0
+
+
+def publishing_instant() -> datetime:
+    """When the command publishes: the wall clock, read at the door (the engine never does)."""
+    return datetime.now(UTC)
+
+
+def _actor_refusal(engine: Engine, args: argparse.Namespace) -> str | None:
+    """The admin UI's rule: only legal publishes (AGB 8); a dry run may be anyone's."""
+    if args.actor is None:
+        return None if args.dry_run else "name the legal person who publishes: --as EMAIL"
+    with engine.store.db.connect() as connection:
+        person = next((p for p in list_people(connection) if p["email"] == args.actor), None)
+    if person is None or person["disabled_at"]:
+        return f"{args.actor} is no enabled person of the admin UI (billing people list)"
+    if person["role"] != "legal":
+        return (
+            "Only legal publishes changes of the terms (AGB 8); "
+            f"{args.actor} is {person['role']}: ask legal to review this version."
+        )
+    return None
+
+
+def describe_check(engine: Engine, terms_file, done, reason: str) -> str:
+    """What the admin UI's *Check* shows for a version, as text."""
+    lines = [f"Check of {terms_file.citation} ({terms_file.path})"]
+    for error in done.check.errors:
+        where = f"line {error['line']}: " if error["line"] else ""
+        lines.append(f"  error: {where}{error['message']}")
+    assessment = done.check.assessment
+    if assessment is not None:
+        lines.append(f"  effective from {assessment.effective_from}")
+        for change in assessment.changes:
+            if change.effect != "unchanged":
+                lines.append(
+                    f"  {change.name}: {change.before} -> {change.after} ({change.effect})"
+                )
+    for outcome in done.check.examples:
+        verdict = "ok  " if outcome.passed else "FAIL"
+        lines.append(f"  example {verdict} {outcome.example.title}")
+    shown = done.preview
+    if shown is not None:
+        lines.append(
+            f"  notice: {shown.notice_clause or 'none (only to the customers advantage)'}; "
+            f"earliest effective date {shown.earliest}; notifies {shown.consumers} consumers "
+            f"and {shown.businesses} businesses"
+        )
+        lines += [f"  needs: {need}" for need in shown.needs]
+    lines += [f"  refused: {problem}" for problem in done.problems]
+    if assessment is not None and not done.check.errors:
+        with engine.store.db.connect() as connection:
+            letters = sample_letters(
+                connection,
+                engine.catalog,
+                terms_file,
+                assessment,
+                reason=reason,
+                notified_at=publishing_instant(),
+            )
+        for label, letter in letters:
+            lines += ["", f"--- letter to {label} ---", letter.body]
+    lines.append("" if done.problems else "\npublishable: yes")
+    return "\n".join(lines).rstrip("\n")

@@ -1,4 +1,10 @@
-"""People who use the admin UI: product managers, legal, viewers (hashed passwords).
+"""People who use the admin UI: product managers, legal, finance, operators, viewers (hashed
+passwords).
+
+Product drafts plans and tariffs, legal drafts anything and publishes (AGB 8); finance sees
+everything money-related, imports bank statements and assigns payments, and never publishes
+terms; operators (the platform's administrators) manage API tokens and webhook subscriptions;
+viewers read.
 
 A session remembers the person's ``session_epoch``; logout, a new role or password and
 disabling raise it, so every session of that person ends at its next request (as it does when
@@ -19,7 +25,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from engine.ledger import audit
 from engine.ledger.tables import users
 
-ROLES = ("product", "legal", "viewer")
+ROLES = ("product", "legal", "viewer", "finance", "operator")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 12
 # werkzeug's hash method; None is werkzeug's default (scrypt). Tests set a cheap one.
@@ -45,6 +51,16 @@ class Person:
     @property
     def may_publish(self) -> bool:
         return self.role == "legal"
+
+    @property
+    def may_book_money(self) -> bool:
+        """Import bank statements and assign their credits (issue 28): finance only."""
+        return self.role == "finance"
+
+    @property
+    def may_manage_access(self) -> bool:
+        """Create and revoke API tokens, add and remove webhook subscriptions: operators only."""
+        return self.role == "operator"
 
 
 def _hash(password: str) -> str:

@@ -281,6 +281,11 @@ class CallPath:
             iso, month = day.iso, day.month
         else:  # not where the catalog's time zone is the calendar's
             iso, month = local_date.isoformat(), local_date.strftime("%Y-%m")
+        if contract.term_notices and any(
+            n["effective_for_customer"] is None or iso < n["effective_for_customer"]
+            for n in contract.term_notices.values()
+        ):
+            return None  # a change of the terms is held back for this customer (AGB 8; TKG § 57)
         if contract.plan_change is not None:
             for deadline in pending:
                 if deadline.kind == PLAN_CHANGE and deadline.due <= local_date:

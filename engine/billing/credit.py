@@ -14,6 +14,7 @@ from engine.core.contract_states import CONTRACT_OVER
 from engine.core.deadlines import last_day_of_month
 from engine.core.money import from_cents, parse_amount, to_cents
 from engine.effects import Booking, record_use, require_usable
+from engine.payments.open_claims import offset_claims_beyond_debt
 from engine.payments.payment_terms import allocate_payment, request_settlement
 
 RECURRING_FEES = "recurring_fees"
@@ -47,6 +48,8 @@ def after_booking(booking: Booking) -> None:
     account = booking.account
     if account is None or not booking.balance_changed:
         return
+    # Open invoices never claim more than the debt: credit offsets them (CLINQ SD 1.3).
+    offset_claims_beyond_debt(booking)
     threshold = account.autoprepay_threshold_cents
     facts = {
         "plan": account.plan,

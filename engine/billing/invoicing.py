@@ -19,7 +19,7 @@ from engine.billing.credit_notes import (
 from engine.billing.einvoice_duty import einvoice_decision_for, provider_detail
 from engine.billing.plan_changes import day_start, plan_at
 from engine.billing.settlement import settlement_detail
-from engine.billing.vat_treatment import DOMESTIC, vat_treatment
+from engine.billing.vat_treatment import DOMESTIC, OSS, CannotTax, vat_treatment
 from engine.catalog import Terms
 from engine.core.deadlines import last_day_of_month
 from engine.core.invoice_lines import item_lines
@@ -27,6 +27,7 @@ from engine.core.money import from_cents, parse_amount, to_cents
 from engine.core.state import Deadline, Invoice
 from engine.effects import Booking, Rejected, reject_by_rules
 from engine.payments import sepa_mandates as sepa
+from engine.payments.open_claims import monthly_claims
 from engine.payments.payment_terms import (
     schedule_default,
     unblock_if_settled,
@@ -283,19 +284,22 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         items += item_lines(base, cents, lines[0] if lines else None, decimals, period_terms.money)
         net += cents
         taxable_net += cents if kind in taxable else 0
-    # UStG § 13b / § 3a (2): a business abroad gets no German VAT (engine/billing/vat_treatment.py).
+    # UStG § 13b / § 3a (2): a business abroad gets no German VAT; § 3a (5): a consumer in
+    # another member state that state's (OSS) (engine/billing/vat_treatment.py).
     treatment = vat_treatment_for(period_terms, account)
-    if treatment["treatment"] != DOMESTIC:
+    vat_clause = treatment.get("vat_clause", "UStG § 12")
+    if treatment["treatment"] == OSS:
+        rate = Decimal(treatment["rate"])
+    elif treatment["treatment"] != DOMESTIC:
         rate = Decimal("0.00")
     vat = to_cents(period_terms.money.round(from_cents(taxable_net) * rate / 100))
     if vat:
-        booking.book("vat", -vat, "UStG § 12", terms=period_terms, period=period)
+        booking.book("vat", -vat, vat_clause, terms=period_terms, period=period)
     gross = net + vat
-    # Credit pays first; debt that open invoices (CLINQ SD 1.3) already claim is not claimed again.
-    in_debt = min(gross, max(0, -account.balance_cents))
-    earlier = [i for i in booking.all_invoices() if i.open_cents > 0]
-    claimed = min(in_debt, sum(i.open_cents for i in earlier))
-    due = in_debt - claimed
+    # Credit pays first; what open invoices already claim of this gross is not claimed again,
+    # and an amount left open on an older invoice stays that invoice's (CLINQ SD 1.3, AGB 4.4.1).
+    in_debt, earlier, due = monthly_claims(account, booking.all_invoices(), period, gross)
+    claimed = in_debt - due
     provider = period_terms.clause("Platform: provider")
     detail = {
         "period": period,
@@ -308,7 +312,8 @@ def fire_monthly_invoice(booking: Booking, deadline: Deadline, terms: Terms) -> 
         "gross": f"{from_cents(gross)}",
         "paid_by_credit": f"{from_cents(gross - in_debt)}",
         "claimed_by_earlier_invoices": f"{from_cents(claimed)}",
-        "earlier_invoices": [i.number for i in earlier] if claimed else [],
+        "earlier_invoices": [number for number, _ in earlier],
+        "earlier_claims": [{"invoice": n, "amount": f"{from_cents(c)}"} for n, c in earlier],
         "due": f"{from_cents(due)}",
         "due_on": deadline.due.isoformat(),
         # The plan of the month invoiced: a downgrade on the 1st does not rename November.
@@ -388,12 +393,33 @@ def outstanding_detail(booking: Booking, invoice: Invoice, terms: Terms) -> dict
 
 
 def vat_treatment_for(terms: Terms, account) -> dict:
-    """Whether the invoice bears German VAT and why (UStG § 13b, § 3a (2)), from the customer's
+    """Whose VAT the invoice bears and why (UStG § 13b, § 3a (2), (5)), from the customer's
     type, billing country and VAT id on file; recorded in its detail."""
-    address = account.customer.get("address") or {}
-    return vat_treatment(
-        terms,
-        customer_type=account.customer_type,
-        country=address.get("country", account.country),
-        vat_id=account.customer.get("vat_id"),
+    return vat_treatment_of(terms, account.customer_type, account.country, account.customer)
+
+
+def vat_treatment_of(terms: Terms, customer_type: str, country: str, customer: dict) -> dict:
+    """The VAT treatment of a customer's data (the address's country, else the account's);
+    a customer the catalog cannot tax is :class:`Rejected` naming the field (Platform: oss).
+
+    account.opened/updated refuse such data; an account on file from before, or a catalog
+    change, stops its invoice the same way: never billed with a VAT that is not owed.
+    """
+    address = customer.get("address") or {}
+    try:
+        return vat_treatment(
+            terms,
+            customer_type=customer_type,
+            country=address.get("country", country),
+            vat_id=customer.get("vat_id"),
+        )
+    except CannotTax as refused:
+        raise Rejected(f"{country_field(customer)}: {refused.reason}", refused.clause) from None
+
+
+def country_field(customer: dict) -> str:
+    """The field that decides where a customer is taxed: the address's country, else the
+    account's (``/country``)."""
+    return (
+        "/customer/address/country" if "country" in (customer.get("address") or {}) else "/country"
     )

@@ -165,7 +165,7 @@ def schedule_change(booking: Booking, target: str, direction: str, effective: da
         local_numbers_kept=kept,
         local_numbers_released=old["local_numbers"] - kept,
         agb_8_notice_needed=terms.clause(DECISION)["customer_request_needs_notice"],
-        notice=confirmation_text(old, new, effective, kept),
+        notice=confirmation_text(old, new, effective, kept, account.customer_type, terms),
     )
 
 
@@ -223,6 +223,8 @@ def apply_change(
         changes=plan_differences(old, new),
         local_numbers=new["local_numbers"],
         agb_8_notice_needed=decision["customer_request_needs_notice"],
+        notice=f"Ihr Wechsel zu {new.file.title} ist wirksam. "
+        + prices_text(new, account.customer_type, terms),
     )
     for kind, cents, clause, fields in charges:
         booking.book(kind, -cents, clause, terms=terms, rule=DECISION, **fields)
@@ -368,11 +370,39 @@ def plan_differences(old: InForce, new: InForce) -> dict[str, dict[str, Any]]:
     }
 
 
-def confirmation_text(old: InForce, new: InForce, effective: date, kept: int) -> str:
-    """The German confirmation the customer receives with a scheduled change."""
+def quoted_price(amount: Decimal, customer_type: str, terms: Terms) -> str:
+    """A taxed price as a customer is quoted it: consumers gross with VAT (PAngV § 3), rounded
+    once (Platform: money); businesses net with "zzgl. USt". ``12,00 € inkl. 19 % USt``."""
+    rate = terms.clause("UStG § 12")["standard_rate"]
+    if customer_type != "consumer":
+        return f"{_euro(amount)} zzgl. USt"
+    gross = terms.money.round(amount * (100 + rate) / 100)
+    return f"{_euro(gross)} inkl. {format(rate.normalize(), 'f').replace('.', ',')} % USt"
+
+
+def _euro(amount: Decimal) -> str:
+    """``1.234,50 €`` (German digit grouping; the documents stage formats with Babel)."""
+    grouped = f"{amount:,.2f}".replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return f"{grouped} €"
+
+
+def prices_text(plan: InForce, customer_type: str, terms: Terms) -> str:
+    """The plan's monthly prices as the customer pays them (PAngV § 3)."""
+    return (
+        f"Monatlicher Grundpreis von {plan.file.title}: "
+        f"{quoted_price(plan['monthly_price'], customer_type, terms)}; je weiterem Nutzer: "
+        f"{quoted_price(plan['additional_user_fee'], customer_type, terms)}."
+    )
+
+
+def confirmation_text(
+    old: InForce, new: InForce, effective: date, kept: int, customer_type: str, terms: Terms
+) -> str:
+    """The German confirmation the customer receives with a scheduled change, quoting the new
+    plan's monthly prices as the customer is charged them (PAngV § 3)."""
     text = (
         f"Ihr Wechsel von {old.file.title} zu {new.file.title} wird am "
-        f"{effective.strftime('%d.%m.%Y')} wirksam."
+        f"{effective.strftime('%d.%m.%Y')} wirksam. {prices_text(new, customer_type, terms)}"
     )
     released = old["local_numbers"] - kept
     if released > 0:

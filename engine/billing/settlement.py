@@ -18,9 +18,10 @@ def settlement_detail(account: AccountState, outstanding: Invoice, invoices: lis
     """The breakdown of ``outstanding`` (the invoice of the 20th) for its PDF and e-invoice.
 
     ``charges``: what is not yet invoiced, by period and item (net, as booked); ``offset``:
-    payments and credit that cover part of them (negative when the account carries other
-    debits, e.g. VAT of an earlier invoice); ``open_invoices``: earlier invoices still open,
-    whose amounts are not claimed again.
+    payments and credit that cover part of them (negative when the account carries a debit no
+    invoice claims, e.g. a returned top-up); ``open_invoices``: earlier invoices still open,
+    whose amounts are not claimed again. Open invoices never claim more than the debt
+    (engine/payments/open_claims.py): the invoice asks for the debt they leave unclaimed.
     """
     charges = [
         {"period": period, "item": item, "net": f"{from_cents(total[0])}"}

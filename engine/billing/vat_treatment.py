@@ -1,4 +1,4 @@
-"""Whether an invoice bears German VAT: domestic, reverse charge, or not taxable in Germany.
+"""Whose VAT an invoice bears: German, a member state's (OSS), reverse charge, or none.
 
 Telecommunications services to a business are supplied where the business is (§ 3a (2) UStG).
 The member states and the notes are catalog data (UStG § 13b in rules/law/); where the statute
@@ -13,10 +13,22 @@ Treatments (and their EN 16931 VAT category for the taxable lines, BT-151):
   no German VAT, the note "Steuerschuldnerschaft des Leistungsempfängers", both VAT ids
   (§ 14a (1), (5) UStG; category ``AE``) and a line in the EU sales list (§ 18a UStG);
 * ``not_taxable``: a business outside the EU: no German VAT, the note "Nicht im Inland
-  steuerbare Leistung" (category ``O``).
+  steuerbare Leistung" (category ``O``);
+* ``oss``: a consumer in another EU member state: supplied where the consumer lives (§ 3a (5)
+  UStG), that state's standard rate (UStG § 3a in rules/law/), declared through the
+  One-Stop-Shop (§ 18j UStG) unless Platform: oss says the provider stays below the threshold
+  (category ``S`` at the destination rate).
+
+A consumer the catalog cannot tax (outside the EU, Platform: oss ``third_country_consumers:
+refuse``) raises :class:`CannotTax`, which names the field: the account is refused at
+account.opened / account.updated (engine/contract/accounts.py), never billed at 19 %.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
+
+from babel import Locale
 
 from engine.catalog import Terms
 from engine.core.vat_ids import vat_id_country
@@ -24,8 +36,19 @@ from engine.core.vat_ids import vat_id_country
 DOMESTIC = "domestic"
 REVERSE_CHARGE = "reverse_charge"
 NOT_TAXABLE = "not_taxable"
+OSS = "oss"
 HOME = "DE"  # the provider's member state (Platform: provider, Düsseldorf)
-CATEGORIES = {DOMESTIC: "S", REVERSE_CHARGE: "AE", NOT_TAXABLE: "O"}
+CATEGORIES = {DOMESTIC: "S", REVERSE_CHARGE: "AE", NOT_TAXABLE: "O", OSS: "S"}
+ZERO = Decimal("0.00")
+
+
+class CannotTax(ValueError):
+    """The catalog cannot tax this customer: ``reason`` in words, ``clause`` that says so."""
+
+    def __init__(self, reason: str, clause: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.clause = clause
 
 
 def vat_treatment(
@@ -34,9 +57,13 @@ def vat_treatment(
     """The VAT treatment of an invoice to this customer under ``terms`` and why.
 
     Returns ``treatment``, ``category`` (EN 16931, for taxable lines), ``note`` (printed on the
-    invoice, or None), ``reason``, the ``clauses`` it rests on and the ``terms_version``.
+    invoice, or None), ``reason``, the ``clauses`` it rests on and the ``terms_version``; an
+    ``oss`` treatment also its ``country``, ``rate`` (percent, as text) and ``vat_clause`` (the
+    clause its VAT charge cites). Raises :class:`CannotTax` for a customer it cannot tax.
     """
     law = terms.clause("UStG § 13b")
+    if customer_type != "business" and country != HOME:
+        return consumer_abroad(terms, country)
     platform = terms.clause("Platform: place-of-supply")
     clauses = ["UStG § 13b"]
 
@@ -64,6 +91,9 @@ def vat_treatment(
             )
         clauses.append("Platform: place-of-supply")
         choice = platform["eu_business_without_vat_id"]
+        if choice == "as_consumer":  # not shown to be a business: § 3a (5) UStG
+            decided = consumer_abroad(terms, country)
+            return decided | {"clauses": [*clauses, *decided["clauses"]]}
         if choice != "domestic_vat":
             raise ValueError(f"Platform: place-of-supply: unknown choice {choice!r}")
         return result(
@@ -82,4 +112,73 @@ def vat_treatment(
         f"a business in {country} outside the EU: supplied where the recipient is "
         "(§ 3a (2) UStG), not taxable in Germany",
         law["not_taxable_note"],
+    )
+
+
+def consumer_abroad(terms: Terms, country: str) -> dict:
+    """A consumer abroad: in another member state that state's rate (§ 3a (5) UStG) unless
+    Platform: oss declares the provider below the threshold (German VAT); outside the EU as
+    Platform: oss says (by default refused, :class:`CannotTax`)."""
+    platform = terms.clause("Platform: oss")
+
+    def result(treatment: str, reason: str, rate: Decimal, note: str | None = None) -> dict:
+        return {
+            "treatment": treatment,
+            "category": CATEGORIES[treatment],
+            "country": country,
+            "rate": f"{rate}",
+            "vat_clause": "UStG § 3a",
+            "note": note,
+            "reason": reason,
+            "clauses": ["UStG § 3a", "Platform: oss"],
+            "terms_version": terms.version,
+        }
+
+    if country in terms.clause("UStG § 13b")["eu_member_states"]:
+        choice = platform["eu_consumers"]
+        if choice == "home":
+            german = result(
+                DOMESTIC,
+                f"a consumer in {country}: German VAT while the provider stays below the "
+                "threshold of § 3a (5) sentence 3 UStG and has not opted (Platform: oss)",
+                terms.clause("UStG § 12")["standard_rate"],
+            )
+            return german | {"country": HOME, "vat_clause": "UStG § 12"}
+        if choice != "destination":
+            raise ValueError(f"Platform: oss: unknown choice {choice!r}")
+        law = terms.clause("UStG § 3a")
+        if country.lower() not in law.file.parameters:
+            raise CannotTax(
+                f"the catalog has no VAT rate of {country} (UStG § 3a), so a consumer there "
+                "cannot be billed",
+                "UStG § 3a",
+            )
+        rate = law[country.lower()]
+        shown = f"{rate:.2f}".replace(".", ",")
+        # The note is German like every customer text (the country's name per CLDR).
+        name = Locale.parse("de_DE").territories.get(country, country)
+        return result(
+            OSS,
+            f"a consumer in {country}: supplied where the consumer lives (§ 3a (5) UStG), "
+            f"VAT of {country} at {rate} %, declared through the One-Stop-Shop (§ 18j UStG)",
+            rate,
+            f"Leistungsort nach § 3a Abs. 5 UStG: {name}; Umsatzsteuer {name} {shown} %, "
+            "erklärt im One-Stop-Shop (§ 18j UStG)",
+        )
+    choice = platform["third_country_consumers"]
+    if choice == "not_taxable":
+        return result(
+            NOT_TAXABLE,
+            f"a consumer in {country} outside the EU: supplied where the consumer lives "
+            "(§ 3a (5) UStG), not taxable in Germany",
+            ZERO,
+            terms.clause("UStG § 13b")["not_taxable_note"],
+        )
+    if choice != "refuse":
+        raise ValueError(f"Platform: oss: unknown choice {choice!r}")
+    raise CannotTax(
+        f"a consumer in {country}, outside the EU, is supplied where the consumer lives "
+        "(§ 3a (5) UStG): the platform cannot tax the service there and does not bill it "
+        "with German VAT",
+        "Platform: oss",
     )

@@ -5,8 +5,10 @@ docs/catalog.md): each names a clause's parameter (or what the clause leaves uns
 statute's parameter or its minimum and maximum, and optionally which difference is to the
 customer's advantage. :func:`check` compares them under one terms version and returns a
 :class:`ConformanceWarning` for every difference: a warning, never an error. The contract as
-published stays what the engine applies; the warnings show legal where the statute now says
-otherwise and which side that favours.
+published stays what the engine applies, except where a comparison is ``mandatory`` (the
+statute cannot be varied to the customer's detriment, e.g. TKG § 71 (1)): then the engine applies
+whichever of clause and statute is more favourable to the customer, citing both
+(:func:`applied_deadline`, :func:`applied_set`), and the warning says ``applied``.
 
 Pure: no clock, no database. Loading the declarations reads one file.
 """
@@ -14,6 +16,8 @@ Pure: no clock, no database. Loading the declarations reads one file.
 from __future__ import annotations
 
 import calendar as month_calendar
+import dataclasses
+import weakref
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -58,6 +62,9 @@ class Comparison:
     statute_minimum: str | None = None
     statute_maximum: str | None = None
     better_for_customer: str | None = None
+    mandatory: bool = False
+    statute_wording: str | None = None
+    statute_source: str | None = None
 
     @property
     def statute_citation(self) -> str:
@@ -87,6 +94,11 @@ class ConformanceWarning:
     message: str
     explanation: str
     terms_version: str
+    mandatory: bool = False
+    applied: bool = False  # the engine applies the statute's value instead of the clause's
+    applied_value: str = ""  # the value the engine applies, as legal reads it
+    statute_wording: str | None = None
+    statute_source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +108,7 @@ class ConformanceWarning:
         return (
             f"{subject} vs {self.statute}: {self.clause_value} vs {self.statute_value} "
             f"(statute since {self.since}); favours {self.favours}"
+            + (f"; applied: {self.applied_value}" if self.applied else "")
         )
 
 
@@ -131,6 +144,11 @@ def load_comparisons(catalog: Catalog, root: Path | None = None) -> tuple[Compar
 
 def _problems(catalog: Catalog, comparison: Comparison):
     """(pointer within the entry, message) for every fault of one declaration."""
+    if comparison.mandatory and not (comparison.statute_wording and comparison.statute_source):
+        yield (
+            "/mandatory",
+            "a mandatory comparison quotes the statute: give statute_wording and statute_source",
+        )
     if (comparison.parameter is None) == (comparison.unstated is None):
         yield "", "name the clause's parameter, or what its silence amounts to in unstated"
     ranged = comparison.statute_minimum or comparison.statute_maximum
@@ -284,6 +302,12 @@ def _compare(terms, comparison: Comparison, clause, statute) -> ConformanceWarni
         f"{subject} {shown}; {comparison.statute_citation} says {statute_shown} "
         f"(since {since.isoformat()}). {verdict}"
     )
+    # A mandatory statute wins where the clause is worse for the customer (TKG § 71 (1)).
+    applied = comparison.mandatory and favours == "provider"
+    applied_value = statute_shown if applied else shown
+    if applied and not comparison.statute_parameter:
+        applied_value = _format(spec, minimum if low == "decrease" else maximum)
+    message += _mandatory_note(comparison, applied, applied_value)
     return ConformanceWarning(
         clause=comparison.clause,
         parameter=comparison.parameter,
@@ -297,6 +321,22 @@ def _compare(terms, comparison: Comparison, clause, statute) -> ConformanceWarni
         message=message,
         explanation=comparison.explanation,
         terms_version=terms.version,
+        mandatory=comparison.mandatory,
+        applied=applied,
+        applied_value=applied_value,
+        statute_wording=comparison.statute_wording,
+        statute_source=comparison.statute_source,
+    )
+
+
+def _mandatory_note(comparison: Comparison, applied: bool, value: str) -> str:
+    if not comparison.mandatory:
+        return ""
+    if applied:
+        return f" Mandatory: the engine applies {value} ({comparison.statute_citation})."
+    return (
+        " Mandatory, but the clause is not worse for the customer: the engine applies "
+        f"{value} ({comparison.clause})."
     )
 
 
@@ -395,6 +435,100 @@ def _since(statute: TermsFile, names: tuple[str, ...], day: date) -> date:
             break
         since = version.effective_from
     return since
+
+
+# -- applying mandatory statutes (TKG § 71 (1)) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The value the engine applies for a clause's parameter, and why, citing both sides."""
+
+    clause: str  # "AGB 8.2"
+    parameter: str
+    value: Any  # a date (deadlines) or a tuple (sets)
+    source: str  # "clause" or "statute"
+    statute: str | None = None  # "TKG § 57 (1)" where a mandatory statute was compared
+    why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        shown = self.value.isoformat() if isinstance(self.value, date) else self.value
+        return {**asdict(self), "value": shown}
+
+
+_MANDATORY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def mandatory_comparisons(catalog: Catalog) -> tuple[Comparison, ...]:
+    """The ``mandatory`` comparisons of the catalog's rules/conformance.yaml, read once."""
+    found = _MANDATORY.get(catalog)
+    if found is None:
+        found = tuple(c for c in load_comparisons(catalog) if c.mandatory)
+        _MANDATORY[catalog] = found
+    return found
+
+
+def _mandatory_for(terms: Terms, citation: str, parameter: str):
+    """(comparison, statute in force) for each mandatory statute ``citation`` is measured by."""
+    for comparison in mandatory_comparisons(terms.catalog):
+        if comparison.clause != citation or comparison.parameter != parameter:
+            continue
+        try:
+            yield comparison, terms.clause(comparison.statute)
+        except NotInForce:
+            continue  # a statute not yet in force demands nothing
+
+
+def applied_deadline(terms: Terms, citation: str, parameter: str, start: date) -> Applied:
+    """The last day of ``citation`` ``parameter`` from ``start``, or of the mandatory statute's
+    period where that is more favourable to the customer (BGB §§ 187, 188, 193 as each
+    parameter declares; e.g. AGB 8.2's four weeks against TKG § 57 (1)'s three months)."""
+    clause = terms.clause(citation)
+    day = clause.deadline(parameter, start, terms.calendar)
+    applied = Applied(citation, parameter, day, "clause", why=f"{citation} {clause[parameter]}")
+    better = _default_better(clause.spec(parameter).disadvantage)
+    for comparison, statute in _mandatory_for(terms, citation, parameter):
+        name = comparison.statute_parameter or comparison.statute_minimum
+        other = statute.deadline(name, start, terms.calendar)
+        wins = other > applied.value if better == "increase" else other < applied.value
+        if wins:
+            applied = Applied(
+                citation,
+                parameter,
+                other,
+                "statute",
+                comparison.statute_citation,
+                f"{comparison.statute_citation} {statute[name]} instead of {citation} "
+                f"{clause[parameter]}: more favourable to the customer, and the statute is "
+                "mandatory",
+            )
+        else:
+            applied = dataclasses.replace(applied, statute=comparison.statute_citation)
+    return applied
+
+
+def applied_set(terms: Terms, citation: str, parameter: str) -> Applied:
+    """A set parameter of ``citation`` widened by a mandatory statute (e.g. whom AGB 8.2's
+    termination right protects, widened to every end user by TKG § 57 (1))."""
+    clause = terms.clause(citation)
+    value = tuple(clause[parameter])
+    applied = Applied(citation, parameter, value, "clause", why=f"{citation}: {', '.join(value)}")
+    for comparison, statute in _mandatory_for(terms, citation, parameter):
+        theirs = tuple(statute[comparison.statute_parameter])
+        extra = tuple(item for item in theirs if item not in applied.value)
+        if extra:
+            applied = Applied(
+                citation,
+                parameter,
+                applied.value + extra,
+                "statute",
+                comparison.statute_citation,
+                f"{comparison.statute_citation} adds {', '.join(extra)} to {citation}: the "
+                "statute is mandatory",
+            )
+        else:
+            applied = dataclasses.replace(applied, statute=comparison.statute_citation)
+    return applied
 
 
 # -- formatting --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import date
 from fractions import Fraction
 
 from engine.billing.credit import schedule_recurring_fees
-from engine.billing.invoicing import schedule_monthly_invoice
+from engine.billing.invoicing import schedule_monthly_invoice, vat_treatment_of
 from engine.contract.lifecycle import schedule_inactivity_check
 from engine.core.invoice_lines import months, pieces
 from engine.core.leitweg import leitweg_id_error
@@ -32,6 +32,10 @@ def open_account(booking: Booking) -> None:
         if rule.decide == "reject":
             raise Rejected(rule.reason or rule.name, rule.citation)
     check_customer_data(data.get("customer", {}))
+    # § 3a (5) UStG: a consumer is taxed where it lives; one the catalog cannot tax is refused.
+    vat_treatment_of(
+        booking.terms, data["customer_type"], data["country"], data.get("customer", {})
+    )
     autoprepay = data.get("autoprepay")
     booking.account = AccountState(
         id=event.account,
@@ -100,6 +104,8 @@ def update_account(booking: Booking) -> None:
     data = booking.event.data
     check_customer_data(data.get("customer", {}))
     if "customer" in data:
+        # A move abroad changes whose VAT applies (§ 3a (5) UStG): refused if none can.
+        vat_treatment_of(booking.terms, account.customer_type, account.country, data["customer"])
         account.customer = dict(data["customer"])
     if "evn" in data:
         account.evn = dict(data["evn"])

@@ -12,6 +12,8 @@ from engine.billing.credit import RECURRING_FEES
 from engine.billing.credit_notes import REFUND, WITHDRAWAL_REFUND, issue_credit_note
 from engine.billing.invoicing import delete_traffic_data
 from engine.catalog import Terms
+from engine.catalog.conformance import applied_deadline
+from engine.contract.term_changes import record_notice
 from engine.core.contract_states import GONE
 from engine.core.money import from_cents, to_cents
 from engine.core.state import Deadline
@@ -152,8 +154,9 @@ def receive_termination(booking: Booking) -> None:
     elif contract.status == "ending":
         raise Rejected(f"the contract already ends on {contract.ends_on}", "CLINQ SD 1.4")
     elif _within_special_window(contract, day):
+        # TKG § 57 (1) sentence 3: the contract ends when the change takes effect, at the earliest
         right = contract.special_termination
-        end, clause = date.fromisoformat(right["effective_on"]), right["clause"]
+        end, clause = max(date.fromisoformat(right["effective_on"]), day), right["clause"]
     else:
         clause = termination_clause(booking)
         end = _period_deadline(booking, clause, "notice_period", day)
@@ -161,7 +164,12 @@ def receive_termination(booking: Booking) -> None:
     for deadline in booking.due_deadlines(date.max):
         if deadline.kind == CONTRACT_END:
             booking.settle(deadline, "lapsed")
-    booking.effect("contract_ends", clause, date=end, by=data["by"], ground=ground)
+    statute = (
+        (contract.special_termination or {}).get("statute") if clause.startswith("AGB 8") else None
+    )
+    booking.effect(
+        "contract_ends", clause, date=end, by=data["by"], ground=ground, **_cited(statute)
+    )
     booking.effect(
         "notice_sent",
         clause,
@@ -176,46 +184,35 @@ def receive_termination(booking: Booking) -> None:
         booking.schedule(CONTRACT_END, end, clause)
 
 
+def _cited(statute: str | None) -> dict:
+    return {"statute": statute} if statute else {}
+
+
 def _within_special_window(contract, day: date) -> bool:
     right = contract.special_termination
     if not right:
         return False
-    return day.isoformat() <= right["until"] and day.isoformat() < right["effective_on"]
+    return day.isoformat() <= right["until"]
 
 
 def receive_terms_notice(booking: Booking) -> None:
-    """terms.notified: a change of the terms was announced to this customer (AGB 8).
+    """terms.notified: a change of the terms was published and queued for this customer (AGB 8).
 
-    The customer may then terminate within four weeks of receipt, effective on the day the
-    change takes effect: consumers for a price increase (AGB 8.2), every customer for a
-    disadvantageous change of the AGB or the service description (AGB 8.6). Who is entitled is
-    the clause's ``entitled_customers``.
+    Nothing runs yet: the windows start on receipt of the notice (``notice.delivered``,
+    engine/contract/term_changes.py), and until then the change is held back for this customer.
     """
     account = booking.require_account()
-    data = booking.event.data
-    day = booking.local_date
-    until = None
-    termination = data.get("termination_clause")
-    if (
-        termination
-        and account.customer_type in booking.terms.clause(termination)["entitled_customers"]
-    ):
-        until = _period_deadline(booking, termination, "termination_window", day)
-        account.contract.special_termination = {
-            "publication": data["publication"],
-            "clause": termination,
-            "until": until.isoformat(),
-            "effective_on": data["effective_on"],
-        }
+    notice = record_notice(booking)
     booking.effect(
         "notice_sent",
-        data["clause"],
+        notice["clause"],
         template="terms_change",
         channel="email",
         recipient=account.id,
-        publication=data["publication"],
-        effective_on=data["effective_on"],
-        termination_until=until,
+        publication=notice["publication"],
+        effective_on=notice["effective_on"],
+        termination_clause=notice["termination_clause"],
+        window_starts="on receipt (notice.delivered)",
     )
 
 
@@ -276,11 +273,13 @@ def receive_withdrawal(booking: Booking) -> None:
         booking.settle(deadline, "lapsed")
     booking.effect("contract_ends", "AGB 9.1", date=day, withdrawn=True, sent_on=sent)
     refund = max(account.balance_cents, 0)
-    due = _period_deadline(booking, "AGB 9.3", "refund_within", day)
+    # BGB § 357 (1)'s 14 days where they are shorter than the AGB's 30 (mandatory, § 361 (2))
+    applied = applied_deadline(booking.terms, "AGB 9.3", "refund_within", day)
+    due, statute = applied.value, _cited(applied.statute if applied.source == "statute" else None)
     if refund:
         booking.book("withdrawal_refund", -refund, "AGB 9.3", due=due)
         issue_credit_note(booking, refund, "AGB 9.3", WITHDRAWAL_REFUND)
-    booking.effect("refund_approved", "AGB 9.3", amount=from_cents(refund), date=due)
+    booking.effect("refund_approved", "AGB 9.3", amount=from_cents(refund), date=due, **statute)
 
 
 # -- refund of credit (AGB 1.4) ----------------------------------------------------------------

@@ -53,7 +53,8 @@ def concerned_plans(catalog: Catalog, terms_file: TermsFile) -> set[str] | None:
 
 
 def verify_notice(booking: Any, publication: Any | None, notified: bool) -> None:
-    """A ``terms.notified`` event is only what its publication said, to whom it said it.
+    """A ``terms.notified`` event is only what its publication said, to whom it said it; a
+    ``notice.delivered`` event only delivers a notice the publication's outbox holds.
 
     The publication must exist, name the same notice clause, effective date and termination
     right, be notified on the event's day, and concern the account: its outbox holds the
@@ -73,11 +74,27 @@ def verify_notice(booking: Any, publication: Any | None, notified: bool) -> None
     notice = summary.get("notice_clause") or "AGB 8.1"
     termination = summary.get("termination_clause")
     cite = termination or notice
+    if booking.event.type == "notice.delivered":
+        if not notified:
+            raise Rejected(
+                f"publication {number} ({publication.citation}) has no notice for account "
+                f"{booking.event.account} in the outbox",
+                cite,
+            )
+        if booking.local_date.isoformat() < publication.notified_on:
+            raise Rejected(
+                f"publication {number} was published on {publication.notified_on}: "
+                "its notice cannot be delivered before",
+                cite,
+            )
+        return
     said = {
         "clause": notice,
         "effective_on": publication.effective_from,
         "termination_clause": termination,
     }
+    if "citation" in data:  # events from before the citation was sent do not carry it
+        said["citation"] = publication.citation
     for name, expected in said.items():
         if data.get(name) != expected:
             raise Rejected(

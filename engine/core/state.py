@@ -35,6 +35,9 @@ class Contract:
     deletion_notice_on: str | None = None
     misuse_since: str | None = None
     special_termination: dict[str, Any] | None = None  # AGB 8.2, 8.6: window after a notice
+    # Notices of changes of the terms by publication number: pending until delivered; the change
+    # is held back for this customer until effective_for_customer (engine/contract/term_changes.py).
+    term_notices: dict[str, Any] = field(default_factory=dict)
     # Plan changes (Platform: plan-changes): the change not yet in force, and every change in
     # force as {plan, previous, from (instant)}, oldest first. Replace, never mutate, the list.
     plan_change: dict[str, Any] | None = None
@@ -69,6 +72,10 @@ class Invoice:
     # itself is never edited; engine/billing/credit_notes.py).
     credited_cents: int = 0
     credit_notes: list[str] = field(default_factory=list)
+    # Settlement too: the returns of its direct debits, oldest first, each {event, collection,
+    # end_to_end_id, collection_date}: one collection is returned once (AGB 4.2.3;
+    # engine/payments/sepa_mandates.py returned_collection). Replace, never mutate, the list.
+    returns: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,10 @@ def _day(iso: str) -> date:
 def vat_layout(detail: dict) -> dict[bool, tuple[str, Decimal | None]]:
     """The VAT category and rate of taxable (True) and non-taxable (False) lines.
 
-    The invoice's VAT treatment (``detail["vat_treatment"]``, UStG § 13b, engine/
-    vat_treatment.py) decides the taxable lines: ``S`` at the rate, ``AE`` (reverse charge) at
-    0 %, or ``O`` for a business outside the EU, where every line is ``O`` (BR-O-11 to BR-O-14).
+    The invoice's VAT treatment (``detail["vat_treatment"]``, UStG § 13b, § 3a, engine/
+    vat_treatment.py) decides the taxable lines: ``S`` at the rate (German, or a consumer's
+    member state's under the One-Stop-Shop, ``oss``), ``AE`` (reverse charge) at 0 %, or ``O``
+    outside the EU, where every line is ``O`` (BR-O-11 to BR-O-14).
     Invoices issued before the treatment was recorded are domestic (``S``).
     """
     rate = Decimal(detail["vat_rate"]).quantize(CENT)
@@ -140,8 +141,10 @@ def vat_breakdown(detail: dict) -> list[dict]:
             group["reason"], group["reason_code"] = treatment["note"], "VATEX-EU-AE"
         elif code == "O":
             group["reason_code"] = "VATEX-EU-O"
+            # a consumer outside the EU (Platform: oss not_taxable) is § 3a (5), a business (2)
+            section = "5" if "Platform: oss" in treatment.get("clauses", []) else "2"
             group["reason"] = (
-                f"{treatment['note']} (§ 3a Abs. 2 UStG)"
+                f"{treatment['note']} (§ 3a Abs. {section} UStG)"
                 if treatment.get("category") == "O"
                 else non_taxable_reason(detail)
             )

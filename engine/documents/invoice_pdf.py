@@ -20,6 +20,7 @@ import io
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,9 @@ def vat_label(detail: dict) -> str:
         return "Umsatzsteuer 0,00 % (Steuerschuldnerschaft des Leistungsempfängers)"
     if treatment.get("treatment") == "not_taxable":
         return "Umsatzsteuer 0,00 % (nicht im Inland steuerbar)"
+    if treatment.get("treatment") == "oss":  # § 3a (5) UStG: the consumer's member state
+        rate = detail["vat_rate"].replace(".", ",")
+        return f"Umsatzsteuer {rate} % ({treatment['country']}, § 3a Abs. 5 UStG)"
     return f"Umsatzsteuer {detail['vat_rate'].replace('.', ',')} % (UStG § 12)"
 
 
@@ -245,6 +249,8 @@ def vat_note(detail: dict) -> str | None:
             f"{treatment['note']}: Die Leistung ist nach § 3a Abs. 2 UStG am Sitz des "
             "Leistungsempfängers außerhalb der Europäischen Union erbracht."
         )
+    if treatment.get("treatment") == "oss":  # where the consumer lives, declared via OSS
+        return f"{treatment['note']}."
     return None
 
 
@@ -312,24 +318,53 @@ def items_and_totals(pdf: FPDF, detail: dict) -> None:
         ("Summe netto", detail["net"]),
         (vat_label(detail), detail["vat"]),
         ("Rechnungsbetrag brutto", detail["gross"]),
-        ("bereits aus Ihrem Guthaben bezahlt", detail["paid_by_credit"]),
+        *settled_lines(detail),
     ]
-    if detail.get("earlier_invoices"):
-        numbers = ", ".join(detail["earlier_invoices"])
-        totals.append(
-            (f"bereits angefordert mit Rechnung {numbers}", detail["claimed_by_earlier_invoices"])
-        )
     for label, amount in totals:
         pdf.cell(150, 6, label, align="R")
         pdf.cell(0, 6, euro_amount(amount), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FONT, style="B", size=11)
-    pdf.cell(
-        150,
-        8,
-        f"Zahlbar bis {numeric_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)",
-        align="R",
-    )
-    pdf.cell(0, 8, euro_amount(detail["due"]), align="R", new_x="LMARGIN", new_y="NEXT")
+    label, amount = payable_line(detail)
+    if amount is None:  # nothing to pay: said in words, no "0,00 EUR" to pay
+        pdf.cell(0, 8, label, align="R", new_x="LMARGIN", new_y="NEXT")
+        return
+    pdf.cell(150, 8, label, align="R")
+    pdf.cell(0, 8, euro_amount(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+
+
+def settled_lines(detail: dict) -> list[tuple[str, str]]:
+    """What of the gross is already settled: paid from the credit, and claimed by earlier open
+    invoices (CLINQ SD 1.3), each named, with its amount where there are several."""
+    lines = []
+    if _money_cents(detail.get("paid_by_credit", "0.00")):
+        lines.append(("bereits aus Ihrem Guthaben bezahlt", detail["paid_by_credit"]))
+    claims = detail.get("earlier_claims")
+    if claims and len(claims) > 1:
+        lines += [(f"bereits angefordert mit Rechnung {c['invoice']}", c["amount"]) for c in claims]
+    elif detail.get("earlier_invoices"):
+        numbers = ", ".join(detail["earlier_invoices"])
+        lines.append(
+            (f"bereits angefordert mit Rechnung {numbers}", detail["claimed_by_earlier_invoices"])
+        )
+    return lines
+
+
+def payable_line(detail: dict) -> tuple[str, str | None]:
+    """The bold last line: what is payable and by when, or that nothing is to be paid (an
+    invoice paid from the credit says so instead of "Zahlbar bis … 0,00 EUR")."""
+    if _money_cents(detail["due"]):
+        # Partly paid: the lines above show what the credit paid; this one what is payable.
+        label = f"Zahlbar bis {numeric_date(detail['due_on'])} (fällig mit Zugang, AGB 4.4.1)"
+        return label, detail["due"]
+    if _money_cents(detail.get("claimed_by_earlier_invoices", "0.00")):
+        return "Mit dieser Rechnung ist nichts zusätzlich zu zahlen", None
+    if _money_cents(detail.get("paid_by_credit", "0.00")):
+        return "Bereits aus Ihrem Guthaben bezahlt — es ist nichts zu zahlen", None
+    return "Es ist nichts zu zahlen", None
+
+
+def _money_cents(amount: str) -> int:
+    return round(Decimal(amount) * 100)
 
 
 def business_letter_details(provider: dict) -> str:

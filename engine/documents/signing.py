@@ -3,12 +3,16 @@
 The certificate is a PKCS#12 file named by ``BILLING_SIGNING_P12`` (its passphrase in
 ``BILLING_SIGNING_PASSPHRASE``). AGB 4.3.2 asks for a *qualified* electronic signature: that
 needs a qualified certificate from a trust service provider; the platform signs with whatever
-certificate is configured. Without one, such an invoice says that it is unsigned.
+certificate is configured. Without one, such an invoice goes out unsigned, and says nothing
+about it: how the platform is configured is no business of the customer's. The operator is
+told instead (:func:`unsigned_warning`): in the log, by ``billing invoices run`` and
+``billing invoices pdf`` on stderr, and on the admin UI's customer page.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -21,10 +25,7 @@ from engine.documents.hanko import IncrementalPdfFileWriter, signers
 from engine.documents.invoice_pdf import render_invoice as render_plain_invoice
 
 SIGNED = "Diese Rechnung ist elektronisch signiert (AGB 4.3.2)."
-UNSIGNED = (
-    "Diese Rechnung ist nicht elektronisch signiert: es ist kein Signaturzertifikat "
-    "konfiguriert (AGB 4.3.2)."
-)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,37 @@ def needs_signature(invoice: Invoice, catalog: Catalog) -> bool:
     return entitled and clause["signed_for_input_tax_deduction"]
 
 
+def is_signed(pdf: bytes) -> bool:
+    """Whether the PDF carries a signature (its signature dictionary's /ByteRange)."""
+    return b"/ByteRange" in pdf
+
+
+def unsigned_warning(
+    invoice: Invoice, catalog: Catalog, pdf: bytes | None = None, key: SigningKey | None = None
+) -> str | None:
+    """The operator's warning for an invoice AGB 4.3.2 wants signed that is not, or None.
+
+    ``pdf``: the document as issued (archived); without it, whether it will be signed is
+    whether a certificate (``key``) is configured. Never printed on the customer's document.
+    """
+    if not needs_signature(invoice, catalog):
+        return None
+    if is_signed(pdf) if pdf is not None else key is not None:
+        return None
+    return (
+        f"invoice {invoice.number} (account {invoice.account}) is not signed, although its "
+        "customer is entitled to deduct input tax (AGB 4.3.2): no signing certificate is "
+        "configured (BILLING_SIGNING_P12)"
+    )
+
+
 def invoice_document(invoice: Invoice, catalog: Catalog, key: SigningKey | None) -> bytes:
     """The invoice's PDF, signed where AGB 4.3.2 asks for it and a certificate is configured."""
     if not needs_signature(invoice, catalog):
         return render_invoice(invoice)
     if key is None:
-        return render_invoice(invoice, signed_note=UNSIGNED)
+        log.warning("%s", unsigned_warning(invoice, catalog))
+        return render_invoice(invoice)
     pdf = render_invoice(invoice, signed_note=SIGNED)
     signer = signers.SimpleSigner.load_pkcs12(key.path, passphrase=key.passphrase)
     if signer is None:

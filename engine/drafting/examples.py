@@ -26,6 +26,7 @@ from engine.catalog.example_checks import (
     instant,
 )
 from engine.contract.publications import affected_accounts, publication_versions
+from engine.delivery.notifications import deliver_publication
 from engine.drafting.publishing import publish, refusals, validate_draft
 from engine.engine import Engine
 from engine.events import EventInvalid
@@ -197,7 +198,7 @@ def _publish(engine, publication: Mapping[str, Any], time_zone: str) -> tuple[li
         )
         if problems:
             return [], " ".join(problems)
-        _, notices = publish(
+        number, notices = publish(
             connection,
             catalog,
             check.assessment,
@@ -208,6 +209,11 @@ def _publish(engine, publication: Mapping[str, Any], time_zone: str) -> tuple[li
             reason=reason,
             ground=ground,
         )
+        # the notices are e-mailed (notice.delivered) at once unless the example says otherwise
+        delivered = publication.get("delivered", publication["at"])
+        if delivered is not False:
+            sent_at = instant(delivered, time_zone)
+            notices += deliver_publication(connection, number, sent_at)
     return notices, ""
 
 

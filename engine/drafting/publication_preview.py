@@ -10,17 +10,25 @@ publishing uses (engine/drafting/publishing.py), so the preview and the publicat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Connection
 
 from engine.catalog import Catalog, TermsFile
+from engine.contract.notices import (
+    CUSTOMER_TYPE_NAMES,
+    CUSTOMER_TYPES,
+    Letter,
+    Recipient,
+    letter_for,
+)
 from engine.contract.publications import affected_accounts
 from engine.drafting.publishing import (
     Assessment,
     draft_refusals,
     earliest_effective,
     publication_notice,
+    recipient_of,
     refusals,
 )
 
@@ -84,3 +92,28 @@ def preview(
         problems=tuple(problems),
         needs=tuple(problem for problem in every if problem not in problems),
     )
+
+
+def sample_letters(
+    connection: Connection,
+    catalog: Catalog,
+    terms_file: TermsFile,
+    assessment: Assessment,
+    *,
+    reason: str,
+    notified_at: datetime,
+) -> list[tuple[str, Letter]]:
+    """The letter publishing at ``notified_at`` would send, per customer type, word for word as
+    the outbox will hold it for the first customer of that type the change concerns (a
+    placeholder customer where there is none); labelled for legal."""
+    affected = affected_accounts(connection, catalog, terms_file)
+    samples = []
+    for kind in CUSTOMER_TYPES:
+        of_kind = [account for account in affected if account.customer_type == kind]
+        recipient = recipient_of(of_kind[0]) if of_kind else Recipient.sample(kind)
+        label = CUSTOMER_TYPE_NAMES[kind]
+        if of_kind:
+            label += f" ({len(of_kind)}; shown: customer {recipient.account})"
+        letter = letter_for(catalog, assessment, reason, notified_at, recipient)
+        samples.append((label, letter))
+    return samples

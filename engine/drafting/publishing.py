@@ -4,9 +4,12 @@ A draft is one new version of one catalog file, written as YAML the way the file
 version (``effective_from``, ``values``, optionally ``rules``). It is checked by the same loader
 as the shipped files, compared parameter by parameter with the version before it (each
 parameter declares which direction hurts the customer), and published only if the notice rules
-allow its effective date. Publishing stores the version (immutable), writes one notification per
-affected customer to the outbox, records the audit entry, and returns a ``terms.notified`` event
-per customer for the engine, which gives consumers their special termination window.
+allow its effective date. Publishing stores the version (immutable), writes one letter per
+affected customer to the outbox (engine/contract/notices.py), records the audit entry, and
+returns a ``terms.notified`` event per customer for the engine, which holds the change back for
+that customer until the notice is delivered and received (engine/contract/term_changes.py).
+The one service the admin UI and ``billing terms publish`` call is
+engine/drafting/terms_publishing.py.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from engine.catalog import Catalog, CatalogError, TermsFile, Version, load_files
+from engine.catalog.conformance import applied_deadline
 from engine.catalog.loader import Appended, limit_errors
 from engine.catalog.values import format_value
 from engine.catalog.yaml_source import MAX_FILE_BYTES, read_yaml
-from engine.contract.notices import letters_for
+from engine.contract.notices import Recipient, letter_for
 from engine.contract.publications import affected_accounts
-from engine.core.deadlines import Period, period_end
+from engine.core.deadlines import Period
 from engine.documents import german
 from engine.ledger import audit
 from engine.ledger.tables import outbox, publications
@@ -45,6 +49,7 @@ class ParameterChange:
     label_de: str = ""
     before_de: str = ""
     after_de: str = ""
+    kind: str = ""  # the parameter's type: letters quote taxed prices gross or net (PAngV § 3)
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,7 @@ def assess(terms_file: TermsFile, before: Version, after: Version) -> Assessment
 def _compare(name: str, spec, before: Any, after: Any) -> ParameterChange:
     shown = (format_value(spec.type, before), format_value(spec.type, after))
     german_ = {
+        "kind": spec.type,
         "label_de": spec.label_de,
         "before_de": german.value(spec.type, before, spec.unit),
         "after_de": german.value(spec.type, after, spec.unit),
@@ -225,15 +231,29 @@ def _is_worse(type_: str, direction: str, before: Any, after: Any) -> bool:
 
 
 def earliest_effective(catalog: Catalog, notice_clause: str | None, notified_on: date) -> date:
-    """The first day a change may take effect: the day after the notice period ends."""
+    """The first day a change may take effect: the day after the notice period ends, the
+    clause's or a mandatory statute's where that is longer (AGB 8.3's "jederzeit" against
+    TKG § 57 (2)'s one month; rules/conformance.yaml)."""
     if notice_clause is None:
         return notified_on
     terms = catalog.at(notified_on)
     parameter = "minimum_notice" if notice_clause == "AGB 8.3" else "notice_period"
+    applied = applied_deadline(terms, notice_clause, parameter, notified_on)
     period: Period = terms.clause(notice_clause)[parameter]
-    if period.count == 0:
+    if applied.source == "clause" and period.count == 0:
         return notified_on
-    return period_end(notified_on, period, terms.calendar) + timedelta(days=1)
+    return applied.value + timedelta(days=1)
+
+
+def notice_period_text(catalog: Catalog, notice_clause: str, notified_on: date) -> str:
+    """The notice period that applies, as legal reads it: ``6 weeks (AGB 8.1)``."""
+    terms = catalog.at(notified_on)
+    parameter = "minimum_notice" if notice_clause == "AGB 8.3" else "notice_period"
+    applied = applied_deadline(terms, notice_clause, parameter, notified_on)
+    if applied.source == "statute":
+        value = applied.why.split(" instead of ")[0].removeprefix(f"{applied.statute} ")
+        return f"{value} ({applied.statute}, mandatory over {notice_clause})"
+    return f"{terms.clause(notice_clause)[parameter]} ({notice_clause})"
 
 
 GROUNDS_OF_8_1 = ("vat_change", "regulator_order", "supplier_price_increase")
@@ -287,11 +307,18 @@ def draft_refusals(
     earliest = earliest_effective(catalog, clause, notified_on)
     if assessment.effective_from < earliest:
         problems.append(
-            f"{clause} needs the customers to be notified at least six weeks "
+            f"{clause} needs the customers to be notified at least "
+            f"{notice_period_text(catalog, clause, notified_on)} "
             f"before the change takes effect: notified on {notified_on}, the earliest effective "
             f"date is {earliest}, not {assessment.effective_from}."
         )
     return problems
+
+
+def recipient_of(account: Any) -> Recipient:
+    """An affected account (:func:`~engine.contract.publications.affected_accounts`'s row) as
+    the letter addresses it."""
+    return Recipient(account.id, account.customer_type, json.loads(account.customer or "{}"))
 
 
 def publish(
@@ -327,18 +354,18 @@ def publish(
             }
         ],
     ).scalar_one()
-    letters = letters_for(catalog, assessment, reason, notified_on)  # as the admin UI previews
     events, messages = [], []
     for account in affected_accounts(connection, catalog, terms_file):
-        subject, body = letters[account.customer_type].subject, letters[account.customer_type].body
+        # the very letter the admin UI previews for this customer (engine/contract/notices.py)
+        letter = letter_for(catalog, assessment, reason, notified_at, recipient_of(account))
         messages.append(
             {
                 "publication": publication_id,
                 "account": account.id,
                 "channel": "email",
                 "recipient": json.loads(account.customer).get("email"),
-                "subject": subject,
-                "body": body,
+                "subject": letter.subject,
+                "body": letter.body,
                 "status": "queued",
                 "created_at": published_at,
             }
@@ -351,6 +378,7 @@ def publish(
             "publication": publication_id,
             "clause": assessment.notice_clause or "AGB 8.1",
             "effective_on": assessment.effective_from.isoformat(),
+            "citation": assessment.citation,
         }
         if assessment.termination_clause:
             event["termination_clause"] = assessment.termination_clause

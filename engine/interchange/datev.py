@@ -171,6 +171,8 @@ UMSATZ, SOLL_HABEN, WKZ, KONTO, GEGENKONTO, BU, BELEGDATUM, BELEGFELD1, BUCHUNGS
     10,
     13,
 )
+EU_LAND = COLUMNS.index("EU-Land u. UStID (Bestimmung)")
+EU_STEUERSATZ = COLUMNS.index("EU-Steuersatz (Bestimmung)")
 TEXT_COLUMNS = frozenset({SOLL_HABEN, WKZ, BU, BELEGFELD1, BUCHUNGSTEXT})
 
 # Ledger entries that move money without a document of their own: side on the debtor, text.
@@ -207,6 +209,8 @@ class Posting:
     document: str
     text: str
     tax_key: str = ""
+    eu_country: str = ""  # OSS (§ 18j UStG): the member state of consumption and its rate
+    eu_rate: str = ""
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,11 @@ class Chart:
     @property
     def clearing(self) -> str:
         return self._account("clearing")
+
+    @property
+    def vat_oss(self) -> str:
+        """VAT owed in another member state, declared through the One-Stop-Shop."""
+        return self._account("vat_oss")
 
     def key_for(self, item_kind: str) -> str:
         return self.automatic_key if item_kind in self.automatic_items else ""
@@ -322,21 +331,34 @@ def _items_postings(
     postings = []
     # UStG § 13b: taxable items of a reverse-charge document go to the § 13b revenue account
     # (no German VAT, reported in the VAT return and the EU sales list), without a tax key.
-    reverse_charge = (detail.get("vat_treatment") or {}).get("treatment") == "reverse_charge"
+    treatment = detail.get("vat_treatment") or {}
+    reverse_charge = treatment.get("treatment") == "reverse_charge"
+    # § 3a (5), § 18j UStG: a consumer's destination VAT goes to the OSS accounts, with the
+    # member state and rate in DATEV's EU columns (its OSS evaluation reads them).
+    oss = treatment.get("treatment") == "oss"
+    eu = (
+        (treatment["country"], f"{Decimal(detail['vat_rate']):.2f}".replace(".", ","))
+        if oss
+        else ("", "")
+    )
     taxable = {item["kind"] for item in detail.get("items", []) if item.get("vat")}
     for kind, cents in sorted(net_by_kind.items()):
         if cents:
             text = f"{label} {document.number} {german.BOOKING_TEXTS.get(kind, kind)}"
-            if reverse_charge and kind in taxable:
-                account, key = chart.revenue("reverse_charge"), ""
-            else:
-                account, key = chart.revenue(kind), chart.key_for(kind)
+            if (reverse_charge or oss) and kind in taxable:
+                account = chart.revenue("oss" if oss else "reverse_charge")
+                postings.append(_posting(cents, side, debtor, account, day, number, text, "", *eu))
+                continue
+            account, key = chart.revenue(kind), chart.key_for(kind)
             postings.append(_posting(cents, side, debtor, account, day, number, text, key))
     vat = to_cents(Decimal(detail.get("vat", "0")))
     if vat:
         rate = Decimal(detail["vat_rate"])
         text = f"{label} {document.number} Umsatzsteuer {rate:.2f} %".replace(".", ",")
-        postings.append(_posting(vat, side, debtor, chart.vat(rate), day, number, text))
+        if oss:
+            text += f" {treatment['country']} (OSS)"
+        account = chart.vat_oss if oss else chart.vat(rate)
+        postings.append(_posting(vat, side, debtor, account, day, number, text, "", *eu))
     return postings
 
 
@@ -349,11 +371,13 @@ def _posting(
     document: str,
     text: str,
     key: str = "",
+    eu_country: str = "",
+    eu_rate: str = "",
 ) -> Posting:
     """A posting with a positive amount: a negative one swaps the side."""
     if cents < 0:
         cents, side = -cents, {"S": "H", "H": "S"}[side]
-    return Posting(cents, side, account, contra, day, document, text, key)
+    return Posting(cents, side, account, contra, day, document, text, key, eu_country, eu_rate)
 
 
 # -- money without a document of its own ------------------------------------------------------
@@ -562,6 +586,9 @@ def booking_line(posting: Posting) -> list[str]:
     fields[BELEGDATUM] = posting.day.strftime("%d%m")
     fields[BELEGFELD1] = posting.document
     fields[BUCHUNGSTEXT] = _cp1252(posting.text)[:60]
+    # Text, but left empty (not "") where unused, so other lines stay as they were.
+    fields[EU_LAND] = quoted(posting.eu_country) if posting.eu_country else ""
+    fields[EU_STEUERSATZ] = posting.eu_rate
     return [quoted(v) if i in TEXT_COLUMNS else v for i, v in enumerate(fields)]
 
 

@@ -11,9 +11,13 @@ invoice number. Whether the fee of AGB 4.2.3 applies is the platform decision
 (:func:`engine.payments.return_reasons.customer_responsible`).
 
 Idempotent: the event id is derived from the end-to-end id and the bank's reference of the
-return, so a file imported twice changes nothing (the engine stores an id once). What cannot be
-matched (unknown end-to-end id, another amount, already returned, no payment to reverse, no
-ISO reason code) is reported and nothing is applied for it.
+return, so a file imported twice changes nothing (the engine stores an id once: the second
+import is ``already_imported``, a duplicate of the first). One collection is returned once: a
+return of a collection already returned under another bank reference (or by a billing service's
+``direct_debit.returned``) is ``rejected`` naming the first return; the engine decides this
+inside the transaction that applies the event, so concurrent imports book one return. What
+cannot be matched (unknown end-to-end id, another amount, no payment to reverse, no ISO reason
+code) is reported and nothing is applied for it.
 
 The XML is parsed with lxml, without entity expansion, DTDs or network access; a file with a
 DOCTYPE is refused (bank files have none), as is any root other than a camt.054 or pain.002
@@ -23,45 +27,38 @@ DOCTYPE is refused (bank files have none), as is any root other than a camt.054 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from engine.catalog import NotInForce, Terms
 from engine.core.money import format_amount, from_cents, to_cents
-from engine.ledger.tables import events, invoices, sepa_collections
+from engine.interchange import iso20022
+from engine.interchange.iso20022 import ISO, BankFileInvalid, read_document
+from engine.ledger.tables import direct_debit_returns, invoices, sepa_collections
+from engine.payments.sepa_mandates import already_returned
 
 if TYPE_CHECKING:
     from engine.engine import Engine
 
-MAX_BYTES = 64 * 1024 * 1024
-_ISO = "urn:iso:std:iso:20022:tech:xsd:"
 _MESSAGES = {
     "camt.054": "BkToCstmrDbtCdtNtfctn",
     "pain.002": "CstmrPmtStsRpt",
 }
 _NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:((camt\.054|pain\.002)\.001\.\d{2})$")
 _REASON_CODE = re.compile(r"^[A-Z0-9]{4}$")
-# Refused before parsing (an entity bomb never reaches the parser), in each encoding XML allows.
-_DOCTYPE_MARKS = tuple("<!DOCTYPE".encode(c) for c in ("utf-8", "utf-16-le", "utf-16-be"))
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,35}$")
 
 
 # -- reading the file --------------------------------------------------------------------------
 
 
-class ReturnFileInvalid(ValueError):
+class ReturnFileInvalid(BankFileInvalid):
     """The file is not a readable camt.054 or pain.002: ``field`` names what is wrong."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -85,50 +82,16 @@ class ReturnFile:
     rejected_batches: list[str] = field(default_factory=list)  # whole batches rejected
 
 
-def _parser():
-    from lxml import etree
-
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
 def read_return_file(data: bytes) -> ReturnFile:
     """Parse a camt.054 or pain.002 file (any ``.001.NN`` version); ReturnFileInvalid if not."""
-    from lxml import etree
-
-    if len(data) > MAX_BYTES:
-        raise ReturnFileInvalid("file", f"larger than {MAX_BYTES // (1024 * 1024)} MB")
-    if any(mark in data for mark in _DOCTYPE_MARKS):
-        raise ReturnFileInvalid(
-            "file", "has a DOCTYPE; bank files have none, and entity declarations are refused"
-        )
-    try:
-        tree = etree.fromstring(data, _parser()).getroottree()
-    except etree.XMLSyntaxError as error:
-        raise ReturnFileInvalid("file", f"not well-formed XML ({error})") from None
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise ReturnFileInvalid(
-            "file", "has a DOCTYPE; bank files have none, and entity declarations are refused"
-        )
-    root = tree.getroot()
-    name = etree.QName(root)
-    match = _NAMESPACE.match(name.namespace or "")
-    if name.localname != "Document" or match is None:
-        raise ReturnFileInvalid(
-            "Document",
-            f"the root is {root.tag!r}: expected the Document of an ISO 20022 camt.054 (debit "
-            f"notification) or pain.002 (payment status report), namespace {_ISO}camt.054.001.NN "
-            f"or {_ISO}pain.002.001.NN",
-        )
+    root, match = read_document(
+        data,
+        _NAMESPACE,
+        "the Document of an ISO 20022 camt.054 (debit notification) or pain.002 (payment "
+        f"status report), namespace {ISO}camt.054.001.NN or {ISO}pain.002.001.NN",
+        ReturnFileInvalid,
+    )
     message, family = match.group(1), match.group(2)
-    _strip_namespaces(root)
     body = root.find(_MESSAGES[family])
     if body is None:
         raise ReturnFileInvalid(
@@ -142,45 +105,12 @@ def read_return_file(data: bytes) -> ReturnFile:
     return _read_pain002(body, message, message_id)
 
 
-def _strip_namespaces(root) -> None:
-    from lxml import etree
-
-    for element in root.iter(etree.Element):
-        element.tag = etree.QName(element).localname
-
-
-def _amount(element) -> tuple[Decimal | None, str | None]:
-    if element is None or element.text is None:
-        return None, None
-    try:
-        return Decimal(element.text.strip()), element.get("Ccy")
-    except InvalidOperation:
-        return None, element.get("Ccy")
-
-
-def _day(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text.strip()[:10])
-    except ValueError:
-        return None
-
-
-def _first(element, *paths: str) -> Any:
-    for path in paths:
-        found = element.find(path)
-        if found is not None:
-            return found
-    return None
-
-
 def _read_camt054(body, message: str, message_id: str) -> ReturnFile:
     """Entries (Ntry) with transaction details (NtryDtls/TxDtls); a return has RtrInf."""
     found, other, position = [], 0, 0
     for notification in body.findall("Ntfctn"):
         for entry in notification.findall("Ntry"):
-            booked = _day(
+            booked = iso20022.day(
                 entry.findtext("BookgDt/Dt")
                 or entry.findtext("BookgDt/DtTm")
                 or entry.findtext("ValDt/Dt")
@@ -192,10 +122,12 @@ def _read_camt054(body, message: str, message_id: str) -> ReturnFile:
                 if info is None:
                     other += 1
                     continue
-                amount_element = _first(tx, "AmtDtls/InstdAmt/Amt", "Amt", "AmtDtls/TxAmt/Amt")
+                amount_element = iso20022.first(
+                    tx, "AmtDtls/InstdAmt/Amt", "Amt", "AmtDtls/TxAmt/Amt"
+                )
                 if amount_element is None and len(details) == 1:
                     amount_element = entry.find("Amt")
-                amount, currency = _amount(amount_element)
+                amount, currency = iso20022.amount(amount_element)
                 reference = (
                     tx.findtext("Refs/AcctSvcrRef")
                     or tx.findtext("Refs/TxId")
@@ -218,7 +150,7 @@ def _read_camt054(body, message: str, message_id: str) -> ReturnFile:
 def _read_pain002(body, message: str, message_id: str) -> ReturnFile:
     """Transactions (OrgnlPmtInfAndSts/TxInfAndSts) with TxSts RJCT; a whole batch rejected
     without transaction details is reported (nothing was collected, nothing to reverse)."""
-    created = _day(body.findtext("GrpHdr/CreDtTm"))
+    created = iso20022.day(body.findtext("GrpHdr/CreDtTm"))
     found, other, position, groups = [], 0, 0, []
     group = body.find("OrgnlGrpInfAndSts")
     payments = body.findall("OrgnlPmtInfAndSts")
@@ -238,8 +170,8 @@ def _read_pain002(body, message: str, message_id: str) -> ReturnFile:
             if (tx.findtext("TxSts") or "").strip() != "RJCT":
                 other += 1
                 continue
-            amount, currency = _amount(
-                _first(tx, "OrgnlTxRef/Amt/InstdAmt", "OrgnlTxRef/IntrBkSttlmAmt")
+            amount, currency = iso20022.amount(
+                iso20022.first(tx, "OrgnlTxRef/Amt/InstdAmt", "OrgnlTxRef/IntrBkSttlmAmt")
             )
             reference = tx.findtext("StsId") or tx.findtext("AcctSvcrRef")
             found.append(
@@ -249,7 +181,7 @@ def _read_pain002(body, message: str, message_id: str) -> ReturnFile:
                     currency=currency,
                     reason_code=(tx.findtext("StsRsnInf/Rsn/Cd") or "").strip() or None,
                     bank_reference=(reference or f"{message_id}/{position}").strip(),
-                    day=_day(tx.findtext("AccptncDtTm")) or created,
+                    day=iso20022.day(tx.findtext("AccptncDtTm")) or created,
                 )
             )
     return ReturnFile(message, message_id, found, other, groups)
@@ -325,19 +257,15 @@ def _instant(day: date, terms: Terms) -> str:
     return datetime.combine(day, time.min, terms.calendar.zone).isoformat()
 
 
-def _returned_before(connection, account: str, invoice: str) -> str | None:
-    """The id of an applied return of this invoice's collection, if any."""
-    rows = connection.execute(
-        select(events.c.id, events.c.payload).where(
-            events.c.account == account,
-            events.c.type == "direct_debit.returned",
-            events.c.status == "applied",
+def _returned_before(connection, invoice: str, collection_date: str) -> str | None:
+    """The event that returned the platform's collection of this invoice, if any (the rows the
+    engine writes with each return, table ``direct_debit_returns``)."""
+    return connection.execute(
+        select(direct_debit_returns.c.event_id).where(
+            direct_debit_returns.c.invoice == invoice,
+            direct_debit_returns.c.collection_date == collection_date,
         )
-    )
-    for row in rows:
-        if json.loads(row.payload).get("invoice") == invoice:
-            return row.id
-    return None
+    ).scalar()
 
 
 def match(engine: Engine, returns: ReturnFile) -> list[Outcome]:
@@ -403,13 +331,13 @@ def _match_one(engine, connection, unit, tx, claimed) -> Outcome:
     }
     if unit.existing_event_ids([event["id"]]):
         return Outcome(tx, "already_imported", event=event)
+    # One collection is returned once: another bank reference of it is refused naming the
+    # first return (the engine refuses it too, inside its transaction, whatever the path).
     earlier = claimed.get(collection.invoice) or _returned_before(
-        connection, collection.account, collection.invoice
+        connection, collection.invoice, collection.collection_date
     )
     if earlier:
-        return unmatched(
-            f"the collection of invoice {collection.invoice} was already returned (event {earlier})"
-        )
+        return Outcome(tx, "rejected", already_returned(collection.invoice, earlier), event)
     invoice = connection.execute(
         select(invoices.c.amount_cents, invoices.c.open_cents).where(
             invoices.c.number == collection.invoice

@@ -28,7 +28,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.engine import URL
 
 from engine.core.schemas import PROJECT_ROOT
@@ -112,37 +112,67 @@ def _mac(key: bytes, previous: str, at: str, actor: str, action: str, detail: st
     return hmac.new(key, material, hashlib.sha256).hexdigest()
 
 
+def lock_chain(connection: Connection) -> None:
+    """Serialise appends to the chain until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock, since ``SELECT ... FOR UPDATE`` of the newest
+    entry lets a second writer that waited on it link to that same entry, not to the one the
+    first writer appended (two entries with one predecessor: a forked chain). SQLite: every
+    writing transaction already holds the database's write lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('audit_log', 0))"))
+
+
 def record(connection: Connection, actor: str, action: str, *, at: datetime, **detail) -> None:
     """Append an entry in the caller's transaction (the audited change commits with it).
 
     ``at`` is when it happened; the caller reads the clock (the engine never does).
     """
+    record_many(connection, actor, action, at=at, details=[detail])
+
+
+def record_many(
+    connection: Connection, actor: str, action: str, *, at: datetime, details: list[dict]
+) -> None:
+    """Append one entry per detail, in order, as :func:`record` does (the key read once)."""
+    if not details:
+        return
     key = audit_key(connection, create=True)
+    lock_chain(connection)
     last = connection.execute(
         select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1).with_for_update()
     ).scalar_one_or_none()
     previous = last or GENESIS
     at_text = at.astimezone(UTC).isoformat(timespec="seconds")
-    text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
-    connection.execute(
-        insert(audit_log),
-        [
+    rows = []
+    for detail in details:
+        body = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
+        digest = _mac(key, previous, at_text, actor, action, body)
+        rows.append(
             {
                 "at": at_text,
                 "actor": actor,
                 "action": action,
-                "detail": text,
+                "detail": body,
                 "previous_hash": previous,
-                "hash": _mac(key, previous, at_text, actor, action, text),
+                "hash": digest,
                 "scheme": KEYED,
             }
-        ],
-    )
+        )
+        previous = digest
+    connection.execute(insert(audit_log), rows)
 
 
 def entries(connection: Connection, limit: int = 500) -> list[dict]:
     rows = connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
     return [dict(row._mapping) | {"detail": json.loads(row.detail)} for row in rows]
+
+
+def details_of(connection: Connection, action: str) -> list[dict]:
+    """The details of every entry of ``action``, oldest first."""
+    query = select(audit_log.c.detail).where(audit_log.c.action == action).order_by(audit_log.c.id)
+    return [json.loads(detail) for detail in connection.execute(query).scalars()]
 
 
 def count(connection: Connection) -> int:

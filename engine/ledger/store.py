@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -41,6 +42,7 @@ from engine.ledger.prefetch import (
 from engine.ledger.tables import (
     accounts,
     deadlines,
+    direct_debit_returns,
     event_key,
     events,
     invoice_counters,
@@ -51,6 +53,8 @@ from engine.ledger.tables import (
 )
 
 _CHUNK = 500
+IN_MEMORY = ("sqlite://", "sqlite:///:memory:")  # SQLite URLs of a database in memory
+_TEMPLATE_LOCK = threading.Lock()
 EVENT_COLUMNS = (
     "id",
     "id_key",
@@ -101,7 +105,7 @@ def create_database_engine(url: str) -> SqlEngine:
             # A unit's queued writes go before any other statement (engine/ledger/pipeline.py).
             event.listen(db, "before_cursor_execute", flush_before_execute)
         return db
-    if url in ("sqlite://", "sqlite:///:memory:"):
+    if url in IN_MEMORY:
         db = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +140,22 @@ def migrate(db: SqlEngine) -> None:
         command.upgrade(config, "head")
 
 
+@functools.cache
+def _migrated_in_memory() -> SqlEngine:
+    """One in-memory database per process, migrated once: the template of every other."""
+    template = create_database_engine("sqlite://")
+    migrate(template)
+    return template
+
+
+def migrate_in_memory(db: SqlEngine) -> None:
+    """Give a new in-memory database the newest schema by copying the migrated template
+    (SQLite's backup API): the catalog examples and impact previews open hundreds of scratch
+    ledgers, and running every Alembic migration for each costs more than their events."""
+    with _TEMPLATE_LOCK, _migrated_in_memory().connect() as source, db.connect() as target:
+        source.connection.driver_connection.backup(target.connection.driver_connection)
+
+
 class Store:
     """The database behind an :class:`~engine.engine.Engine`."""
 
@@ -143,7 +163,9 @@ class Store:
         self.url = url or default_database_url()
         self.db = create_database_engine(self.url)
         self.subscriptions = SubscriptionCache()  # webhook subscriptions, checked per unit
-        if upgrade:
+        if upgrade and self.url in IN_MEMORY:
+            migrate_in_memory(self.db)
+        elif upgrade:
             migrate(self.db)
 
     @contextmanager
@@ -322,6 +344,11 @@ class Unit:
     def record_mandate_references(self, rows: list[dict]) -> None:
         """``{"reference", "account", "event_id"}`` of mandates granted with a new reference."""
         insert_rows(self.connection, sepa_mandate_references.name, rows)
+
+    def record_debit_returns(self, rows: list[dict]) -> None:
+        """The returned collections of the unit's ``direct_debit.returned`` events: their key
+        (invoice, collection) refuses a second return of one collection (migration 0017)."""
+        insert_rows(self.connection, direct_debit_returns.name, rows)
 
     def lock_accounts(self, ids: Iterable[str]) -> None:
         """Serialise writers per account (PostgreSQL advisory locks, in a fixed order)."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -242,6 +243,7 @@ outbox = Table(
     Column("body", Text, nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", String(40), nullable=False),
+    Column("sent_at", String(40), nullable=True),  # when delivered (notice.delivered, 0019)
 )
 Index("ix_outbox_publication", outbox.c.publication)
 
@@ -385,3 +387,68 @@ login_attempts = Table(
 )
 Index("ix_login_attempts_key_at", login_attempts.c.key, login_attempts.c.at)
 Index("ix_login_attempts_at", login_attempts.c.at)
+
+# Credits from bank statements (engine/interchange/bank_statements.py, migration 0020): one row
+# per credit entry, keyed by the bank's entry reference; booked, queued for finance, assigned.
+bank_credits = Table(
+    "bank_credits",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("entry_reference", String(200), nullable=False, unique=True),
+    Column("message", String(20), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("booked_on", String(10), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("debtor", Text, nullable=True),
+    Column("remittance", Text, nullable=True),
+    Column("end_to_end_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # booked, queued, assigned
+    Column("reason", Text, nullable=True),  # why a queued credit matched nothing
+    Column("account", String(64), nullable=True),
+    Column("invoice", String(32), nullable=True),
+    Column("event_id", String(128), nullable=True),
+    Column("imported_at", String(40), nullable=False),
+    Column("imported_by", String(254), nullable=False),
+    Column("assigned_by", String(254), nullable=True),
+    Column("assigned_at", String(40), nullable=True),
+)
+Index("ix_bank_credits_status", bank_credits.c.status, bank_credits.c.id)
+Index("ix_bank_credits_account", bank_credits.c.account)
+
+# Returned direct debits (engine/payments/payment_terms.py return_direct_debit, migration 0017):
+# one row per returned collection, written in the transaction of its ``direct_debit.returned``.
+# The key is the collection: the invoice and its collection's number (1 for the first; an
+# invoice collected again after a return is its collection 2). A second return of one collection
+# is refused by the engine (the invoice knows its returns); the key refuses it between concurrent
+# transactions. ``collection_date``: the platform's pain.008 collection the return reversed.
+direct_debit_returns = Table(
+    "direct_debit_returns",
+    metadata,
+    Column("invoice", String(32), nullable=False),
+    Column("collection", Integer, nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("end_to_end_id", String(35), nullable=True),
+    Column("collection_date", String(10), nullable=True),
+    PrimaryKeyConstraint("invoice", "collection", name="pk_direct_debit_returns"),
+)
+
+# Issued documents as issued (engine/documents/archive.py, migration 0018; GoBD, § 14b UStG): each
+# invoice and credit note rendered once, every format served, with its SHA-256 (also in the
+# audit chain); never updated. ``content`` is NULL where the format cannot be made (the reason
+# in ``unavailable``, e.g. an e-invoice lacking a business term).
+document_archive = Table(
+    "document_archive",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # invoice, credit_note
+    Column("number", String(32), primary_key=True),
+    Column("format", String(32), primary_key=True),  # pdf, xrechnung-cii, xrechnung-ubl, factur-x
+    Column("filename", String(128), nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("document_format", String(32), nullable=False),  # a PDF's e-invoice format, or pdf
+    Column("content", LargeBinary, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("unavailable", Text, nullable=True),
+    Column("archived_at", String(40), nullable=False),
+)

@@ -76,19 +76,26 @@ def return_direct_debit(booking: Booking) -> None:
 
     With the bank's ``reason_code`` the fee (and the count towards AGB 1.3.1) applies only to a
     return the customer is responsible for ("soweit er diese zu vertreten hat"), as the platform
-    decision ``rules/platform/sepa-returns.yaml`` reads the code; without one, always.
+    decision ``rules/platform/sepa-returns.yaml`` reads the code; without one, always. One
+    collection is returned once: the invoice records its returns, a second return of one
+    collection is refused naming the first (:func:`sepa_mandates.returned_collection`).
     """
     account = booking.require_account()
     data = booking.event.data
     amount = to_cents(parse_amount(data["amount"]))
     fields = {key: data[key] for key in ("invoice", "reason_code", "end_to_end_id") if key in data}
-    booking.book("returned_debit", -amount, "AGB 4.2.3", **fields)
     if "invoice" in data:
         invoice = booking.invoice(data["invoice"])
         if invoice is None:
             raise Rejected(f"account {account.id} has no invoice {data['invoice']}", "AGB 4.2.3")
+        # One collection is returned once: a second return of it is refused naming the first.
+        returned = sepa.returned_collection(
+            invoice, booking.event.id, data.get("end_to_end_id"), amount
+        )
+        invoice.returns = [*invoice.returns, returned]
         invoice.open_cents = min(invoice.amount_cents, invoice.open_cents + amount)
         invoice.status = "open"
+    booking.book("returned_debit", -amount, "AGB 4.2.3", **fields)
     decision = {}
     if "reason_code" in data:
         code = data["reason_code"]

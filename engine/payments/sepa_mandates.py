@@ -7,6 +7,11 @@ on the contract (``Contract.sepa_mandate``, a plain dict written as JSON with th
 The collection date of a debit: AGB 4.2.2 lets it come six working days after receipt of the
 invoice (the ``direct_debit`` deadline); the file is submitted on the first TARGET2 day on or
 after that day and collected ``submission_lead_days`` TARGET2 days later (CORE and B2B: D-1).
+
+Returns (AGB 4.2.3): one collection is returned once. Which collection of an invoice a
+``direct_debit.returned`` reverses, and the refusal of a second return of it naming the first,
+is :func:`returned_collection`; the row it leaves in ``direct_debit_returns`` (unique per
+invoice and collection) :func:`return_rows` (docs/sepa.md).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import holidays
 
 from engine.catalog import Terms
 from engine.core.deadlines import add_months
-from engine.core.state import Deadline
+from engine.core.state import Deadline, Invoice
 from engine.effects import Booking, Rejected
 
 MANDATE_EXPIRY = "sepa_mandate_expiry"
@@ -228,7 +233,8 @@ def prenotification(booking: Booking, earliest: date, terms: Terms) -> dict | No
 def collect(booking: Booking, invoice, amount: str, earliest: date, terms: Terms) -> dict | None:
     """Record the collection of ``invoice`` under the SEPA mandate; None without one.
 
-    The invoice remembers what the export needs (``detail["direct_debit"]``); the mandate counts
+    The invoice remembers what the export needs (``detail["direct_debit"]``, never what it
+    printed: the pre-notification stays as issued); the mandate counts
     the collection, drops the amendment flag it has now reported, and its 36 months restart.
     """
     account = booking.require_account()
@@ -254,16 +260,13 @@ def collect(booking: Booking, invoice, amount: str, earliest: date, terms: Terms
         "amendment": mandate["amendment"],
         "creditor_id": provider["creditor_id"],
     }
-    invoice.detail = {
-        **invoice.detail,
-        "direct_debit": debit,
-        "mandate": {
-            "reference": mandate["reference"],
-            "creditor_id": provider["creditor_id"],
-            "collection_date": day.isoformat(),
-            "iban": mandate["iban"],
-        },
-    }
+    # Only what the export reads is added: the pre-notification the invoice printed
+    # (``detail["mandate"]``) stays as issued (GoBD, engine/documents/archive.py). A collection
+    # moved by a late run is a later fact, kept here (for the bank's file and a letter).
+    prenotified = invoice.detail.get("mandate") or {}
+    if prenotified.get("collection_date") not in (None, debit["collection_date"]):
+        debit["prenotified_collection_date"] = prenotified["collection_date"]
+    invoice.detail = {**invoice.detail, "direct_debit": debit}
     used = {
         **mandate,
         "collections": mandate["collections"] + 1,
@@ -279,3 +282,70 @@ def collect(booking: Booking, invoice, amount: str, earliest: date, terms: Terms
         contract.sepa_mandate = used
         _schedule_expiry(booking, used)
     return debit
+
+
+# -- returns: one collection is returned once (AGB 4.2.3) --------------------------------------
+
+
+def already_returned(invoice: str, first_event: str) -> str:
+    """The refusal of a second return of one collection, naming the first return."""
+    return (
+        f"the collection of invoice {invoice} was already returned (event {first_event}): one "
+        "collection is returned once, a second return of it books nothing"
+    )
+
+
+def returned_collection(
+    invoice: Invoice, event_id: str, end_to_end_id: str | None, amount_cents: int
+) -> dict:
+    """Which collection of ``invoice`` a return reverses, as ``Invoice.returns`` records it;
+    Rejected naming the first return if that collection was returned already.
+
+    A collection is an invoice's direct debit: the platform's pain.008 collection
+    (``detail["direct_debit"]``, one per invoice, its end-to-end id the invoice number), or one
+    the billing service made. Its number is one more than the invoice's returns so far. The
+    platform's collection returned once is refused again whenever its end-to-end id comes; any
+    further return needs the invoice collected again since the last one (a payment of the
+    amount to reverse), else it is the last collection's return again.
+    """
+    platform = invoice.detail.get("direct_debit")
+    earlier = invoice.returns
+    date_ = None
+    if platform is not None:
+        first = next(
+            (r for r in earlier if r["collection_date"] == platform["collection_date"]), None
+        )
+        if end_to_end_id == platform["end_to_end_id"] and first is not None:
+            raise Rejected(already_returned(invoice.number, first["event"]), "AGB 4.2.3")
+        if end_to_end_id == platform["end_to_end_id"] or (end_to_end_id is None and not first):
+            date_ = platform["collection_date"]
+    if earlier and invoice.amount_cents - invoice.open_cents < amount_cents:
+        raise Rejected(already_returned(invoice.number, earlier[-1]["event"]), "AGB 4.2.3")
+    return {
+        "event": event_id,
+        "collection": len(earlier) + 1,
+        "end_to_end_id": end_to_end_id,
+        "collection_date": date_,
+    }
+
+
+def return_rows(booking: Booking) -> list[dict]:
+    """The ``direct_debit_returns`` row of an applied ``direct_debit.returned`` (none without
+    an invoice): written in the event's transaction, its key (invoice, collection) unique."""
+    number = booking.event.data.get("invoice")
+    invoice = booking.changed_invoices.get(number) if number is not None else None
+    if invoice is None or not invoice.returns:
+        return []
+    entry = invoice.returns[-1]
+    if entry["event"] != booking.event.id:
+        return []
+    return [
+        {
+            "invoice": number,
+            "collection": entry["collection"],
+            "account": booking.event.account,
+            "event_id": entry["event"],
+            "end_to_end_id": entry["end_to_end_id"],
+            "collection_date": entry["collection_date"],
+        }
+    ]
