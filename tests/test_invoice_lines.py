@@ -230,6 +230,22 @@ def test_the_pdf_shows_quantities_and_unit_prices(invoices):
     assert "1 Monat" in users and "29,90 EUR" in users
 
 
+@pytest.mark.parametrize("account", ["minuten", "nutzer"])
+def test_no_catalog_identifier_reaches_the_customer_in_the_pdf_or_the_e_invoice(invoices, account):
+    """The rounding and part-month notes say why in words; "Platform: money" and the like are
+    the catalog's names, for the operator, never on a customer document (issue 24)."""
+    from pypdf import PdfReader
+
+    invoice = invoices[account]
+    pdf = "\n".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(render_invoice(invoice))).pages
+    )
+    xml = build_cii(invoice, XRECHNUNG_CII).decode() + build_ubl(invoice).decode()
+    if account == "minuten":
+        assert "Rundungsdifferenz" in xml  # the note is there, in words
+    assert "Platform" not in pdf and "Platform" not in xml
+
+
 def test_an_invoice_issued_before_the_ledger_kept_quantities_keeps_one_unit_lines(invoices):
     from copy import deepcopy
 

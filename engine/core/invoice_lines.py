@@ -27,13 +27,13 @@ from engine.core.money import MoneyRule, from_cents
 MINUTE = "MIN"  # UN/ECE Rec. 20: minute
 MONTH = "MON"  # UN/ECE Rec. 20: month
 ONE = "C62"  # UN/ECE Rec. 20: one (a piece; a user per month)
+# What the customer reads (no catalog identifiers on a customer document); the rules behind
+# them are Platform: money, Platform: recurring-fees and Platform: invoicing.
 ROUNDING_REASON = (
-    "Rundungsdifferenz: jede Verbindung wird einzeln auf volle Cent gerundet (Preisliste, "
-    "Platform: money)"
+    "Rundungsdifferenz: laut Preisliste wird jede Verbindung einzeln auf volle Cent gerundet"
 )
 PART_MONTH_REASON = (
-    "Rundungsdifferenz: anteiliger Monat, Menge auf {decimals} Nachkommastellen gerundet "
-    "(Platform: recurring-fees, Platform: invoicing)"
+    "Rundungsdifferenz: anteiliger Monat, Menge auf {decimals} Nachkommastellen gerundet"
 )
 
 

@@ -68,9 +68,10 @@ INVOICE = "380"
 CREDIT_TRANSFER = "58"
 SEPA_DIRECT_DEBIT = "59"
 CENT = Decimal("0.01")
+# Platform: invoicing decides it; the customer reads the reason, not the catalog's name.
 NON_TAXABLE_REASON = (
     "Nicht steuerbar: pauschalierter Schadensersatz bzw. Verzugszinsen, kein Entgelt für eine "
-    "Leistung (Platform: invoicing)"
+    "Leistung"
 )
 
 
