@@ -51,7 +51,7 @@ def add_commands(commands) -> None:
         "create", help="create a person; password prompted (or one line of stdin)"
     )
     create_user.add_argument("email")
-    create_user.add_argument("--role", required=True, help="product, legal or viewer")
+    create_user.add_argument("--role", required=True, help=", ".join(people.ROLES))
     create_user.add_argument("--db", help="database URL")
     create_user.set_defaults(handler=cmd_user_create)
     listing = user_commands.add_parser("list", help="everyone, with role and state")
@@ -68,7 +68,7 @@ def add_commands(commands) -> None:
         change.set_defaults(handler=cmd_user_change, user_action=action)
     set_role = user_commands.add_parser("set-role", help="a new role; ends the sessions")
     set_role.add_argument("email")
-    set_role.add_argument("role", help="product, legal or viewer")
+    set_role.add_argument("role", help=", ".join(people.ROLES))
     set_role.add_argument("--db", help="database URL")
     set_role.set_defaults(handler=cmd_user_change, user_action="set-role")
 
