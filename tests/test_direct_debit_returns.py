@@ -178,6 +178,34 @@ def test_a_collection_after_a_return_may_be_returned_again(engine):
     assert returns_counted(engine, "anna") == 2
 
 
+def test_a_transfer_after_a_return_is_no_collection_that_could_be_returned(engine):
+    """The customer pays the reopened invoice by transfer: nothing was collected again, so a
+    later return of the invoice (without end-to-end id) is the first one again: refused naming
+    it, no second fee (AGB 4.2.3)."""
+    customers, tx, message_id = a_collected_month(engine)
+    anna = customers[0]
+    invoice = tx["anna"]["e2e"]
+    import_returns(engine, camt054([returned(tx["anna"], message_id, "AM04", "RL-1")]))
+    paid = anna.send(
+        "payment.received",
+        "2026-12-10T12:00:00+01:00",
+        amount="29.00",
+        method="bank_transfer",
+        reference=invoice,
+    )
+    assert paid["status"] == "applied" and open_of(engine, invoice) == 0
+    again = anna.send(
+        "direct_debit.returned",
+        "2026-12-14T10:00:00+01:00",
+        amount="29.00",
+        invoice=invoice,
+        reason_code="AM04",
+    )
+    assert again["status"] == "rejected" and "already returned" in again["reason"], again
+    assert anna.balance == "-9.80"  # -38.80 + 29.00: one return, one fee
+    assert returns_counted(engine, "anna") == 1
+
+
 def test_a_unique_violation_between_two_transactions_becomes_the_refusal(engine):
     """Two transactions that both read the collection as not returned: the second one's row of
     ``direct_debit_returns`` violates the unique key; it is tried again and refused, not a 500."""

@@ -76,6 +76,9 @@ class Invoice:
     # end_to_end_id, collection_date}: one collection is returned once (AGB 4.2.3;
     # engine/payments/sepa_mandates.py returned_collection). Replace, never mutate, the list.
     returns: list[dict[str, Any]] = field(default_factory=list)
+    # Settlement: payments by direct debit allocated to it, each a collection that arrived; a
+    # return after the first needs one since the last return (a transfer is no collection).
+    debits_collected: int = 0
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,8 @@ def allocate_payment(booking: Booking, amount_cents: int) -> None:
     invoice.open_cents -= paid
     if invoice.open_cents == 0:
         invoice.status = "paid"
+    if data.get("method") == "direct_debit":
+        invoice.debits_collected += 1  # a collection arrived: it may be returned (AGB 4.2.3)
     booking.effect(
         "payment_allocated",
         "AGB 4.2.4",

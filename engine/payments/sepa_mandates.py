@@ -305,8 +305,9 @@ def returned_collection(
     (``detail["direct_debit"]``, one per invoice, its end-to-end id the invoice number), or one
     the billing service made. Its number is one more than the invoice's returns so far. The
     platform's collection returned once is refused again whenever its end-to-end id comes; any
-    further return needs the invoice collected again since the last one (a payment of the
-    amount to reverse), else it is the last collection's return again.
+    further return needs the invoice collected again since the last one (a payment by direct
+    debit of the amount to reverse; a transfer is no collection), else it is the last
+    collection's return again.
     """
     platform = invoice.detail.get("direct_debit")
     earlier = invoice.returns
@@ -319,13 +320,18 @@ def returned_collection(
             raise Rejected(already_returned(invoice.number, first["event"]), "AGB 4.2.3")
         if end_to_end_id == platform["end_to_end_id"] or (end_to_end_id is None and not first):
             date_ = platform["collection_date"]
-    if earlier and invoice.amount_cents - invoice.open_cents < amount_cents:
-        raise Rejected(already_returned(invoice.number, earlier[-1]["event"]), "AGB 4.2.3")
+    if earlier:
+        last = earlier[-1]
+        # returns recorded before the count was kept ("debits" missing) rely on the amount alone
+        collected_again = invoice.debits_collected > last.get("debits", -1)
+        if not collected_again or invoice.amount_cents - invoice.open_cents < amount_cents:
+            raise Rejected(already_returned(invoice.number, last["event"]), "AGB 4.2.3")
     return {
         "event": event_id,
         "collection": len(earlier) + 1,
         "end_to_end_id": end_to_end_id,
         "collection_date": date_,
+        "debits": invoice.debits_collected,
     }
 
 
