@@ -16,7 +16,7 @@ from werkzeug.exceptions import NotFound
 from admin_ui.paging import BadListQuery
 from admin_ui.views import _engine, _now, _person, bp
 from engine.core.money import format_amount, from_cents
-from engine.interchange import bank_statements
+from engine.interchange import bank_statements, iso20022
 from engine.services import back_office
 from engine.services.invoice_list import (
     SORTS,
@@ -124,7 +124,7 @@ def bank_import():
     if upload is None or not upload.filename:
         flash("Choose the camt.053 or camt.054 file from the bank.", "error")
         return redirect(url_for("admin.bank_view")), 303
-    data = upload.read(bank_statements.MAX_BYTES + 1)
+    data = upload.read(iso20022.MAX_BYTES + 1)
     try:
         report = bank_statements.import_statement(_engine(), data, actor=person.email, at=_now())
     except bank_statements.StatementInvalid as refused:
