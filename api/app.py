@@ -1,4 +1,5 @@
-"""The Flask application: the billing-service API under /api/v1, and /health.
+"""The Flask application: the billing-service API under /api/v1, its browsable reference at
+/api/v1/docs (/docs leads there), and /health.
 
 Every error is JSON a person can act on (``{"error": {"message", "field", "index"}}``); no
 stack trace reaches a client. The engine (and so durable-rules' host) is created on the first
@@ -16,6 +17,7 @@ from flask import Flask, request
 from sqlalchemy import text
 
 import api.accounts as accounts
+import api.docs as docs
 import api.documents as documents
 import api.events as events
 import api.invoices as invoices
@@ -80,7 +82,11 @@ def health():
 
 ROUTES: tuple[tuple[str, str, Callable], ...] = (
     ("GET", "/health", health),
-    ("GET", "/api/v1/openapi.json", terms.openapi),
+    ("GET", "/api/v1/openapi.json", docs.openapi_json),
+    ("GET", "/api/v1/docs", docs.docs_page),
+    ("GET", "/api/v1/docs/", docs.docs_slash),
+    ("GET", "/api/v1/docs/<name>", docs.docs_asset),
+    ("GET", "/docs", docs.to_docs),
     ("POST", "/api/v1/events", events.post_events),
     ("POST", "/api/v1/quote", events.quote),
     ("POST", "/api/v1/clock", events.clock),

@@ -1,6 +1,7 @@
 """What every route of the API shares: errors as JSON a person can act on
-(``{"error": {"message", "field", "index"}}``, never a stack trace), the token check, the
-strict JSON body, and the checks of path and query values.
+(``{"error": {"message", "field", "index"}}``, never a stack trace; a 400 also lists every
+fault of the request in ``errors``), the token check, the strict JSON body, and the checks of
+path and query values.
 """
 
 from __future__ import annotations
@@ -52,16 +53,38 @@ def platform_now() -> datetime:
     return clock() if clock is not None else datetime.now(UTC)
 
 
+# At most this many faults of one body are listed (a batch of 10,000 bad events: the first).
+MAX_FAULTS = 100
+
+
 class ApiError(Exception):
+    """An answer other than 2xx: ``message`` and ``field`` say what is wrong and where (the
+    first fault); ``errors`` (a 400) every fault found, each ``{"field", "message"}`` and, in a
+    batch, ``index``."""
+
     def __init__(
-        self, status: int, message: str, field: str | None = None, index: int | None = None
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        index: int | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ):
         super().__init__(message)
         self.status, self.message, self.field, self.index = status, message, field, index
+        self.errors = errors
 
 
 def error_response(error: ApiError) -> Response:
-    body = {"error": {"message": error.message, "field": error.field, "index": error.index}}
+    body: dict[str, Any] = {
+        "error": {"message": error.message, "field": error.field, "index": error.index}
+    }
+    if error.status == 400:
+        # every fault of the request at once; a fault without a list of its own is the one
+        one: dict[str, Any] = {"field": error.field, "message": error.message}
+        if error.index is not None:
+            one["index"] = error.index
+        body["error"]["errors"] = error.errors or [one]
     response = json_response(body, error.status)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
@@ -196,6 +219,13 @@ def instant_arg(text_value: str | None, field: str) -> date | datetime:
     if instant.tzinfo is None:
         raise ApiError(400, f"{text_value!r} needs a UTC offset, e.g. +01:00 or Z.", field)
     return instant
+
+
+def invalid_event(exc: EventInvalid) -> ApiError:
+    """400 for a single event that does not fit the schema: its first fault as ``message`` and
+    ``field``, and all of them (EventInvalid.faults) in ``errors``."""
+    errors = [{"field": f.field, "message": f.message} for f in exc.faults[:MAX_FAULTS]]
+    return ApiError(400, exc.message, exc.field, errors=errors)
 
 
 def refuse_platform_only(document: Any, index: int | None = None) -> None:

@@ -1,5 +1,9 @@
 """What billing services send (``events:write``): an event or a batch of them, a quote (the
-result an event would have, nothing stored), and the clock that fires due deadlines.
+result an event would have, ``status: quoted``, nothing stored), and the clock that fires due
+deadlines.
+
+A refused body is answered with every fault found at once (``errors``), each a field and a
+sentence; in a batch every invalid event's, with its index (at most ``MAX_FAULTS``).
 
 No instant from the future: an event's ``at`` and the clock's ``until`` may lie at most the
 tolerance of ``Platform: clock`` (rules/platform/clock.yaml) ahead of the platform's clock,
@@ -16,10 +20,12 @@ from typing import Any
 
 from api.common import (
     MAX_BATCH,
+    MAX_FAULTS,
     ApiError,
     authorise,
     conflict,
     instant_arg,
+    invalid_event,
     json_body,
     platform_now,
     refuse_platform_only,
@@ -58,7 +64,7 @@ def post_events():
     try:
         return json_response(engine.handle(document, refuse_conflicts=True))
     except EventInvalid as exc:
-        raise ApiError(400, exc.message, exc.field) from None
+        raise invalid_event(exc) from None
     except EventConflict as exc:
         raise conflict(exc, batch=False) from None
 
@@ -85,22 +91,46 @@ def _post_batch(engine: Engine, document: dict[str, Any]):
             f"Event {exc.index}: {exc.message}; nothing was applied.",
             f"/events/{exc.index}{exc.field}",
             exc.index,
+            batch_faults(events, exc.index),
         ) from None
     except EventConflict as exc:
         raise conflict(exc, batch=True) from None
 
 
+def batch_faults(events: list[Any], first: int) -> list[dict[str, Any]]:
+    """Every fault of the batch's events from ``first`` (the first invalid one) on, each with
+    its index and its field within the batch, at most MAX_FAULTS. Only a refused batch is
+    read again so: the events before ``first`` were valid."""
+    faults: list[dict[str, Any]] = []
+    for index in range(first, len(events)):
+        try:
+            parse_event(events[index])
+        except EventInvalid as exc:
+            faults.extend(
+                {"field": f"/events/{index}{f.field}", "message": f.message, "index": index}
+                for f in exc.faults
+            )
+        if len(faults) >= MAX_FAULTS:
+            break
+    return faults[:MAX_FAULTS]
+
+
 def quote():
+    """The result the event would have now; ``status`` is ``quoted`` where it would be
+    applied (nothing is stored), else ``rejected`` or ``duplicate`` as for a POST."""
     authorise("events:write")
     document = json_body()
     refuse_platform_only(document)
     refuse_future(document, horizon())
     try:
-        return json_response(get_engine().quote(document, refuse_conflicts=True))
+        result = get_engine().quote(document, refuse_conflicts=True)
     except EventInvalid as exc:
-        raise ApiError(400, exc.message, exc.field) from None
+        raise invalid_event(exc) from None
     except EventConflict as exc:
         raise conflict(exc, batch=False) from None
+    if result["status"] == "applied":
+        result = {**result, "status": "quoted"}
+    return json_response(result)
 
 
 def clock():

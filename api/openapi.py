@@ -16,9 +16,13 @@ from typing import Any
 from api.common import MAX_BATCH, MONTH
 from api.openapi_schemas import (
     COMPONENT_SCHEMAS,
+    EVENT_EXAMPLES,
+    QUOTE_DESCRIPTION,
     SECRET_PATTERN,
     URL_PATTERN,
+    WEBHOOK_DELIVERY,
     WEBHOOK_EVENT_TYPES,
+    request_examples,
 )
 from engine.events import (
     FIRST_YEAR,
@@ -133,28 +137,6 @@ NO_ITEMISED_BILL = _error(
     "No itemised bill: not CLINQ Premium (CLINQ SD 2.5), or deactivated (AGB 5.5)."
 )
 
-QUOTE_DESCRIPTION = (
-    "Applies the event to the account as it is now and returns its result without storing "
-    "anything. A `plan.changed` event previews a plan change (Platform: plan-changes): for an "
-    "upgrade the `plan_changed` effect with `changes` (`{parameter: {from, to}}`: monthly price, "
-    "users, local numbers, free minutes, flat-rate zones, itemised bill) and the prorated "
-    "`charge` effects (`prorated_from`, `prorated_to`, `days`, `month_days`); for a downgrade "
-    "the `plan_change_scheduled` effect with its `effective_on` (the first of the next month), "
-    "the local numbers kept and released and the customer's confirmation text. A refused "
-    "change is a `rejected` result naming the reason and `Platform: plan-changes`."
-)
-WEBHOOK_DELIVERY = (
-    "Messages follow the Standard Webhooks specification: a POST with the headers "
-    "`webhook-id` (stable per message: a receiver may see one twice and should ignore the "
-    "repeat), `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature` "
-    "(`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` with the secret after `whsec_`); "
-    "the body is `{type, timestamp, data: {account, event: {id, type, at}, effect_index, "
-    "effect}}` with amounts as decimal strings. A 2xx answer delivers a message; otherwise it "
-    "is tried again with exponential backoff and, after the attempts of "
-    "rules/platform/webhooks.yaml, is dead (the admin UI can retry it). Redirects are not "
-    "followed. Event types: " + ", ".join(WEBHOOK_EVENT_TYPES) + "."
-)
-
 
 @cache
 def _platform_only_list() -> str:
@@ -202,7 +184,11 @@ def openapi_document() -> dict[str, Any]:
                 "each event's instant. Every effect names its clause and terms version. Amounts "
                 "are decimal strings in EUR. The same event id twice is applied once; the same "
                 "id with different content is refused with 409 (one id, one content). A JSON "
-                "object that names a key twice is refused with 400. Platform-only event types, "
+                "object that names a key twice is refused with 400. A refused body is answered "
+                "once with every fault: `message` and `field` name the first, `errors` lists all "
+                "(each a JSON pointer and a sentence; in a batch with the event's index). The "
+                "reference is served at /api/v1/docs; this document and it need no token. "
+                "Platform-only event types, "
                 "refused with 403 from every token: " + _platform_only_list() + ". `clock` "
                 "stays open to billing services (as POST /api/v1/clock)."
             ),
@@ -223,7 +209,11 @@ def _component_schemas() -> dict[str, Any]:
     """The event schemas generated from ``schemas/event.schema.json``, then the answers."""
     schemas: dict[str, Any] = {"event.instant": _from_event_schema("$defs", "instant")}
     for type_name, flat in flat_event_schemas().items():
-        schemas[EVENT_PREFIX + type_name] = copy.deepcopy(flat)
+        schemas[EVENT_PREFIX + type_name] = {
+            "title": type_name,  # the reference names each alternative of Event so
+            **copy.deepcopy(flat),
+            "examples": [copy.deepcopy(EVENT_EXAMPLES[type_name])],
+        }
     schemas["Event"] = {
         "description": "One account event: the envelope (id, type, account, at) and the fields "
         "of its type. Generated from schemas/event.schema.json. Instants and dates lie in the "
@@ -274,13 +264,30 @@ def _service_paths() -> dict[str, Any]:
         },
         "/api/v1/openapi.json": {
             "get": {
-                "summary": "This document",
+                "summary": "This document; no token needed",
+                "security": [],
                 "responses": {
                     "200": {
                         "description": "OpenAPI 3.1",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
-                    **COMMON_ERRORS,
+                    "400": _error("An unknown query parameter."),
+                    "405": _error("Method not allowed."),
+                },
+            }
+        },
+        "/api/v1/docs": {
+            "get": {
+                "summary": "This document as a browsable reference (Swagger UI, served by the "
+                "platform itself); no token needed. /docs leads here",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "An HTML page",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "400": _error("An unknown query parameter."),
+                    "405": _error("Method not allowed."),
                 },
             }
         },
@@ -303,7 +310,8 @@ def _event_paths() -> dict[str, Any]:
                                     {"$ref": "#/components/schemas/Event"},
                                     {"$ref": "#/components/schemas/EventBatch"},
                                 ]
-                            }
+                            },
+                            "examples": request_examples(batch=True),
                         }
                     },
                 },
@@ -335,11 +343,14 @@ def _event_paths() -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Event"}}
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/Event"},
+                            "examples": request_examples(batch=False),
+                        }
                     },
                 },
                 "responses": {
-                    "200": _json("Result"),
+                    "200": _json("QuoteResult"),
                     **BODY_ERRORS,
                     **COMMON_ERRORS,
                     **EVENT_ERRORS,

@@ -7,15 +7,9 @@ from __future__ import annotations
 from flask import request
 
 from api.common import ApiError, authorise, current_catalog, instant_arg
-from api.openapi import openapi_document
 from engine.catalog import NotInForce
 from engine.catalog.values import value_to_json
 from web.http import json_response
-
-
-def openapi():
-    authorise("terms:read")
-    return json_response(openapi_document())
 
 
 def terms():

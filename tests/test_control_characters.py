@@ -141,6 +141,12 @@ def test_the_api_refuses_control_characters_naming_the_field_and_stores_nothing(
         "message": "must not contain control characters (U+000B at position 5)",
         "field": "/customer/name",
         "index": None,
+        "errors": [
+            {
+                "field": "/customer/name",
+                "message": "must not contain control characters (U+000B at position 5)",
+            }
+        ],
     }
     opened = _opened()
     granted = {**EVENT, "id": "m1", "type": "mandate.granted", **mandate(debtor_name="A\x0bB")}
@@ -151,6 +157,13 @@ def test_the_api_refuses_control_characters_naming_the_field_and_stores_nothing(
         "nothing was applied.",
         "field": "/events/1/debtor_name",
         "index": 1,
+        "errors": [
+            {
+                "field": "/events/1/debtor_name",
+                "message": "must not contain control characters (U+000B at position 2)",
+                "index": 1,
+            }
+        ],
     }
     assert database_digest(engine) == before
 

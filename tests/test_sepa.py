@@ -99,13 +99,13 @@ def collections_count(engine) -> int:
 @pytest.mark.parametrize(
     ("fields", "pointer", "words"),
     [
-        ({"iban": "de89370400440532013000"}, "/iban", "does not match"),
-        ({"reference": "CLINQ acme 1"}, "/reference", "does not match"),
-        ({"reference": "M" * 36}, "/reference", "does not match"),
-        ({"reference": "Mandat-Ä"}, "/reference", "does not match"),
-        ({"bic": "COBADEFF1"}, "/bic", "does not match"),
-        ({"scheme": "B2C"}, "/scheme", "is not one of"),
-        ({"signed_on": "2026-02-30"}, "/signed_on", "is not a 'date'"),
+        ({"iban": "de89370400440532013000"}, "/iban", "must be an IBAN without spaces, in capital"),
+        ({"reference": "CLINQ acme 1"}, "/reference", "1 to 35 characters without spaces"),
+        ({"reference": "M" * 36}, "/reference", "must be a mandate reference of 1 to 35"),
+        ({"reference": "Mandat-Ä"}, "/reference", "letters without accents"),
+        ({"bic": "COBADEFF1"}, "/bic", "must be a BIC of 8 or 11 capital letters"),
+        ({"scheme": "B2C"}, "/scheme", "must be one of: CORE, B2B"),
+        ({"signed_on": "2026-02-30"}, "/signed_on", "must be a calendar date that exists"),
     ],
 )
 def test_a_bad_mandate_is_refused_with_its_field(engine, fields, pointer, words):
