@@ -123,19 +123,29 @@ def accounts_view():
     )
 
 
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "no_address", "skipped")
+OUTBOX_KINDS = ("notice", "invoice", "credit_note")
+
+
 @bp.get("/outbox")
 def outbox_view():
+    """Every e-mail to a customer with its status a person can trust (docs/mail.md)."""
     raw = request.args.get("publication", "")
     if raw and not re.fullmatch(r"[0-9]{1,18}", raw):
         raise paging.BadListQuery(f"publication must be a publication number, not {raw[:40]!r}.")
     publication = int(raw) if raw else None
     found = _text("account")
+    status, kind = _choice("status", OUTBOX_STATUSES), _choice("kind", OUTBOX_KINDS)
     wanted = paging.asked(request.args)
     query = select(outbox).order_by(outbox.c.id.desc())
     if publication is not None:
         query = query.where(outbox.c.publication == publication)
     if found:
         query = query.where(outbox.c.account.contains(found, autoescape=True))
+    if status:
+        query = query.where(outbox.c.status == status)
+    if kind:
+        query = query.where(outbox.c.kind == kind)
     with _engine().store.db.connect() as connection:
         page = paging.fetch(connection, query, wanted)
         names = customer_names(connection, [row.account for row in page.rows])
@@ -145,8 +155,21 @@ def outbox_view():
         names=names,
         publication=raw,
         account=found,
-        filters={"publication": raw, "account": found},
+        status=status,
+        kind=kind,
+        statuses=OUTBOX_STATUSES,
+        kinds=OUTBOX_KINDS,
+        filters={"publication": raw, "account": found, "status": status, "kind": kind},
     )
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = request.args.get(name, "")
+    if value and value not in allowed:
+        raise paging.BadListQuery(
+            f"{name} must be one of {', '.join(allowed)}, not {value[:40]!r}."
+        )
+    return value
 
 
 def _entry(row) -> dict:

@@ -108,7 +108,7 @@ def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_week
     page.fill("#reason", "Our bank raised its fees for returned debits.")
     page.select_option("#ground", "supplier_price_increase")
     page.click("#publish")
-    assert "3 customers notified" in page.locator(".flash.info").inner_text()
+    assert "letters queued for 3 customers" in page.locator(".flash.info").inner_text()
     rows = page.locator("#outbox tr")
     assert rows.count() == 4  # a header and one notification per customer
     page.locator("#outbox summary").first.click()

@@ -157,7 +157,7 @@ def test_billing_terms_publish_publishes_as_the_admin_ui_does(
         assert main(args) == 0
         out = capsys.readouterr().out
         assert out.strip() == (
-            "Published AGB 4.2.3 from 2027-01-19 (publication 1); 2 customers notified."
+            "Published AGB 4.2.3 from 2027-01-19 (publication 1); letters queued for 2 customers."
         )
         ui, cli = published(by_ui), published(by_cli)
         assert ui == cli

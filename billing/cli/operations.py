@@ -1,4 +1,4 @@
-"""``billing serve``, ``billing outbox send``, ``billing db upgrade``: running the platform.
+"""``billing serve``, ``billing outbox``, ``billing db upgrade``: running the platform.
 
 Three adders, not one: ``billing --help`` lists commands in the order they are added, and
 these three sit apart in that list.
@@ -10,9 +10,11 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from engine.delivery.notifications import SmtpSettings, send_queued
+from billing.cli.common import cli_actor
+from engine.delivery.notifications import SmtpConfigurationError, SmtpSettings
 from engine.engine import Engine
 from engine.ledger.store import Store
+from engine.services import mail_delivery
 
 
 def add_serve_command(commands) -> None:
@@ -47,6 +49,11 @@ def add_serve_command(commands) -> None:
         help="do not start the webhook delivery loop (run billing webhooks deliver elsewhere)",
     )
     serve_parser.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run the scheduled jobs here (cron runs billing jobs run-due; docs/jobs.md)",
+    )
+    serve_parser.add_argument(
         "--server",
         choices=("gunicorn", "granian"),
         default="gunicorn",
@@ -57,11 +64,37 @@ def add_serve_command(commands) -> None:
 
 def add_outbox_command(commands) -> None:
     """The ``outbox`` command and its action, added to the ``billing`` parser."""
-    outbox_parser = commands.add_parser("outbox", help="notifications to customers")
+    outbox_parser = commands.add_parser(
+        "outbox", help="e-mails to customers: notices, invoices, credit notes (docs/mail.md)"
+    )
     outbox_commands = outbox_parser.add_subparsers(dest="outbox_command", required=True)
-    send = outbox_commands.add_parser("send", help="send queued notifications by SMTP")
+    send = outbox_commands.add_parser(
+        "send", help="send the due e-mails by SMTP (BILLING_SMTP_HOST, docs/mail.md)"
+    )
     send.add_argument("--db", help="database URL")
+    send.add_argument("--limit", type=_positive, help="send at most this many messages")
     send.set_defaults(handler=cmd_outbox_send)
+    listing = outbox_commands.add_parser("list", help="the newest messages and their status")
+    listing.add_argument("--status", choices=OUTBOX_STATUSES, help="only messages in this status")
+    listing.add_argument("--limit", type=_positive, default=200, help="at most (default: 200)")
+    listing.add_argument("--db", help="database URL")
+    listing.set_defaults(handler=cmd_outbox_list)
+    bounce = outbox_commands.add_parser(
+        "bounce", help="record a bounce that came after sending: the message becomes failed"
+    )
+    bounce.add_argument("message_id", metavar="MESSAGE_ID", help="the bounced Message-ID")
+    bounce.add_argument("--reason", required=True, help="why it bounced (the DSN's text)")
+    bounce.add_argument("--db", help="database URL")
+    bounce.set_defaults(handler=cmd_outbox_bounce)
+
+
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "no_address", "skipped")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return int(text)
 
 
 def add_db_command(commands) -> None:
@@ -88,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             demo=args.demo,
             webhooks=not args.no_webhooks,
             server=args.server,
+            scheduler=not args.no_scheduler,
         )
     except PortInUse as exc:
         print(f"billing: {exc}", file=sys.stderr)
@@ -102,24 +136,61 @@ def sending_instant() -> datetime:
 
 
 def cmd_outbox_send(args: argparse.Namespace) -> int:
-    settings = SmtpSettings.from_environment()
+    try:
+        settings = SmtpSettings.from_environment()
+    except SmtpConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if settings is None:
         print(
             "error: set BILLING_SMTP_HOST (and optionally _PORT, _USER, _PASSWORD, _FROM, "
-            "_STARTTLS) to send; until then notifications stay in the database outbox",
+            "_STARTTLS, _TIMEOUT, _CA_FILE; docs/mail.md) to send; until then the e-mails stay "
+            "queued in the database outbox",
             file=sys.stderr,
         )
         return 2
-    with Store(args.db) as store, store.db.begin() as connection:
-        counts, delivered = send_queued(connection, settings, sending_instant())
-    if delivered:  # the windows of AGB 8 / TKG § 57 run from receipt: the engine records it
-        engine = Engine(args.db)
-        try:
-            for start in range(0, len(delivered), 1000):
-                engine.handle_many(delivered[start : start + 1000])
-        finally:
-            engine.close()
-    print(f"sent {counts['sent']}, without an e-mail address {counts['no_address']}")
+    engine = Engine(args.db)
+    try:  # the one sending service the scheduler calls too (the windows run from receipt)
+        report = mail_delivery.send_outbox(engine, settings, sending_instant(), limit=args.limit)
+    finally:
+        engine.close()
+    for error in report.errors:
+        print(f"billing: {error}", file=sys.stderr)
+    print(
+        f"sent {report.sent}, without an e-mail address {report.no_address}, failed "
+        f"{report.failed}, to retry later {report.retry_later}, still queued {report.still_queued}"
+    )
+    return 0
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        rows = mail_delivery.outbox_rows(store, status=args.status, limit=args.limit)
+    if not rows:
+        print("no messages" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    print("id\tkind\tdocument\taccount\trecipient\tstatus\tattempts\tsent_at / error")
+    for row in rows:
+        what = row.sent_at if row.status == "sent" else row.error or ""
+        if row.status == "failed":
+            retry = row.next_attempt_at
+            what = f"{row.error} ({f'next attempt {retry}' if retry else 'gave up'})"
+        fields = (row.id, row.kind, row.document or row.publication or "", row.account)
+        fields += (row.recipient or "-", row.status, row.attempts, what or "")
+        print("\t".join(str(field) for field in fields))
+    return 0
+
+
+def cmd_outbox_bounce(args: argparse.Namespace) -> int:
+    try:
+        with Store(args.db) as store:
+            number = mail_delivery.record_bounce(
+                store, args.message_id, args.reason, actor=cli_actor(), at=sending_instant()
+            )
+    except mail_delivery.BounceRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"message {number} recorded as failed: bounced ({args.reason.strip()})")
     return 0
 
 

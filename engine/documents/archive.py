@@ -20,6 +20,9 @@ differs by its signature time and file id.
 
 The one wall-clock reading is :func:`archive_instant`: the instant recorded with the files and
 their audit entry; a signed PDF is signed at that moment (pyHanko reads the clock itself).
+
+Archiving a document also queues its e-mail to the customer, once, in the same transaction
+(engine/documents/document_mail.py, docs/mail.md): a document archived late is still mailed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy import Connection
 from engine.catalog import Catalog
 from engine.core.state import CreditNote, Invoice
 from engine.documents import invoice_filename
+from engine.documents.document_mail import queue_document_mails
 from engine.ledger import audit, credit_note_store
 from engine.ledger import document_archive as table
 from engine.ledger.document_archive import CREDIT_NOTE, INVOICE, ArchivedFile
@@ -165,6 +169,11 @@ def _archive_chunk(store, catalog, chunk, key, actor, raise_errors, report) -> N
         audit.lock_chain(connection)  # and, on SQLite, the write lock: one archiver at a time
         rendered = _still_unarchived(connection, rendered)
         table.write(connection, [f for _, _, files in rendered for f in files])
+        # The customer's e-mail of each document, queued once with its archiving (docs/mail.md)
+        issued = {(kind, document.number): document for kind, document in found}
+        queue_document_mails(
+            connection, [(k, issued[(k, n)], files) for k, n, files in rendered], at
+        )
         audit.record_many(
             connection,
             actor,
