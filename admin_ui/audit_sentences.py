@@ -110,10 +110,22 @@ SENTENCES: dict[str, Callable[[str, Detail], str]] = {
         f"{actor} archived {_get(d, 'kind').replace('_', ' ')} {_get(d, 'number')} as issued "
         f"(SHA-256 of the PDF {_get(d.get('sha256') or {}, 'pdf')})."
     ),
+    "outbox_bounce": lambda actor, d: (
+        f"{actor} recorded that message {_get(d, 'message')} {_get(d, 'message_id')} to account "
+        f"{_get(d, 'account')} bounced: {_get(d, 'reason')}."
+    ),
     "clock_advanced": lambda actor, d: (
         f"{actor} advanced the platform's clock to {_get(d, 'until')} for "
         + (f"account {_get(d, 'account')}" if d.get("account") else "every account")
         + " (billing clock advance)."
+    ),
+    "job_retried": lambda actor, d: (
+        f"{actor} retried run {_get(d, 'run')} of the job {_get(d, 'job')}"
+        + (f"; it had failed with {_quoted(d['error'])}." if d.get("error") else ".")
+    ),
+    "jobs_run_ahead": lambda actor, d: (
+        f"{actor} ran every job due up to {_get(d, 'until')}, ahead of the platform's clock "
+        "(billing jobs run-due --i-know)."
     ),
 }
 

@@ -6,18 +6,24 @@ database when this start created it (``make run`` on a fresh clone), or into any
 database with ``--demo``; never into a database named by ``--db`` or ``$DATABASE_URL``
 without ``--demo``, and never with ``--no-demo`` (:func:`demo_wanted`). Workers create their
 engine after the fork (durable-rules' host does not survive ``fork()``); requests of one
-account are serialised by the database. An audit checkpoint is written at start and every
-hour by a thread of the serving process (:class:`CheckpointSchedule`).
+account are serialised by the database. The jobs of Platform: schedule (the clock, the
+invoice run, SEPA and DATEV files, the outbox, webhooks, the audit checkpoint) run in the
+serving process (:class:`JobScheduler`, docs/jobs.md) unless ``--no-scheduler``: then
+``billing jobs run-due`` runs them (cron), and this process writes only its audit checkpoints,
+at start and every hour (:class:`CheckpointSchedule`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import logging
 import os
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +31,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from billing.demo import month_of_events
+from billing.demo_story import apply_story
 from billing.wsgi import create_app
 from engine.access.tokens import create_token
 from engine.delivery.webhook_delivery import spawn_delivery, stop_delivery
@@ -33,6 +39,7 @@ from engine.engine import Engine
 from engine.ledger import audit
 from engine.ledger.store import Store, default_database_url
 from engine.ledger.tables import api_tokens, events
+from engine.operation.run_due import run_due
 
 
 class _Server(BaseApplication):
@@ -77,25 +84,39 @@ def check_port(host: str, port: int) -> None:
 
 
 def load_demo(database_url: str, accounts: int = 20, calls: int = 2000) -> str | None:
-    """Replay a demo month into an empty database and create a demo token; its secret or None."""
+    """Replay a demo month into an empty database and create a demo token; its secret or None.
+
+    The generated month (billing/demo.py, as ``billing demo`` writes it) with the story of
+    billing/demo_story.py: German master data, SEPA mandates, a collection and its returns, an
+    objection, a plan change, customers abroad (docs/walkthroughs.md runs on it). The warnings
+    loading it would log (unsigned invoices without a certificate, AGB 4.3.2) are counted, not
+    printed: the banner says where to look.
+    """
     with Store(database_url) as store, store.db.connect() as connection:
         has_events = connection.execute(select(func.count()).select_from(events)).scalar_one()
         has_tokens = connection.execute(select(func.count()).select_from(api_tokens)).scalar_one()
     secret = None
     if not has_events:
         engine = Engine(database_url)
-        batch: list = []
-        for event in month_of_events("2026-11", accounts, calls, seed=1):
-            batch.append(event)
-            if len(batch) == 1000:
-                engine.handle_many(batch)
-                batch.clear()
-        if batch:
-            engine.handle_many(batch)
+        with _quiet_warnings():
+            apply_story(engine, accounts, calls)
         if not has_tokens:
             secret = create_token(engine.store, "demo", "billing-service")
         engine.close()
     return secret
+
+
+@contextlib.contextmanager
+def _quiet_warnings() -> Iterator[None]:
+    """Hold back the log's warnings while the demo loads: the demo's business invoices are
+    unsigned where no certificate is configured (AGB 4.3.2), which ``billing invoices pdf``
+    and the admin UI's customer page say where it matters."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def demo_wanted(demo: bool | None, supplied_url: str | None, default_existed: bool) -> bool:
@@ -127,10 +148,11 @@ def serve(
     demo: bool | None = None,
     webhooks: bool = True,
     server: str = "gunicorn",
+    scheduler: bool = True,
 ) -> None:
-    """Migrate, load demo data where wanted (:func:`demo_wanted`), write an audit checkpoint,
-    print the banner, run gunicorn (and the webhook delivery process and the checkpoint
-    schedule); :class:`PortInUse` before any of it when the port is taken."""
+    """Migrate, load demo data where wanted (:func:`demo_wanted`), print the banner, run
+    gunicorn (and the webhook delivery process, and the job scheduler, or without it the
+    audit checkpoints); :class:`PortInUse` before any of it when the port is taken."""
     check_port(host, port)
     supplied = database_url or os.environ.get("DATABASE_URL") or None
     url = supplied or default_database_url()
@@ -148,8 +170,21 @@ def serve(
     print(f"billing: database {url}", file=sys.stderr)
     print(f"billing: audit key {key} (back it up; see docs/security.md)", file=sys.stderr)
     _print_demo_note(wanted, empty)
-    schedule = CheckpointSchedule(url, folder)
-    schedule.write()  # one at start, then every hour
+    if scheduler:
+        schedule: JobScheduler | CheckpointSchedule = JobScheduler(url)
+        print(
+            "billing: scheduler on: the jobs of Platform: schedule run here, each due run once "
+            "across servers (billing jobs list; --no-scheduler to run them from cron)",
+            file=sys.stderr,
+        )
+    else:
+        schedule = CheckpointSchedule(url, folder)
+        schedule.write()  # one at start, then every hour
+        print(
+            "billing: scheduler off (--no-scheduler): run  billing jobs run-due --until NOW  "
+            "from cron (docs/jobs.md)",
+            file=sys.stderr,
+        )
     _print_addresses(f"http://{host}:{port}", secret)
     options = {
         "bind": f"{host}:{port}",
@@ -181,24 +216,26 @@ def serve(
 
 
 def _print_addresses(base: str, secret: str | None) -> None:
-    """Where the admin UI and the API answer, and the demo token if one was just made."""
-    print(f"billing: admin UI {base}/admin/", file=sys.stderr)
-    print(
-        f"billing: API {base}/api/v1 (OpenAPI at {base}/api/v1/openapi.json), health {base}/health",
-        file=sys.stderr,
-    )
+    """Where to go next: the admin UI, the API and its reference, and the demo token if one was
+    just made (with a first call to try); printed last before the server's own log."""
+    lines = [
+        "",
+        "billing: ready. Where to go next:",
+        f"  admin UI       {base}/admin/  (people: billing user create EMAIL --role legal)",
+        f"  API reference  {base}/api/v1/docs  (OpenAPI: {base}/api/v1/openapi.json)",
+        f"  health         {base}/health",
+    ]
     if secret:
-        print(f"billing: demo data loaded; a token for it (shown once): {secret}", file=sys.stderr)
-        print(
-            f"billing: try  curl -H 'Authorization: Bearer {secret}' "
-            f"{base}/api/v1/accounts/acct-000000",
-            file=sys.stderr,
-        )
+        lines += [
+            f"  demo token     {secret}  (demo data loaded; shown only now)",
+            "  the demo       docs/walkthroughs.md#the-demo: who is who, what to run",
+            f"  try            curl -H 'Authorization: Bearer {secret}' "
+            f"{base}/api/v1/accounts/acct-100001",
+        ]
     else:
-        print(
-            "billing: create a token with  billing token create NAME --role billing-service",
-            file=sys.stderr,
-        )
+        lines.append("  a token        billing token create NAME --role billing-service")
+    lines.append("")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _print_demo_note(wanted: bool, empty: bool) -> None:
@@ -262,6 +299,60 @@ class CheckpointSchedule:
     def _run(self) -> None:
         while not self._stopped.wait(self.interval):
             self.write()
+
+
+class JobScheduler:
+    """The jobs of Platform: schedule in the serving process: an APScheduler
+    ``BackgroundScheduler`` with one interval job, every ``interval`` seconds from the start
+    (coalesced, never two at once), running :func:`engine.operation.run_due.run_due` up to the
+    wall clock. So a server catches up at once on start: one down over the 1st issues the
+    invoices when it starts, once, however many servers start (docs/jobs.md).
+
+    This thread is an edge of the platform: it reads the wall clock for what is due. It keeps
+    one engine for its runs, made on its first run; a failure is said on standard error and
+    the next minute tries again (the failed run itself is retried by its backoff).
+    """
+
+    def __init__(self, database_url: str, interval: float = 60.0):
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.database_url = database_url
+        self.interval = interval
+        self._engine: Engine | None = None
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self.run_once,
+            "interval",
+            seconds=self.interval,
+            next_run_time=datetime.now(UTC),  # catch up at once
+            coalesce=True,
+            max_instances=1,
+            id="billing-run-due",
+        )
+        self._scheduler.start()
+
+    def run_once(self) -> None:
+        """One pass of every due job up to now; each run that did something is said."""
+        try:
+            if self._engine is None:
+                self._engine = Engine(self.database_url)
+            for report in run_due(self._engine, datetime.now(UTC)):
+                if report.status == "failed" or report.job in _SAID_JOBS:
+                    print(f"billing: job {report.line()}", file=sys.stderr, flush=True)
+        except Exception as exc:  # the database is away: said, tried again next minute
+            print(f"billing: scheduler pass failed: {exc}", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+        if self._engine is not None:
+            self._engine.close()
+
+
+# The jobs whose every run the server's log says; the passes every minute only when they fail.
+_SAID_JOBS = frozenset({"clock", "invoices", "sepa", "datev", "checkpoint"})
 
 
 def _run_granian(host: str, port: int, workers: int, database_url: str) -> None:

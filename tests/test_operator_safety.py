@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from sqlalchemy import create_engine, delete, func, select
 
 import billing.serve as serve_module
 from billing.cli.main import main
+from billing.demo_story import STORY
 from billing.serve import CheckpointSchedule, demo_wanted, serve, write_checkpoint
 from billing.wsgi import create_app
 from engine.access import people
@@ -54,6 +56,7 @@ def clean_environment(monkeypatch, tmp_path):
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BILLING_SECRET_KEY", "operator-safety-tests")
+    monkeypatch.setenv("BILLING_EXPORT_DIR", str(tmp_path / "exports"))  # the scheduler's files
 
 
 def _environment(**settings: str) -> dict[str, str]:
@@ -61,7 +64,10 @@ def _environment(**settings: str) -> dict[str, str]:
     names = ("DATABASE_URL", "BILLING_AUDIT_KEY", "BILLING_LOGIN_LIMIT", "BILLING_GUNICORN")
     environment = {k: v for k, v in os.environ.items() if not k.startswith(names)}
     environment.pop(audit.CHECKPOINT_DIR_ENV, None)
-    return environment | {"BILLING_SECRET_KEY": "operator-safety-tests"} | settings
+    # the scheduler's files (docs/jobs.md) into a folder of the test, not the checkout's var/
+    exports = tempfile.mkdtemp(prefix="billing-operator-safety-exports-")
+    defaults = {"BILLING_SECRET_KEY": "operator-safety-tests", "BILLING_EXPORT_DIR": exports}
+    return environment | defaults | settings
 
 
 def _get(port: int, path: str, headers=None) -> tuple[int, dict, bytes]:
@@ -154,10 +160,11 @@ def test_make_run_loads_the_demo_into_the_new_default_database_and_only_then(
     default = served_in_process()  # a fresh clone: no var/billing.sqlite yet
     err = capsys.readouterr().err
     assert TOKEN.search(err) and "demo data loaded" in err
-    assert _accounts_and_tokens(default) == (2, 1)
-    # the checkpoint written at start (after the demo token's audit entry) is found by verify
+    assert _accounts_and_tokens(default) == (2 + len(STORY), 1)
+    # the checkpoint written at start (after the demo token's audit entry; by the scheduler's
+    # first pass, docs/jobs.md) is found by verify
     folder = tmp_path / "var" / "audit-checkpoints"
-    assert f"billing: audit checkpoint {audit.newest_checkpoint(folder)}" in err
+    assert audit.newest_checkpoint(folder).name in err
     assert main(["audit", "verify", "--db", default, "--require-checkpoint"]) == 0
     served_in_process()  # the second start: the default database exists now
     err = capsys.readouterr().err
@@ -183,11 +190,11 @@ def test_database_url_and_db_get_the_demo_only_with_demo(
     named = f"sqlite:///{tmp_path / 'named.sqlite'}"
     served_in_process(named, demo=True)
     assert TOKEN.search(capsys.readouterr().err)
-    assert _accounts_and_tokens(named) == (2, 1)
+    assert _accounts_and_tokens(named) == (2 + len(STORY), 1)
     served_in_process(named, demo=True)  # not empty any more: nothing loaded, nothing printed
     err = capsys.readouterr().err
     assert not TOKEN.search(err) and "holds events already" in err
-    assert _accounts_and_tokens(named) == (2, 1)
+    assert _accounts_and_tokens(named) == (2 + len(STORY), 1)
 
 
 def test_billing_serve_with_db_on_an_empty_file_loads_no_demo_and_prints_no_token(tmp_path):

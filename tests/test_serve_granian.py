@@ -42,7 +42,7 @@ def granian(tmp_path):
         token = create_token(store, "svc", "billing-service")
     port = free_port()
     command = [str(Path(sys.executable).parent / "billing"), "serve", "--server", "granian"]
-    command += ["--port", str(port), "--db", url, "--no-demo", "--no-webhooks"]
+    command += ["--port", str(port), "--db", url, "--no-demo", "--no-webhooks", "--no-scheduler"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90

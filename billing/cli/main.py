@@ -5,8 +5,9 @@ Each command group lives in its own module of ``billing.cli`` and adds its comma
 parser built here; what the groups share is in ``billing.cli.common``. No group imports this
 module.
 
-Shell completion (bash, zsh) comes from argcomplete: ``eval "$(register-python-argcomplete
-billing)"``.
+Shell completion (bash, zsh) comes from argcomplete: ``eval "$(.venv/bin/register-python-
+argcomplete billing .venv/bin/billing)"`` (docs/cli.md); clause names complete from
+``billing.cli.terms.complete_clause``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from billing.cli import (
     events,
     interchange,
     invoices,
+    jobs,
     operations,
     terms,
     webhooks,
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     interchange.add_commands(commands)  # zm, sepa, datev
     bank.add_commands(commands)  # bank statements in (issue 28)
     operations.add_outbox_command(commands)
+    jobs.add_commands(commands)  # the scheduled jobs (issue 27)
     access.add_audit_commands(commands)
     webhooks.add_commands(commands)
     operations.add_db_command(commands)

@@ -12,6 +12,7 @@ boolean    ``true``                ``bool``
 text       ``half_up``             ``str``
 set        ``[email, fax]``        ``tuple[str, ...]`` (as written)
 reference  ``BGB § 247``           ``str`` (checked to exist)
+cron       ``"0 0 1 * *"``         ``str`` (checked by APScheduler)
 =========  ======================  =========================
 """
 
@@ -22,6 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from engine.core.deadlines import PERIOD_UNITS, Period
+
+# The zone of every schedule (Platform: calendar names it; Platform: schedule uses it).
+CRON_ZONE = "Europe/Berlin"
 
 _MONEY = re.compile(r"^(-?[0-9]+\.[0-9]{2}) EUR$")
 _RATE = re.compile(r"^([0-9]+\.[0-9]{2,4}) EUR/min$")
@@ -77,6 +81,22 @@ def _text(raw: Any) -> str:
     return raw
 
 
+def _cron(raw: Any) -> str:
+    """A crontab line of five fields (minute hour day month weekday), as APScheduler reads it."""
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    text = _text(raw)
+    try:
+        CronTrigger.from_crontab(text, timezone=ZoneInfo(CRON_ZONE))
+    except ValueError as exc:
+        raise ValueTypeError(
+            f"expected a cron expression of five fields like '0 0 1 * *', got {raw!r}: {exc}"
+        ) from None
+    return text
+
+
 def _set(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise ValueTypeError(f"expected a list of names like [email, fax], got {raw!r}")
@@ -107,6 +127,7 @@ _PARSERS = {
     "text": _text,
     "set": _set,
     "reference": _text,
+    "cron": _cron,
 }
 
 

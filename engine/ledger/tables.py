@@ -235,17 +235,31 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("publication", BigInteger, nullable=False),
+    Column("publication", BigInteger, nullable=True),  # a notice's (AGB 8); NULL otherwise
     Column("account", String(64), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("recipient", String(254), nullable=True),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
+    # queued, sending, sent, failed, no_address, skipped (docs/mail.md)
     Column("status", String(16), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("sent_at", String(40), nullable=True),  # when delivered (notice.delivered, 0019)
+    # E-mail delivery (migration 0021, docs/mail.md): notice, invoice or credit_note; the
+    # document's number and which archived file of it is attached; the sending's record.
+    Column("kind", String(16), nullable=False, server_default="notice"),
+    Column("document", String(32), nullable=True),
+    Column("attachment", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),
+    Column("next_attempt_at", String(40), nullable=True),  # NULL after a failure: gave up
+    Column("message_id", String(254), nullable=True),
+    Column("claimed_by", String(64), nullable=True),  # the sender holding it while sending
+    UniqueConstraint("kind", "document", name="uq_outbox_document"),
+    UniqueConstraint("message_id", name="uq_outbox_message_id"),
 )
 Index("ix_outbox_publication", outbox.c.publication)
+Index("ix_outbox_status", outbox.c.status, outbox.c.next_attempt_at)
 
 audit_log = Table(
     "audit_log",
@@ -452,3 +466,27 @@ document_archive = Table(
     Column("unavailable", Text, nullable=True),
     Column("archived_at", String(40), nullable=False),
 )
+
+# The runs of the scheduled jobs (engine/operation/, migration 0022; Platform: schedule): one row
+# per job and due instant, so a run is claimed once on any number of nodes (the insert of a
+# second node fails). ``status``: running, succeeded, failed; a ``running`` row whose
+# ``lease_until`` passed belongs to a node that died and is claimed again. Instants in UTC text
+# (``2026-12-01T00:00:00Z``), comparable as text; ``outcome`` JSON: counts and files written.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("job", String(32), nullable=False),
+    Column("due_at", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("node", String(200), nullable=True),
+    Column("started_at", String(32), nullable=True),
+    Column("finished_at", String(32), nullable=True),
+    Column("lease_until", String(32), nullable=True),
+    Column("next_attempt_at", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    UniqueConstraint("job", "due_at", name="uq_job_runs_job_due"),
+)
+Index("ix_job_runs_status", job_runs.c.status, job_runs.c.next_attempt_at)

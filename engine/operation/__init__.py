@@ -1,0 +1,1 @@
+"""Operation: the jobs the platform runs by itself (Platform: schedule), each due run once."""
