@@ -313,7 +313,18 @@ def _submitted(spec, form: Mapping[str, list[str]], key: str) -> Any:
         return {unit: int(count) if re.fullmatch(r"[0-9]{1,9}", count) else count}
     value = _last(form, key).strip()
     suffix = " " + AMOUNT_UNITS.get(spec.type, "")
-    return value.removesuffix(suffix).strip() if spec.type in AMOUNT_UNITS else value
+    return decimal_point(value.removesuffix(suffix).strip()) if spec.type in AMOUNT_UNITS else value
+
+
+_DECIMAL_COMMA = re.compile(r"-?[0-9]+,[0-9]+")
+
+
+def decimal_point(typed: str) -> str:
+    """An amount typed with a German decimal comma as the catalog writes it: ``12,50`` becomes
+    ``12.50``. Only a lone comma between digits is read so; a value with a point and a comma
+    (``1.234,50``, ``1,234.50``) is ambiguous and left as typed, for the catalog's check to
+    refuse it in words (:func:`plain_words`); there is no thousands separator in the catalog."""
+    return typed.replace(",", ".") if _DECIMAL_COMMA.fullmatch(typed) else typed
 
 
 def _same(type_: str, current: Any, submitted: Any) -> bool:
@@ -368,7 +379,18 @@ def place_errors(fields: list[FormField], errors: Iterable[dict]) -> tuple[list,
 
 _PLAIN_WORDS = (
     (re.compile(r"^'(.*)' is not a 'date'$"), "{0} is not a calendar date (YYYY-MM-DD)"),
-    (re.compile(r"^'(.*)' does not match '.*'$"), "{0} does not have the form this value needs"),
+    (
+        re.compile(r"^'(.*)' does not match (?:'.*'|\".*\") \((.*)\)$", re.S),
+        "{0} is not valid here: {1}",
+    ),
+    (
+        re.compile(r"^'(.*)' does not match '.*'$", re.S),
+        "{0} does not have the form this value needs",
+    ),
+    (
+        re.compile(r"^'(.*)' does not match any of the regexes: .*$", re.S),
+        "{0} is not a name allowed here",
+    ),
     (re.compile(r"^(.*) is a required property$"), "{0} is missing"),
     (
         re.compile(
@@ -377,17 +399,34 @@ _PLAIN_WORDS = (
         "{0}",
     ),
 )
+# an amount with both a point and a comma, as the catalog's check quotes it
+_BOTH_SEPARATORS = re.compile(
+    r"got '(-?[0-9]*(?:\.[0-9]*,|,[0-9]*\.)[0-9.,]*)(?: (?:EUR|EUR/min|%))?'"
+)
+_COMMA_AMOUNT = re.compile(r"^-?[0-9]+,[0-9]+$")
+_REGEX = re.compile(r"'\^[^']*\$'" + r'|"\^[^"]*\$"')
 
 
 def plain_words(message: str) -> str:
-    """A schema's or parser's message as the form shows it at its field (the field names the
-    parameter, so the message need not): ``'2027-02-30' is not a 'date'`` becomes
-    ``2027-02-30 is not a calendar date (YYYY-MM-DD)``."""
+    """A schema's or parser's message in words, as people read it (no regular expression):
+    ``'2027-02-30' is not a 'date'`` becomes ``2027-02-30 is not a calendar date (YYYY-MM-DD)``;
+    at a field the parameter's name is left out (the field names it)."""
+    ambiguous = _BOTH_SEPARATORS.search(message)
+    if ambiguous:
+        return (
+            f"{ambiguous.group(1)} has both a point and a comma: write the amount without a "
+            "thousands separator, with a point or a comma before the decimals, e.g. 1234.50"
+        )
     for pattern, words in _PLAIN_WORDS:
         match = pattern.match(message)
         if match:
-            return words.format(*match.groups())
-    return message
+            plain = words.format(*match.groups())
+            if _COMMA_AMOUNT.match(match.group(1)):
+                plain += (
+                    f" (write {match.group(1).replace(',', '.')}: the catalog has a decimal point)"
+                )
+            return _REGEX.sub("the form required", plain)
+    return _REGEX.sub("the form required", message)
 
 
 def draft_pointer(error: dict) -> str:

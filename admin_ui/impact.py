@@ -14,13 +14,14 @@ from decimal import Decimal
 
 from flask import flash, g, request
 
+from admin_ui.display import label
 from admin_ui.views import _draft, _engine, _render_draft, bp
 from engine.catalog import NotInForce
 from engine.core.money import format_amount
 from engine.drafting.impact import Impact, ImpactRefused, Period, default_period, draft_impact
 
 ROW = 34  # px per item: two bars of 12 and the gap
-LABEL = 170  # px for the item names left of the bars
+LABEL = 260  # px for the item labels left of the bars ("Calls: Premium-rate numbers (0900)")
 BARS = 380  # px of the longest bar
 WIDTH = LABEL + BARS + 90  # and room for the amount right of a bar
 
@@ -60,6 +61,12 @@ def chart(impact: Impact) -> tuple[list[Bar], int]:
         for index, item in enumerate(impact.by_item)
     ]
     return bars, max(len(bars), 1) * ROW + 24
+
+
+@bp.app_template_filter("label")
+def _label(identifier: object) -> str:
+    """``{{ item|label }}`` in every admin template: an identifier's label (admin_ui/display.py)."""
+    return label(identifier)
 
 
 @bp.get("/drafts/<int:draft_id>/impact")

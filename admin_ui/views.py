@@ -30,7 +30,14 @@ from sqlalchemy import insert, select, update
 from werkzeug.exceptions import Conflict, NotFound
 
 import admin_ui.security as security
-from admin_ui.forms import form_fields, known_elements, place_errors, read_draft, without_notes
+from admin_ui.forms import (
+    form_fields,
+    known_elements,
+    place_errors,
+    plain_words,
+    read_draft,
+    without_notes,
+)
 from engine.access.people import Person, check_login, current, end_sessions
 from engine.catalog import PROJECT_ROOT, Catalog, CatalogInvalid, NotInForce, conformance
 from engine.catalog.coverage import source_text
@@ -54,7 +61,7 @@ from engine.drafting.publishing import (
 from engine.drafting.terms_publishing import publish_version
 from engine.ledger import audit
 from engine.ledger.tables import drafts
-from engine.services import back_office, documents, signatures
+from engine.services import back_office, documents, mail_delivery, signatures
 from web.http import document_response, get_engine, pdf_response
 
 bp = Blueprint(
@@ -310,13 +317,18 @@ def publish_draft(draft_id: int):
         checked = not done.check.errors and not done.check.broken_examples
         shown = {"reason": reason, "ground": ground} if checked else {}
         return _render_draft(engine, row, row.text, done.check, **shown), 400
-    assessment, publication_id, events = done.check.assessment, done.publication, done.events
+    assessment, publication_id = done.check.assessment, done.publication
     flash(
         f"Published {assessment.citation} from {assessment.effective_from} "
-        f"(publication {publication_id}); {len(events)} customers notified.",
+        f"(publication {publication_id}); {letters_said(engine, publication_id)}.",
         "info",
     )
     return redirect(url_for("admin.outbox_view", publication=publication_id))
+
+
+def letters_said(engine, publication: int) -> str:
+    """What became of a publication's letters (engine/services/mail_delivery.py)."""
+    return mail_delivery.publication_said(engine.store, publication)
 
 
 @bp.get("/diff")
@@ -454,8 +466,9 @@ def _render_draft(engine, row, text, check=None, reason="", ground=None, saved=F
     elif saved:
         flash("Draft saved.", "info")
     errors_by_line: dict[int | None, list[dict]] = {}
-    for error in check.errors:
-        errors_by_line.setdefault(error["line"], []).append(error)
+    for error in check.errors:  # in words: no message shows a regular expression
+        plain = {**error, "plain": plain_words(error["message"])}
+        errors_by_line.setdefault(error["line"], []).append(plain)
     earliest = None
     if check.assessment:
         earliest = earliest_effective(

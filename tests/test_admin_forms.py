@@ -138,20 +138,20 @@ def test_the_form_and_the_yaml_view_give_the_same_draft_and_the_same_errors(cata
     terms_file = _file(catalog, FEE_FILE)
     text = fee_draft("2027-01-03", "9.80 EUR")
     form = submitted_unchanged(_fields(catalog, FEE_FILE, text).values())
-    form["value:flat_fee"] = ["12,00"]  # a German comma: money is written 12.00
+    form["value:flat_fee"] = ["1.012,00"]  # ambiguous: not read (a lone comma is, issue 29)
     from_form = apply_form(text, terms_file, form)
-    typed = fee_draft("2027-01-03", "12,00 EUR")
+    typed = fee_draft("2027-01-03", "1.012,00 EUR")
     assert from_form == typed
     errors = check_draft(PROJECT_ROOT, {}, FEE_FILE, from_form, examples=False).errors
     assert errors == check_draft(PROJECT_ROOT, {}, FEE_FILE, typed, examples=False).errors
     (error,) = errors
     assert (error["line"], error["message"]) == (
         3,
-        "flat_fee (money): expected money like '9.80 EUR', got '12,00 EUR'",
+        "flat_fee (money): expected money like '9.80 EUR', got '1.012,00 EUR'",
     )
     fields, others = place_errors(list(_fields(catalog, FEE_FILE, from_form).values()), errors)
     (fee,) = [f for f in fields if f.errors]
-    assert fee.name == "flat_fee" and fee.value == "12,00" and others == []
+    assert fee.name == "flat_fee" and fee.value == "1.012,00" and others == []
 
 
 def test_a_new_version_leaves_the_notes_of_the_old_one_behind(catalog):

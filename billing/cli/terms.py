@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -17,11 +18,10 @@ from billing.cli.common import (
     cli_actor,
     now_for_query,
     parse_instant,
-    resolve_clause,
     terms_of,
 )
 from engine.access.people import list_people
-from engine.catalog import CatalogInvalid, load_catalog
+from engine.catalog import Catalog, CatalogInvalid, NotInForce, load_catalog
 from engine.catalog.coverage import (
     clause_tests,
     coverage,
@@ -30,6 +30,7 @@ from engine.catalog.coverage import (
     render_markdown,
 )
 from engine.catalog.loader import load_files, new_versions
+from engine.catalog.model import CITATION_FORMATS, citation_of
 from engine.catalog.values import format_value, value_to_json
 from engine.contract.publications import publication_versions, terms_catalog
 from engine.drafting.impact import (
@@ -55,7 +56,9 @@ def add_commands(commands) -> None:
     _add_show_and_list(actions)
     _add_export(actions)
     history = actions.add_parser("history", help="every version of one clause")
-    history.add_argument("clause", help='a citation, e.g. "AGB 4.2.3"')
+    history.add_argument(
+        "clause", help='a citation, e.g. "AGB 4.2.3" or 4.2.3'
+    ).completer = complete_clause  # argcomplete reads it
     history.add_argument("--catalog", help="catalog folder")
     history.add_argument("--db", help=DB_HELP)
     history.set_defaults(handler=cmd_terms_history)
@@ -73,7 +76,9 @@ def add_commands(commands) -> None:
 
 def _add_show_and_list(actions) -> None:
     show = actions.add_parser("show", help="one clause's parameters in force at a date")
-    show.add_argument("clause", help='a citation, e.g. "AGB 4.2.3", or a plan id, e.g. clinq')
+    show.add_argument(
+        "clause", help='a citation, e.g. "AGB 4.2.3" or 4.2.3, or a plan id, e.g. clinq'
+    ).completer = complete_clause  # argcomplete reads it
     show.add_argument(
         "--at", type=parse_instant, help="date or instant (default: now, the computer's clock)"
     )
@@ -177,12 +182,100 @@ def _add_publish(actions) -> None:
     publish.set_defaults(handler=cmd_terms_publish)
 
 
+class ClauseNotFound(NotInForce):
+    """What a person typed names no clause, or more than one; the message says which exist."""
+
+
+def find_clause(catalog: Catalog, name: str) -> str:
+    """The citation a person means: ``AGB 4.2.3``, ``agb 4.2.3``, a plan id (``clinq``), or a
+    bare number (``4.2.3``, ``§ 286``) that exactly one document has.
+
+    A number several documents have is refused listing them; an unknown name is refused with
+    the nearest names ("did you mean").
+    """
+    typed = " ".join(name.split())
+    if typed in catalog.plans:
+        return catalog.plan_citation(typed)
+    citations = [f.citation for f in catalog.files]
+    by_fold = {c.casefold(): c for c in citations}
+    if typed.casefold() in by_fold:
+        return by_fold[typed.casefold()]
+    bare = typed.removeprefix("§").strip().casefold()
+    holders = [c for c in citations if section_of(c).casefold() == bare]
+    if len(holders) == 1:
+        return holders[0]
+    if holders:
+        raise ClauseNotFound(
+            f"{typed} is in more than one document: {' and '.join(holders)}; name one, "
+            f'e.g. billing terms show "{holders[0]}"'
+        )
+    raise ClauseNotFound(f"{typed} is not in the catalog" + did_you_mean(typed, citations))
+
+
+def section_of(citation: str) -> str:
+    """``4.2.3`` of ``AGB 4.2.3``, ``286`` of ``BGB § 286``, ``sepa`` of ``Platform: sepa``."""
+    return citation.rsplit(" ", 1)[-1]
+
+
+def did_you_mean(typed: str, citations: list[str]) -> str:
+    """``; did you mean AGB 4.2.3 or AGB 4.2.2?``: the nearest citations (difflib)."""
+    by_fold = {c.casefold(): c for c in citations}
+    by_section: dict[str, list[str]] = {}
+    for citation in citations:
+        by_section.setdefault(section_of(citation).casefold(), []).append(citation)
+    near = difflib.get_close_matches(typed.casefold(), by_fold, n=3, cutoff=0.6)
+    bare = typed.removeprefix("§").strip().casefold()
+    near_sections = difflib.get_close_matches(bare, by_section, n=3, cutoff=0.75)
+    names = [by_fold[n] for n in near] + [c for s in near_sections for c in by_section[s]]
+    names = list(dict.fromkeys(names))[:3]
+    if not names:
+        return "; billing terms list --at DATE lists every clause"
+    listed = ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
+    return f"; did you mean {listed}?"
+
+
+_SOURCE = re.compile(
+    r"^source:\s*\{\s*document:\s*([a-z-]+)\s*,\s*section:\s*\"?([^\",}]+?)\"?\s*\}", re.MULTILINE
+)
+
+
+def clause_names(root: Path) -> list[str]:
+    """Every clause's citation and every plan id of the catalog at ``root``, cheaply: from the
+    ``source:`` line of each file, without loading or checking the catalog (for completion)."""
+    names = []
+    for path in sorted([*root.glob("rules/*/*.yaml"), *root.glob("tariffs/**/*.yaml")]):
+        try:
+            head = path.read_text(encoding="utf-8")[:4000]
+        except (OSError, UnicodeDecodeError):
+            continue
+        found = _SOURCE.search(head)
+        if found and found.group(1) in CITATION_FORMATS:
+            names.append(citation_of(found.group(1), found.group(2).strip()))
+        if path.parent.name == "plans" and path.parent.parent.name == "tariffs":
+            names.append(path.stem)
+    return names
+
+
+def complete_clause(prefix: str, parsed_args: argparse.Namespace, **_: object) -> list[str]:
+    """Shell completion of ``terms show|history CLAUSE`` (argcomplete): the citations and plan
+    ids, and the bare numbers once a digit is typed."""
+    names = clause_names(catalog_root(getattr(parsed_args, "catalog", None)))
+    if prefix[:1].isdigit():
+        names += [section_of(n) for n in names if section_of(n)[:1].isdigit()]
+    return [n for n in dict.fromkeys(names) if n.startswith(prefix)]
+
+
 def cmd_terms_show(args: argparse.Namespace) -> int:
     catalog = terms_of(args)
     if args.at is None:
         args.at = now_for_query()
     terms = catalog.at(args.at)
-    in_force = terms.clause(resolve_clause(catalog, args.clause))
+    try:
+        citation = find_clause(catalog, args.clause)
+    except ClauseNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    in_force = terms.clause(citation)
     terms_file = in_force.file
     if args.json:
         document = {
@@ -242,7 +335,11 @@ def cmd_terms_list(args: argparse.Namespace) -> int:
 
 def cmd_terms_history(args: argparse.Namespace) -> int:
     catalog = terms_of(args)
-    terms_file = catalog.file(resolve_clause(catalog, args.clause))
+    try:
+        terms_file = catalog.file(find_clause(catalog, args.clause))
+    except ClauseNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"{terms_file.citation}: {terms_file.title} ({terms_file.path})")
     for version in terms_file.versions:
         origin = f" ({version.origin})" if version.origin != "file" else ""
@@ -413,9 +510,14 @@ def _publish(engine: Engine, args: argparse.Namespace) -> int:
         print(describe_check(engine, terms_file, done, args.reason))
         return 1 if done.refused else 0
     assessment = done.check.assessment
+    # Imported here, not at the top: the mail service loads the documents' texts (about 0.4 s
+    # every other terms command, and every completion of a clause name, would pay at startup).
+    from engine.services import mail_delivery
+
     print(
         f"Published {assessment.citation} from {assessment.effective_from} "
-        f"(publication {done.publication}); {len(done.events)} customers notified."
+        f"(publication {done.publication}); "
+        f"{mail_delivery.publication_said(engine.store, done.publication)}."
     )
     return 0
 
