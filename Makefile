@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/billing validate
+	$(BIN)/billing validate --quiet
 	$(BIN)/billing serve
 
 test: $(STAMP)

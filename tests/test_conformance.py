@@ -314,6 +314,17 @@ def test_billing_validate_lists_the_warnings_after_ok_and_exits_0(catalog_copy, 
     ) in out
 
 
+def test_make_run_s_quiet_validate_says_the_warnings_in_one_line(catalog_copy, capsys):
+    # make run: the server's addresses and the demo token stay the first thing to read
+    assert main(["validate", "--quiet", str(catalog_copy)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"OK: \d+ files", out[0])
+    assert out[1:] == [
+        "13 differences from the statutes (5 applied as the statute says; "
+        "details: billing conformance)"
+    ]
+
+
 def test_billing_validate_strict_exits_1_on_warnings_and_0_without(catalog_copy, capsys):
     # every difference against the customer is overridden by a mandatory statute: strict passes
     assert main(["validate", "--strict", str(catalog_copy)]) == 0
