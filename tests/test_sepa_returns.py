@@ -409,8 +409,34 @@ def test_a_return_before_the_payment_is_booked_is_reported(engine):
     report = import_returns(engine, pain002([returned(first, result.message_id, "AM04", "S9")]))
     (outcome,) = report.outcomes
     assert outcome.status == "unmatched"
-    assert "has no payment of 29.00 EUR to reverse" in outcome.reason
+    assert "has no direct debit of 29.00 EUR booked to reverse" in outcome.reason
     assert [c.balance for c in customers] == ["-29.00", "-72.50", "-29.00"]
+
+
+def test_agb_4_2_3_a_reject_of_a_debit_never_credited_reverses_no_transfer(engine):
+    """The customer paid the invoice by transfer before the collection date; the bank then
+    rejects the debit before settlement (pain.002, AC04). Nothing was collected: the transfer
+    stays booked, the invoice stays paid, no fee, and the reject is reported, not applied."""
+    customers = a_month_of_customers(engine)
+    for customer in customers:
+        customer.send("clock", "2026-11-20T08:00:00+01:00")
+    debits = [d for customer in customers for d in days(customer, "2026-11-27", 1)]
+    result = export(engine.store, engine.catalog, date(2026, 11, 30))
+    first = transactions(result.xml)[0]
+    payer = next(c for c in customers if c.name == next(
+        d["account"] for d in debits if d["invoice"] == first["e2e"]
+    ))  # fmt: skip
+    payer.send(
+        "payment.received", "2026-11-28T10:00:00+01:00",
+        amount=first["amount"], method="bank_transfer", reference=first["e2e"],
+    )  # fmt: skip
+    balances, before = [c.balance for c in customers], entries(engine)
+    report = import_returns(engine, pain002([returned(first, result.message_id, "AC04", "S9")]))
+    (outcome,) = report.outcomes
+    assert outcome.status == "unmatched"
+    assert "a transfer, credit or credit note is no collection" in outcome.reason
+    assert [c.balance for c in customers] == balances and entries(engine) == before
+    assert open_of(engine, first["e2e"]) == 0
 
 
 # -- hostile and wrong files ----------------------------------------------------------------

@@ -33,6 +33,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import select
 
 from engine.catalog import NotInForce, Terms
@@ -339,16 +340,27 @@ def _match_one(engine, connection, unit, tx, claimed) -> Outcome:
     if earlier:
         return Outcome(tx, "rejected", already_returned(collection.invoice, earlier), event)
     invoice = connection.execute(
-        select(invoices.c.amount_cents, invoices.c.open_cents).where(
+        select(invoices.c.amount_cents, invoices.c.open_cents, invoices.c.state).where(
             invoices.c.number == collection.invoice
         )
     ).one()
-    if invoice.amount_cents - invoice.open_cents < cents:
+    if invoice.amount_cents - invoice.open_cents < cents or not _collected(invoice.state):
         return unmatched(
-            f"invoice {collection.invoice} has no payment of {format_amount(collected)} EUR to "
-            "reverse: book the collection's payment.received (the bank statement) first"
+            f"invoice {collection.invoice} has no direct debit of {format_amount(collected)} EUR "
+            "booked to reverse (a transfer, credit or credit note is no collection): book the "
+            "collection's payment.received with method direct_debit (the bank statement) first"
         )
     return Outcome(tx, "pending", event=event)
+
+
+def _collected(state: str | bytes | None) -> bool:
+    """Whether the bank's credit of a direct debit is booked on the invoice since its last
+    return (``Invoice.debits_collected``): a reject before settlement (pain.002) or a return of
+    a collection never credited has nothing to reverse, whatever else paid the invoice."""
+    facts = orjson.loads(state) if state else {}
+    returns = facts.get("returns") or []
+    since = returns[-1].get("debits", -1) if returns else 0
+    return facts.get("debits_collected", 0) > since
 
 
 def import_returns(engine: Engine, data: bytes) -> ImportReport:
