@@ -22,7 +22,7 @@ from engine.ledger.store import Store
 from engine.ledger.tables import invoices, job_runs, outbox
 from engine.operation import runs
 from engine.operation.exports import ExportConflict, find_export, write_export
-from engine.operation.jobs import JOBS
+from engine.operation.jobs import JOBS, JobContext
 from engine.operation.run_due import run_due
 from engine.operation.schedule import schedule_of
 from tests.conftest import Customer, edit
@@ -302,6 +302,28 @@ def test_an_export_with_other_bytes_is_never_overwritten(tmp_path, month, catalo
     (datev,) = [r for r in reports if r.job == "datev"]
     assert datev.status == "failed" and "never overwritten" in datev.error
     assert (exports / "EXTF_Buchungsstapel_2026-11.csv").read_bytes() == b"someone else's"
+
+
+def test_a_sepa_file_recorded_but_not_written_is_written_when_the_run_resumes(
+    tmp_path, month, catalog, decider
+):
+    """A run that stopped between recording the batch (sepa_export) and writing its file is
+    taken over with the same due instant: the file lands, with the recorded bytes."""
+    engine = Engine(month, catalog=catalog, decider=decider)
+    due = instant("2026-12-08T07:00:00+01:00")
+    context = JobContext(engine, due, due, tmp_path / "exports", tmp_path / "checkpoints", None)
+    try:
+        run_due(engine, due, now=due, smtp=None)
+        written = tmp_path / "exports" / "pain.008-2026-12-09-CORE.xml"
+        first = written.read_bytes()
+        written.unlink()  # as if the node had died before writing it
+        outcome = JOBS["sepa"](context)
+        assert [f["name"] for f in outcome["files"]] == [written.name]
+        assert outcome["files"][0]["total"] == "5.49"  # a string of the exact amount
+        assert written.read_bytes() == first
+        assert JOBS["sepa"](context)["summary"] == "no SEPA file due"  # there now: nothing
+    finally:
+        engine.close()
 
 
 def test_the_schedule_is_in_the_catalog(catalog):

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.core.money import format_amount, from_cents
 from engine.engine import Engine
 from engine.interchange import datev, sepa_export
 from engine.ledger import audit
@@ -155,11 +156,21 @@ def pending_collection_dates(ctx: JobContext) -> list[tuple[date, str]]:
             continue
         day = date.fromisoformat(debit["collection_date"])
         scheme = debit["mandate"]["scheme"]
-        if (day.isoformat(), scheme) in written or day <= today:
+        # A recorded batch whose file is not in the folder (a run that stopped between the two)
+        # is written again, with the recorded bytes: sepa_export gives them back.
+        name = export_name(day, scheme)
+        if day <= today or (
+            (day.isoformat(), scheme) in written and (ctx.export_dir / name).exists()
+        ):
             continue
         if latest_submission(day, ctx.engine.catalog.at(day)) <= today:
             pending.add((day, scheme))
     return sorted(pending)
+
+
+def export_name(day: date, scheme: str) -> str:
+    """The file name of a collection date's pain.008: ``pain.008-2026-12-09-CORE.xml``."""
+    return f"pain.008-{day.isoformat()}-{scheme}.xml"
 
 
 def run_sepa(ctx: JobContext) -> dict[str, Any]:
@@ -174,14 +185,14 @@ def run_sepa(ctx: JobContext) -> dict[str, Any]:
             if refused.field == "collection_date" and refused.message.startswith("no "):
                 continue  # every debit of the date was paid otherwise since
             raise
-        name = f"pain.008-{day.isoformat()}-{scheme}.xml"
+        name = export_name(day, scheme)
         status = write_export(ctx.export_dir, name, exported.xml)
         files.append(
             {
                 "name": name,
                 "status": status,
                 "count": exported.count,
-                "total": f"{exported.total_cents / 100:.2f}",
+                "total": format_amount(from_cents(exported.total_cents)),
                 "message_id": exported.message_id,
             }
         )
