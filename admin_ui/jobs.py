@@ -15,13 +15,19 @@ from engine.ledger import audit
 from engine.operation import runs
 from engine.operation.exports import export_dir, find_export
 from engine.operation.run_due import overview
-from engine.operation.schedule import schedule_of
+from engine.operation.schedule import local_time, schedule_of
 
 RETRY_ROLES = ("finance", "legal", "operator")
 
 
 def may_retry(role: str) -> bool:
     return role in RETRY_ROLES
+
+
+@bp.app_template_filter("local_time")
+def _local_time(stamp: str | None) -> str:
+    """Runs' UTC stamps in Europe/Berlin, as the schedule is written."""
+    return local_time(stamp)
 
 
 @bp.get("/jobs")

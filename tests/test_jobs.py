@@ -199,7 +199,7 @@ def test_a_restart_after_a_missed_first_catches_up_once(month, catalog, decider)
         engine.close()
 
 
-def test_a_failing_job_is_retried_after_backoff_then_succeeds(month, catalog, decider):
+def test_a_failing_job_is_retried_after_backoff_then_succeeds(month, catalog, decider, capsys):
     calls = []
 
     def flaky(ctx):
@@ -217,6 +217,8 @@ def test_a_failing_job_is_retried_after_backoff_then_succeeds(month, catalog, de
         assert failed.status == "failed" and "the accountant's share is offline" in failed.error
         assert failed.retry_at == "2026-12-02T06:01:00Z"  # retry_first_seconds: 60
         assert main(["jobs", "list", "--db", month]) == 0
+        # people read the schedule's zone: the retry of 06:01 UTC is 07:01 in Berlin
+        assert "(attempt 1; retry 2026-12-02 07:01 CET)" in capsys.readouterr().out
         # Not before its backoff: a pass 30 s later leaves it.
         soon = now + timedelta(seconds=30)
         assert [r.job for r in run_due(engine, soon, now=soon, smtp=None, bodies=bodies)] == []

@@ -59,6 +59,7 @@ def test_the_jobs_page_shows_runs_files_and_failures(jobs_client):
     text = page.data.decode()
     assert 'id="nav-jobs"' in text and "2 invoices issued for 2026-11" in text
     assert "EXTF_Buchungsstapel_2026-11.csv" in text
+    assert " CET" in text and "Z<" not in text  # run instants in Europe/Berlin, not UTC stamps
     assert "RuntimeError: the bank&#39;s share is full" in text
     assert 'id="retry-' not in text  # a viewer reads only
     download = client.get("/admin/jobs/files/EXTF_Buchungsstapel_2026-11.csv")

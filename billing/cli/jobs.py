@@ -18,7 +18,7 @@ from engine.events import FIRST_YEAR, LAST_YEAR
 from engine.ledger import audit
 from engine.operation import runs
 from engine.operation.run_due import RunReport, overview, retry_run, run_due
-from engine.operation.schedule import schedule_of
+from engine.operation.schedule import local_time, schedule_of
 
 
 def add_commands(commands) -> None:
@@ -83,20 +83,20 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
         if last is None:
             said = "never run"
         elif last["status"] == "failed":
-            said = f"run {last['id']} of {last['due_at']} FAILED: {last['error']}"
+            said = f"run {last['id']} of {local_time(last['due_at'])} FAILED: {last['error']}"
         else:
             summary = (last["outcome"] or {}).get("summary", "")
-            said = f"run {last['id']} of {last['due_at']} {last['status']}" + (
+            said = f"run {last['id']} of {local_time(last['due_at'])} {last['status']}" + (
                 f": {summary}" if summary else ""
             )
         print(
             f"{row['job']:<11} {row['cron']:<16} ({row['clause']}; catch-up {row['catch_up']})\n"
-            f"{'':<11} last: {said}\n{'':<11} next: {row['next_run']}"
+            f"{'':<11} last: {said}\n{'':<11} next: {local_time(row['next_run'], 'none')}"
         )
     for failure in failures:
-        retry = failure["next_attempt_at"] or "only by billing jobs retry"
+        retry = local_time(failure["next_attempt_at"], "only by billing jobs retry")
         print(
-            f"failed: run {failure['id']} {failure['job']} {failure['due_at']} "
+            f"failed: run {failure['id']} {failure['job']} {local_time(failure['due_at'])} "
             f"(attempt {failure['attempts']}; retry {retry}): {failure['error']}"
         )
     return 0

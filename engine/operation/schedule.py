@@ -118,3 +118,12 @@ def schedule_of(catalog: Catalog, at: datetime) -> Schedule:
         retry_max=timedelta(seconds=terms["retry_max_seconds"]),
         max_attempts=terms["max_attempts"],
     )
+
+
+def local_time(stamp: str | None, empty: str = "") -> str:
+    """A stamp of ``job_runs`` (UTC, ``2026-12-06T23:15:00Z``) as people in Germany read it,
+    in the schedule's zone: ``2026-12-07 00:15 CET`` (JSON keeps the UTC stamp)."""
+    if not stamp:
+        return empty
+    instant = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZONE)
+    return instant.strftime("%Y-%m-%d %H:%M %Z")
