@@ -35,7 +35,7 @@ from engine.core.money import from_cents, to_cents
 from engine.core.state import CreditNote, Invoice
 from engine.documents import german
 from engine.ledger.credit_note_store import credit_notes_issued_between
-from engine.ledger.store import Store, _invoice_from_row
+from engine.ledger.store import Store, invoice_from_row
 from engine.ledger.tables import events, invoices, ledger_entries
 
 ENCODING = "cp1252"
@@ -463,7 +463,7 @@ def month_postings(connection: Connection, catalog: Catalog, month: str) -> Batc
         .order_by(invoices.c.issued_on, invoices.c.number)
     )
     for row in connection.execute(query):
-        invoice = _invoice_from_row(row)
+        invoice = invoice_from_row(row)
         postings += document_postings(invoice, str(debtors[invoice.account]), chart)
     for note in credit_notes_issued_between(connection, first.isoformat(), last.isoformat()):
         document = _credit_note_document(note)

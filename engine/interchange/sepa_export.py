@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.catalog import Catalog
 from engine.core.money import parse_amount, to_cents
 from engine.core.text import printable, printable_data
-from engine.ledger.store import Store, _account_from_row, _invoice_from_row
+from engine.ledger.store import Store, account_from_row, invoice_from_row
 from engine.ledger.tables import accounts, deadlines, invoices, sepa_batches, sepa_collections
 from engine.payments.sepa_mandates import latest_submission
 
@@ -83,12 +83,12 @@ def due_collections(connection: Connection, day: date, scheme: str) -> list[dict
         )
     }
     found = [
-        _invoice_from_row(row)
+        invoice_from_row(row)
         for row in connection.execute(select(invoices).where(invoices.c.number.in_(numbers)))
     ]
     account_ids = sorted({i.account for i in found})
     states = {
-        row.id: _account_from_row(row)
+        row.id: account_from_row(row)
         for row in connection.execute(select(accounts).where(accounts.c.id.in_(account_ids)))
     }
     due = []

@@ -274,11 +274,11 @@ class Unit:
         ids = set(ids)
         got = self._take("account_rows", ids)
         if got is not MISSING:
-            return {row.id: _account_from_row(row) for row in got}
+            return {row.id: account_from_row(row) for row in got}
         states: dict[str, AccountState] = {}
         for chunk in _chunks(list(ids)):
             for row in self.connection.execute(select(accounts).where(accounts.c.id.in_(chunk))):
-                states[row.id] = _account_from_row(row)
+                states[row.id] = account_from_row(row)
         return states
 
     def account_versions(self, ids: Iterable[str]) -> dict[str, int]:
@@ -320,14 +320,14 @@ class Unit:
         got = self._take("invoice_rows", ids)
         if got is not MISSING:
             for row in got:
-                found.setdefault(row.account, []).append(_invoice_from_row(row))
+                found.setdefault(row.account, []).append(invoice_from_row(row))
             return found
         for chunk in _chunks(list(ids)):
             query = (
                 select(invoices).where(invoices.c.account.in_(chunk)).order_by(invoices.c.number)
             )
             for row in self.connection.execute(query):
-                found.setdefault(row.account, []).append(_invoice_from_row(row))
+                found.setdefault(row.account, []).append(invoice_from_row(row))
         return found
 
     def mandate_reference_owners(self, references: Iterable[str]) -> dict[str, str]:
@@ -377,7 +377,7 @@ class Unit:
         row = self.connection.execute(
             select(invoices).where(invoices.c.number == number)
         ).one_or_none()
-        return _invoice_from_row(row) if row else None
+        return invoice_from_row(row) if row else None
 
     def invoices_issued_between(self, first: date, last: date) -> list[Invoice]:
         """Every account's invoices issued from ``first`` to ``last`` (inclusive), by number."""
@@ -387,7 +387,7 @@ class Unit:
             .where(invoices.c.issued_on <= last.isoformat())
             .order_by(invoices.c.number)
         )
-        return [_invoice_from_row(row) for row in self.connection.execute(query)]
+        return [invoice_from_row(row) for row in self.connection.execute(query)]
 
     def outage_payloads(self) -> list[dict]:
         query = select(*DOCUMENT_COLUMNS).where(
@@ -646,7 +646,8 @@ def _account_values(state: AccountState) -> tuple:
     )
 
 
-def _account_from_row(row) -> AccountState:
+def account_from_row(row) -> AccountState:
+    """An account's state from its ``accounts`` row (the JSON columns decoded)."""
     return AccountState(
         id=row.id,
         plan=row.plan,
@@ -716,7 +717,8 @@ def _invoice_row(invoice: Invoice) -> dict:
     return row
 
 
-def _invoice_from_row(row) -> Invoice:
+def invoice_from_row(row) -> Invoice:
+    """An invoice from its ``invoices`` row, for readers that select invoices themselves."""
     return Invoice(
         **{name: getattr(row, name) for name in _INVOICE_COLUMNS}, **orjson.loads(row.state)
     )

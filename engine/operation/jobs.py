@@ -26,7 +26,7 @@ from engine.core.money import format_amount, from_cents
 from engine.engine import Engine
 from engine.interchange import datev, sepa_export
 from engine.ledger import audit
-from engine.ledger.store import _invoice_from_row
+from engine.ledger.store import invoice_from_row
 from engine.ledger.tables import deadlines, invoices, sepa_batches
 from engine.operation.exports import write_export
 from engine.payments.sepa_mandates import latest_submission
@@ -141,7 +141,7 @@ def pending_collection_dates(ctx: JobContext) -> list[tuple[date, str]]:
             }
         )
         details = [
-            _invoice_from_row(row).detail.get("direct_debit")
+            invoice_from_row(row).detail.get("direct_debit")
             for row in connection.execute(select(invoices).where(invoices.c.number.in_(numbers)))
         ]
         written = {

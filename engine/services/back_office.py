@@ -21,7 +21,7 @@ from engine.core.deadlines import last_day_of_month
 from engine.ledger import credit_note_store
 from engine.ledger.compact import Shapes
 from engine.ledger.event_payload import payload_fields, stored_document
-from engine.ledger.store import _account_from_row, _invoice_from_row
+from engine.ledger.store import account_from_row, invoice_from_row
 from engine.ledger.tables import (
     accounts,
     bank_credits,
@@ -77,9 +77,9 @@ def customer_overview(connection: Connection, account: str, today: date) -> dict
     row = connection.execute(select(accounts).where(accounts.c.id == account)).one_or_none()
     if row is None:
         return None
-    state = _account_from_row(row)
+    state = account_from_row(row)
     found = [
-        _invoice_from_row(r)
+        invoice_from_row(r)
         for r in connection.execute(
             select(invoices).where(invoices.c.account == account).order_by(invoices.c.number)
         )
