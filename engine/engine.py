@@ -127,8 +127,11 @@ class _Batch:
     """What a batch of events will write, collected in event order."""
 
     # the applied and rejected events with their results; the ledger entries of the applied
-    event_rows: list[tuple[Event, dict]] = field(default_factory=list)
-    ledger_rows: list[tuple[Event, LedgerEntry]] = field(default_factory=list)
+    # (a call the call path rated comes with its stored form, else None)
+    event_rows: list[tuple[Event, dict, str | None]] = field(default_factory=list)
+    ledger_rows: list[tuple[Event, LedgerEntry, str | None]] = field(default_factory=list)
+    # the effect shapes of the stored forms the call path made
+    rated_shapes: set[int] = field(default_factory=set)
     changed: dict[str, AccountState] = field(default_factory=dict)
     new_deadlines: list[Deadline] = field(default_factory=list)
     settled: dict[int, tuple[Deadline, str, str]] = field(default_factory=dict)
@@ -173,13 +176,11 @@ class _Batch:
     def write(self, unit: Unit, shapes: Shapes) -> set[int]:
         """Write the batch; the effect shapes its rows use (to mark stored after the commit)."""
         created = {id(d) for d in self.new_deadlines}
-        used: set[int] = set()
+        used: set[int] = set(self.rated_shapes)
         unit.record_mandate_references(self.mandate_references)
         unit.record_debit_returns(self.debit_returns)
-        unit.append_events([_event_row(e, result, shapes, used) for e, result in self.event_rows])
-        unit.append_ledger_entries(
-            [_ledger_row(e, entry, shapes, used) for e, entry in self.ledger_rows]
-        )
+        unit.append_events([_event_row(*row, shapes, used) for row in self.event_rows])
+        unit.append_ledger_entries([_ledger_row(*row, shapes, used) for row in self.ledger_rows])
         unit.record_shapes(shapes.missing(used))
         unit.write(
             self.changed.values(),
@@ -223,6 +224,10 @@ class Engine:
         self.store = Store(database_url)
         in_memory = self.store.url in IN_MEMORY
         self.archive_documents = not in_memory if archive_documents is None else archive_documents
+        # Where issued documents go to be archived instead of right here: a bulk replay hands
+        # them to a process beside it (billing/replay_documents.py), called with the invoice
+        # and credit note numbers of each commit.
+        self.archive_beside: Callable[[list[str], list[str]], None] | None = None
         self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
         # account state kept between batches (engine/ledger/account_cache.py)
         self.accounts = AccountCache()
@@ -230,7 +235,7 @@ class Engine:
         self._rulesets: dict[str, CompiledRuleset] = {}
         # ordinary calls without a Booking (engine/billing/call_path.py); None: every call the
         # general way
-        self.call_path: CallPath | None = CallPath(self.decider, self.ruleset)
+        self.call_path: CallPath | None = CallPath(self.decider, self.ruleset, self.shapes)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
 
@@ -307,12 +312,11 @@ class Engine:
                 else:
                     self.accounts.keep(name, kept)
             if self.archive_documents:  # after the commit: GoBD, issued documents as issued
-                archive_issued(
-                    self.store,
-                    self.catalog,
-                    batch.new_invoices,
-                    [note.number for note in batch.new_credit_notes],
-                )
+                issued = list(batch.new_invoices), [note.number for note in batch.new_credit_notes]
+                if self.archive_beside is not None and (issued[0] or issued[1]):
+                    self.archive_beside(*issued)
+                else:
+                    archive_issued(self.store, self.catalog, *issued)
             return results
         raise AssertionError("unreachable")
 
@@ -415,7 +419,7 @@ class Engine:
         Long on purpose: the loop over the events is the hot path of batch application
         (benchmarks/replay_month.py), where a function call per event for each step would cost.
         """
-        known = unit.existing_event_digests({e.id for e in events})
+        known: dict[str, bytes | Event] = dict(unit.existing_event_digests({e.id for e in events}))
         versions, states, pending, invoices = self._accounts_of(unit, {e.account for e in events})
         publications = _notified_publications(unit, events)
         mandate_owners = unit.mandate_reference_owners(
@@ -431,9 +435,10 @@ class Engine:
         )
         results = []
         for index, event in enumerate(events):
-            digest = event.digest
             if event.id in known:
-                if known[event.id] == digest:
+                # the digest is made only here, when an id comes again (stored, or in the batch)
+                seen = known[event.id]
+                if (seen if type(seen) is bytes else seen.digest) == event.digest:
                     results.append({"id": event.id, "status": "duplicate", "effects": []})
                     continue
                 if refuse_conflicts:
@@ -443,7 +448,7 @@ class Engine:
                     {"id": event.id, "status": "conflict", "reason": reason, "effects": []}
                 )
                 continue
-            known[event.id] = digest
+            known[event.id] = event
             if event.type == "call" and self.call_path is not None:
                 rated = self.call_path.rate(
                     event,
@@ -454,10 +459,11 @@ class Engine:
                 )
                 if rated is not None:
                     results.append(rated.result)
-                    batch.event_rows.append((event, rated.result))
+                    batch.event_rows.append((event, rated.result, rated.stored_result))
+                    batch.rated_shapes.update(rated.shapes)
                     states[event.account] = batch.changed[event.account] = rated.account
                     if rated.entry is not None:
-                        batch.ledger_rows.append((event, rated.entry))
+                        batch.ledger_rows.append((event, rated.entry, rated.stored_detail))
                     continue
             snapshot = batch.numbers.snapshot()
             credit_snapshot = batch.credit_numbers.snapshot()
@@ -478,7 +484,7 @@ class Engine:
                 batch.numbers.restore(snapshot)
                 batch.credit_numbers.restore(credit_snapshot)
             results.append(result)
-            batch.event_rows.append((event, result))
+            batch.event_rows.append((event, result, None))
             if booking is None:
                 continue
             reference = event.data["reference"] if _grants_reference(event) else None
@@ -506,7 +512,7 @@ class Engine:
             batch.new_credit_notes.extend(booking.new_credit_notes)
             for deadline, status in booking.settled:
                 batch.settled[id(deadline)] = (deadline, status, event.id)
-            batch.ledger_rows.extend((event, entry) for entry in booking.entries)
+            batch.ledger_rows.extend((event, entry, None) for entry in booking.entries)
             if event.type == "direct_debit.returned":
                 batch.debit_returns.extend(sepa.return_rows(booking))
         return results, batch
@@ -631,8 +637,11 @@ def _rejected(event: Event, reason: str, clause: str, terms_version: str | None)
     }
 
 
-def _event_row(event: Event, result: dict, shapes: Shapes, used: set[int]) -> tuple:
-    """The row of ``events`` (store.EVENT_COLUMNS); the result compact (ledger/compact.py)."""
+def _event_row(
+    event: Event, result: dict, stored: str | None, shapes: Shapes, used: set[int]
+) -> tuple:
+    """The row of ``events`` (store.EVENT_COLUMNS); the result compact (ledger/compact.py),
+    ``stored`` where the call path made it."""
     return (
         event.id,
         event_key(event.id),
@@ -643,13 +652,19 @@ def _event_row(event: Event, result: dict, shapes: Shapes, used: set[int]) -> tu
         stored_payload(event),  # the columns' fields left out (ledger/event_payload.py)
         b"",  # the digest is rebuilt from the row when the id comes again (Unit.existing_...)
         result["status"],
-        shapes.result_text(result, used, event.data),  # the payload's own fields left out
+        # the payload's own fields left out
+        stored if stored is not None else shapes.result_text(result, used, event.data),
     )
 
 
-def _ledger_row(event: Event, entry: LedgerEntry, shapes: Shapes, used: set[int]) -> tuple:
-    """The row of ``ledger_entries`` (store.LEDGER_COLUMNS); a call's detail compact."""
-    if entry.kind == "call":
+def _ledger_row(
+    event: Event, entry: LedgerEntry, stored: str | None, shapes: Shapes, used: set[int]
+) -> tuple:
+    """The row of ``ledger_entries`` (store.LEDGER_COLUMNS); a call's detail compact
+    (``stored`` where the call path made it)."""
+    if stored is not None:
+        detail = stored
+    elif entry.kind == "call":
         detail = shapes.detail_text(entry.detail, used, event.data)
     else:
         detail = orjson.dumps(entry.detail, option=orjson.OPT_SORT_KEYS).decode()

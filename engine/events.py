@@ -356,10 +356,8 @@ def parse_event(raw: Any) -> Event:
         raise refusal(raw, verdict)
     data = dict(raw)
     del data["id"], data["type"], data["account"], data["at"]
-    canonical = canonical_bytes(raw)
-    return _new_event(
-        raw["id"], raw["type"], raw["account"], at, data, raw, canonical, content_digest(canonical)
-    )
+    # the digest (Event.digest) is made when it is asked for: when an id comes again
+    return _new_event(raw["id"], raw["type"], raw["account"], at, data, raw, b"", b"")
 
 
 _new = object.__new__

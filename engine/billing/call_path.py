@@ -30,6 +30,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import orjson
+
 from engine.billing.calls import PRICING_CLAUSE
 from engine.billing.credit import NEGATIVE_CREDIT_INVOICE
 from engine.billing.plan_changes import PLAN_CHANGE, plan_at
@@ -41,11 +43,13 @@ from engine.core.money import MoneyRule, format_amount, from_cents, to_cents
 from engine.core.state import AccountState, Deadline, LedgerEntry
 from engine.effects import _copy_total
 from engine.events import Event
+from engine.ledger.compact import Shapes
 from engine.rules import CompiledRuleset, Decider
 
 FREE = "free"  # CLINQ SD 3.1: an emergency call is free of charge
 FLAT = "flat"  # CLINQ SD 2.2: the Premium EU flat rate
 RATED = "rated"  # AGB 3.4: the rate table's per-minute rate, after free minutes
+_dumps = orjson.dumps
 
 
 @dataclass
@@ -71,6 +75,9 @@ class Pricing:
     money: MoneyRule | None = None
     # charged seconds -> (cents charged, amount as JSON, quantity for the invoice line)
     _amounts: dict[int, tuple[int, str, Quantity]] = field(default_factory=dict, repr=False)
+    # per effect this pricing builds (charge, free minutes, ledger detail): its stored shape
+    # as (code, number, keys of the stored values), see engine/ledger/compact.py
+    templates: dict[str, tuple[str, int, tuple[str, ...]]] = field(default_factory=dict, repr=False)
 
     def amount(self, charged: int) -> tuple[int, str, Quantity]:
         """The charge of ``charged`` seconds in cents (positive), as JSON, and its quantity."""
@@ -135,11 +142,15 @@ class _Day(NamedTuple):
 
 @dataclass
 class Rated:
-    """A call rated by the call path: its result, the account after it, its ledger entry."""
+    """A call rated by the call path: its result, the account after it, its ledger entry,
+    and both as stored (engine/ledger/compact.py) with the numbers of the shapes they use."""
 
     result: dict[str, Any]
     account: AccountState
     entry: LedgerEntry | None
+    stored_result: str
+    stored_detail: str | None
+    shapes: tuple[int, ...]
 
 
 @dataclass
@@ -152,6 +163,7 @@ class CallPath:
 
     decider: Decider
     ruleset: Callable[[Terms], CompiledRuleset]
+    shapes: Shapes  # the engine's shapes of stored results
     # per terms version (its first day): pricings by situation, zones by number prefix
     _pricings: dict[date, dict[tuple, Pricing | None]] = field(default_factory=dict, repr=False)
     _zones: dict[date, dict[str, str | None]] = field(default_factory=dict, repr=False)
@@ -321,7 +333,15 @@ class CallPath:
                 effect["flat_rate"] = True
             account, _ = _own(state, event.account, owned)
             account.contract.last_use = iso  # AGB 1.5
-            return Rated({"id": event.id, "status": "applied", "effects": [effect]}, account, None)
+            stored = self._stored(pricing, "charge", effect, data)
+            return Rated(
+                {"id": event.id, "status": "applied", "effects": [effect]},
+                account,
+                None,
+                _dumps([stored]).decode(),
+                None,
+                (pricing.templates["charge"][1],),
+            )
 
         billed = billed_seconds(duration, pricing.first_increment, pricing.next_increment)
         charged, free, left = billed, 0, 0
@@ -337,6 +357,7 @@ class CallPath:
         account, months = _own(state, event.account, owned)
         account.contract.last_use = iso  # AGB 1.5
         effects = []
+        stored = []
         if free:
             if account.free_month != month:
                 account.free_month, account.free_seconds_used = month, 0
@@ -351,6 +372,7 @@ class CallPath:
                     "left_seconds": left - free,
                 }
             )
+            stored.append(self._stored(pricing, "free", effects[0], data))
         detail = {
             "user": user,
             "to": to,
@@ -370,9 +392,14 @@ class CallPath:
             **detail,
         }
         effects.append(charge)
-        entry = None
+        stored.append(self._stored(pricing, "charge", charge, data))
+        templates = pricing.templates
+        used = (templates["free"][1], templates["charge"][1]) if free else (templates["charge"][1],)
+        entry = stored_detail = None
         if cents:
             entry = LedgerEntry("call", -cents, PRICING_CLAUSE, version, detail)
+            stored_detail = _dumps(self._stored(pricing, "detail", detail, data)).decode()
+            used += (templates["detail"][1],)
             total = _period_total(account, months, month, f"call:{zone}", PRICING_CLAUSE)
             total[0] += cents
             # the invoice line of the zone's rate (accumulate, with its key kept per pricing)
@@ -380,7 +407,28 @@ class CallPath:
             account.balance_cents = balance
             if balance >= 0:
                 account.contract.settlement_requested = False  # as after_booking does
-        return Rated({"id": event.id, "status": "applied", "effects": effects}, account, entry)
+        return Rated(
+            {"id": event.id, "status": "applied", "effects": effects},
+            account,
+            entry,
+            _dumps(stored).decode(),
+            stored_detail,
+            used,
+        )
+
+    def _stored(self, pricing: Pricing, name: str, effect: dict, payload: Any) -> list:
+        """``Shapes.compact_effect`` of an effect this pricing builds: its shape is the same
+        from call to call (the constants are the pricing's, the payload's fields the event's
+        own), so it is found once and kept as a template."""
+        template = pricing.templates.get(name)
+        if template is None:
+            used: set[int] = set()
+            compact = self.shapes.compact_effect(effect, used, payload)
+            (number,) = used
+            keys = self.shapes.by_number[number][1]
+            pricing.templates[name] = (compact[0], number, keys)
+            return compact
+        return [template[0], *[effect[key] for key in template[2]]]
 
     def _balance_quiet(
         self,
