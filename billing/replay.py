@@ -17,6 +17,7 @@ from typing import IO
 import orjson
 from tqdm import tqdm
 
+from billing.replay_documents import DocumentsBeside
 from engine.engine import Engine
 from engine.events import EventInvalid, loads_json, parse_event
 
@@ -30,22 +31,37 @@ class ReplaySummary:
     invalid: int = 0
     conflict: int = 0
     seconds: float = 0.0  # how long the replay took (a measurement, never a business time)
+    unarchived: int = 0  # issued documents the archiving process could not archive
 
     def describe(self) -> str:
         rate = f", {self.lines / self.seconds:,.0f} lines/s" if self.seconds >= 0.001 else ""
+        missing = (
+            f"; {self.unarchived} issued documents not archived (billing documents archive)"
+            if self.unarchived
+            else ""
+        )
         return (
             f"{self.lines} lines: {self.applied} applied, {self.duplicate} duplicate, "
             f"{self.rejected} rejected, {self.invalid} invalid, {self.conflict} conflict "
-            f"in {self.seconds:.1f} s{rate}"
+            f"in {self.seconds:.1f} s{rate}{missing}"
         )
 
 
 def replay(
     engine: Engine, source: IO[str], out: IO[str], *, batch_size: int = 2000
 ) -> ReplaySummary:
-    """Apply every event of ``source`` in order, writing one JSON result per line to ``out``."""
-    summary = ReplaySummary()
+    """Apply every event of ``source`` in order, writing one JSON result per line to ``out``;
+    the documents it issues are archived beside it (billing/replay_documents.py)."""
     started = time.monotonic()
+    with DocumentsBeside(engine) as documents:
+        summary = _replay(engine, source, out, batch_size)
+    summary.unarchived = len(documents.failed)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _replay(engine: Engine, source: IO[str], out: IO[str], batch_size: int) -> ReplaySummary:
+    summary = ReplaySummary()
     slots: list[dict | None] = []
     batch = []
     size = _size_of(source)
@@ -73,7 +89,6 @@ def replay(
             if len(batch) >= batch_size:
                 _flush(engine, batch, slots, out, summary)
         _flush(engine, batch, slots, out, summary)
-    summary.seconds = time.monotonic() - started
     return summary
 
 
