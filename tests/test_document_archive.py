@@ -424,3 +424,26 @@ def test_agb_4_3_2_a_signed_invoice_is_signed_once_when_issued_and_served_as_sig
     signed = [n for n in numbers if "elektronisch signiert" in text_of(first[n])]
     assert signed, "the demo month has a business customer whose invoice is signed"
     assert download(signed[0], "again.pdf") == first[signed[0]]
+
+
+def test_archiving_builds_each_cii_once_and_archives_the_bytes_built_alone(engine, monkeypatch):
+    """The PDF's embedded Factur-X, the XRechnung and Factur-X files and the UBL's check all
+    ask for the invoice's CII: archiving builds each profile once (einvoice.built_once), and
+    the files hold exactly what each format gives built on its own."""
+    from engine.documents import einvoice
+
+    acme = postpay(engine)
+    acme.call("2026-11-03T10:00:00+01:00", US, 600)
+    engine.archive_documents = False
+    (issued,) = effects_of(acme.send("clock", "2026-12-01T08:00:00+01:00"), "invoice_issued")
+    with engine.store.unit(commit=False) as unit:
+        invoice = unit.invoice(issued["invoice"])
+    alone = {fmt: einvoice.build_einvoice(invoice, fmt) for fmt in einvoice.FORMATS}
+    built = []
+    build = einvoice._build_cii
+    monkeypatch.setattr(
+        einvoice, "_build_cii", lambda inv, fmt: built.append(fmt) or build(inv, fmt)
+    )
+    files = document_archive.render_invoice_files(invoice, engine.catalog, None, "2026-12-01")
+    assert sorted(built) == sorted(set(built))  # no profile twice
+    assert {f.format: f.content for f in files if f.format != "pdf"} == alone

@@ -78,16 +78,17 @@ def render_invoice_files(invoice: Invoice, catalog: Catalog, key, at: str) -> li
 
     number = invoice.number
     kind = invoice.detail.get("einvoice", {}).get("format", PDF_FORMAT)
-    pdf = invoice_document(invoice, catalog, key)
-    files = [_file(INVOICE, number, PDF_FORMAT, invoice_filename(number), PDF, kind, pdf, at)]
-    for fmt in einvoice.FORMATS:
-        name = einvoice.filename(number, fmt)
-        try:
-            content = einvoice.build_einvoice(invoice, fmt)
-        except einvoice.EInvoiceUnavailable as exc:
-            files.append(_refused(INVOICE, number, fmt, name, str(exc), at))
-        else:
-            files.append(_file(INVOICE, number, fmt, name, XML, fmt, content, at))
+    with einvoice.built_once():  # the same CII for the PDF and the files, built once
+        pdf = invoice_document(invoice, catalog, key)
+        files = [_file(INVOICE, number, PDF_FORMAT, invoice_filename(number), PDF, kind, pdf, at)]
+        for fmt in einvoice.FORMATS:
+            name = einvoice.filename(number, fmt)
+            try:
+                content = einvoice.build_einvoice(invoice, fmt)
+            except einvoice.EInvoiceUnavailable as exc:
+                files.append(_refused(INVOICE, number, fmt, name, str(exc), at))
+            else:
+                files.append(_file(INVOICE, number, fmt, name, XML, fmt, content, at))
     return files
 
 

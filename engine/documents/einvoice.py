@@ -36,6 +36,9 @@ charge or allowance. Invoices issued before the ledger kept quantities have line
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -167,8 +170,35 @@ def build_einvoice(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     return build_cii(invoice, fmt)
 
 
+# Within built_once(): each invoice's CII per profile, with the invoice it was built from
+_built: ContextVar[dict | None] = ContextVar("einvoice_built", default=None)
+
+
+@contextmanager
+def built_once() -> Iterator[None]:
+    """Within this, an invoice's CII in one profile is built once: archiving one invoice asks
+    for it four times (the PDF's embedded Factur-X, the XRechnung and Factur-X files, the
+    check before the UBL), always of the same invoice object."""
+    token = _built.set({})
+    try:
+        yield
+    finally:
+        _built.reset(token)
+
+
 def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     """The invoice as CII XML in the profile ``fmt`` (``xrechnung-cii`` or ``factur-x``)."""
+    memo = _built.get()
+    if memo is None:
+        return _build_cii(invoice, fmt)
+    found = memo.get((id(invoice), fmt))
+    if found is None or found[0] is not invoice:
+        # the invoice is kept with its XML: its id cannot name another object meanwhile
+        found = memo[(id(invoice), fmt)] = (invoice, _build_cii(invoice, fmt))
+    return found[1]
+
+
+def _build_cii(invoice: Invoice, fmt: str) -> bytes:
     if fmt not in GUIDELINES:
         raise ValueError(f"unknown e-invoice format {fmt!r}; one of {', '.join(FORMATS)}")
     invoice = replace(invoice, detail=printable_data(invoice.detail))  # XML 1.0 (core/text.py)
