@@ -10,15 +10,20 @@ benchmarks/out/. The replay runs in a child process, so its peak RSS is its own;
 file exactly as ``billing replay`` does. The floor reads the same file in this process and does
 only what any rater must: decode each line, find the call's zone by longest prefix, and price
 it with Decimal. Both are measured in the same run; the ratio is end-to-end time over floor time.
+The lean ceiling (benchmarks/lean_ceiling.py: the minimal pipeline of issue 30) then applies the
+same file in a child process of its own; the platform is reported as a ratio to it too, and
+both totals of call charges are printed, so that a reader sees the same pricing work was done.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date
 from decimal import Decimal
@@ -34,7 +39,7 @@ def month_file(out: Path, accounts: int, calls: int) -> Path:
     changed generator gives a new file, never a stale one."""
     import hashlib
 
-    source = (HERE.parent / "engine" / "demo.py").read_bytes()
+    source = (HERE.parent / "billing" / "demo.py").read_bytes()
     return out / f"month-{accounts}-{calls}-{hashlib.sha256(source).hexdigest()[:10]}.jsonl"
 
 
@@ -88,6 +93,7 @@ def child(path: Path, database: Path, batch: int) -> None:
             {
                 "seconds": elapsed,
                 "cpu_seconds": cpu,
+                "cpu_at_start": cpu_started,
                 "lines": summary.lines,
                 "summary": summary.describe(),
                 "applied": summary.applied,
@@ -96,6 +102,41 @@ def child(path: Path, database: Path, batch: int) -> None:
             }
         )
     )
+
+
+def run_child(args: list[str]) -> tuple[dict, float, float]:
+    """Run a child to its end: the JSON of its last line, its peak RSS in MB and its CPU
+    seconds, both with the processes it started and waited for (wait4 on this one process:
+    RUSAGE_CHILDREN would be the largest of all children so far)."""
+    with tempfile.TemporaryFile("w+") as errors:  # its warnings, shown only if it fails
+        process = subprocess.Popen(
+            [sys.executable, *args], stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        with process.stdout:
+            output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            errors.seek(0)
+            sys.exit(f"{errors.read()}{args[0]} failed with exit code {process.returncode}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return json.loads(output.strip().splitlines()[-1]), usage.ru_maxrss / 1024, cpu
+
+
+def compare_calls(database: Path, lean_database: Path) -> tuple[int, int]:
+    """The platform's call charges in cents, and how many calls the two ledgers charge
+    differently (a row in one and not the other, or another amount)."""
+    platform = sqlite3.connect(f"file:{database}?immutable=1", uri=True)  # both are closed
+    platform.execute("ATTACH DATABASE ? AS lean", (f"file:{lean_database}?immutable=1",))
+    ours = "SELECT event_id, amount_cents FROM ledger_entries WHERE kind = 'call'"
+    theirs = "SELECT event_id, amount_cents FROM lean.ledger WHERE kind = 'call'"
+    total = platform.execute(f"SELECT -sum(amount_cents) FROM ({ours})").fetchone()[0]
+    differ = platform.execute(
+        f"SELECT count(DISTINCT event_id) FROM (SELECT * FROM ({ours} EXCEPT {theirs})"
+        f" UNION ALL SELECT * FROM ({theirs} EXCEPT {ours}))"
+    ).fetchone()[0]
+    platform.close()
+    return total, differ
 
 
 def postgres_scaling(month: Path, workers: list[int], batch: int) -> list[dict]:
@@ -167,13 +208,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000, help="events per transaction")
     parser.add_argument("--postgres", action="store_true", help="replay into PostgreSQL")
     parser.add_argument("--workers", default="1,2", help="worker counts with --postgres")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="month and databases")
     parser.add_argument("--child", nargs=2, metavar=("FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(Path(args.child[0]), Path(args.child[1]), args.batch)
         return
 
-    out = HERE / "out"
+    out = args.out
     out.mkdir(exist_ok=True)
     month = month_file(out, args.accounts, args.calls)
     if not month.exists():
@@ -186,29 +228,25 @@ def main() -> None:
     for leftover in out.glob("replay.sqlite*"):
         leftover.unlink()
 
+    load_at_start = os.getloadavg()[0]
     calls, floor_seconds, floor_cpu = floor(month)
-    process = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--batch",
-            str(args.batch),
-            "--child",
-            str(month),
-            str(database),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    batch = ["--batch", str(args.batch)]
+    measured, peak_rss_mb, tree_cpu = run_child(
+        [__file__, *batch, "--child", str(month), str(database)]
     )
-    measured = json.loads(process.stdout.strip().splitlines()[-1])
     if measured["invalid"]:
         # A generated month must pass the event checks, or the figures measure refusals.
         sys.exit(f"{measured['invalid']} generated events are invalid: {measured['summary']}")
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     seconds = measured["seconds"]
     # WAL checkpointed at close: the file holds everything (events, results, ledger, state)
     size = sum(f.stat().st_size for f in out.glob("replay.sqlite*"))
+    lean_file, lean_database = str(HERE / "lean_ceiling.py"), out / "lean.sqlite"
+    lean, lean_rss_mb, lean_tree_cpu = run_child(
+        [lean_file, *batch, str(month), str(lean_database)]
+    )
+    platform_call_cents, calls_priced_differently = compare_calls(database, lean_database)
+    if calls_priced_differently or lean["invalid"]:
+        print("the lean ceiling priced differently, see lean_* in the report", file=sys.stderr)
     report = {
         "accounts": args.accounts,
         "calls": calls,
@@ -229,6 +267,27 @@ def main() -> None:
         "cpu_ratio_to_floor": round(measured["cpu_seconds"] / floor_cpu, 1),
         "database_mb": round(size / 2**20, 1),
         "database_bytes_per_event": round(size / measured["lines"]),
+        # the lean ceiling (benchmarks/lean_ceiling.py), a child of its own after the replay
+        "lean_seconds": round(lean["seconds"], 2),
+        "lean_calls_per_second": round(calls / lean["seconds"]),
+        "lean_cpu_seconds": round(lean["cpu_seconds"], 2),
+        "lean_peak_rss_mb": round(lean_rss_mb, 1),
+        "lean_ratio_to_floor": round(lean["seconds"] / floor_seconds, 1),
+        "ratio_to_lean": round(seconds / lean["seconds"], 1),
+        "cpu_ratio_to_lean": round(measured["cpu_seconds"] / lean["cpu_seconds"], 1),
+        # CPU after start-up with the processes a child starts (the replay archives beside it)
+        "cpu_seconds_with_helpers": round(tree_cpu - measured["cpu_at_start"], 2),
+        "lean_cpu_seconds_with_helpers": round(lean_tree_cpu - lean["cpu_at_start"], 2),
+        "cpu_ratio_to_lean_with_helpers": round(
+            (tree_cpu - measured["cpu_at_start"]) / (lean_tree_cpu - lean["cpu_at_start"]), 1
+        ),
+        "lean_applied_rejected_invalid": [lean[k] for k in ("applied", "rejected", "invalid")],
+        # the same pricing work: calls charged in cents, by the platform's ledger and the lean one
+        "platform_call_charges_cents": platform_call_cents,
+        "lean_call_charges_cents": lean["call_charges_cents"],
+        "calls_priced_differently": calls_priced_differently,
+        "load_average_1min_at_start": round(load_at_start, 2),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(report, indent=2))
 
