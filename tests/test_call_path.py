@@ -202,6 +202,34 @@ def test_clinq_sd_2_1_free_minutes_running_out_within_a_call_split_it(twins):
     assert (entry["amount"], entry["detail"]["charged_seconds"]) == ("-0.35", 300)
 
 
+def test_clinq_sd_2_1_a_call_reported_late_uses_its_own_months_free_minutes(twins):
+    # CLINQ SD 2.1: the free minutes are a pool per month. November's 60 minutes are used up
+    # on the 3rd; December has used 10 when a 10-minute call of 30 November is reported: it
+    # pays in full (0.0179 x 10 = 0.179 -> 0.18 EUR) and December's pool stays at 50 left.
+    acme = Customer(twins)
+    acme.open()
+    acme_calls = [
+        call(acme, "2026-11-03T10:00:00+01:00", LANDLINE, 60 * 60),
+        call(acme, "2026-12-02T10:00:00+01:00", LANDLINE, 10 * 60),
+    ]
+    twins.handle_many(acme_calls)
+    (late,) = twins.handle_many([call(acme, "2026-11-30T18:00:00+01:00", LANDLINE, 10 * 60)])
+    assert effects_of(late, "free_minutes_used") == []
+    (charge,) = effects_of(late, "charge")
+    assert (charge["charged_seconds"], charge["amount"]) == (600, "0.18")
+    (december,) = twins.handle_many([call(acme, "2026-12-03T10:00:00+01:00", LANDLINE, 10 * 60)])
+    assert effects_of(december, "free_minutes_used")[0]["left_seconds"] == 40 * 60
+    # one more late call, in a month with minutes left: October's pool is its own
+    (october,) = twins.handle_many([call(acme, "2026-10-31T12:00:00+01:00", LANDLINE, 5 * 60)])
+    assert effects_of(october, "free_minutes_used")[0]["left_seconds"] == 55 * 60
+    # the account shows the pool of its latest applied event's month, October's here
+    assert twins.account("acme")["free_minutes_left"] == {
+        "month": "2026-10",
+        "minutes": 55,
+        "seconds": 55 * 60,
+    }
+
+
 def test_clinq_sd_2_2_premium_eu_calls_are_flat_rate_without_a_ledger_entry(twins):
     # CLINQ SD 2.2: the Premium EU all-net flat; a world call is still charged (10 x 0.29).
     acme = Customer(twins)

@@ -40,7 +40,13 @@ from engine.catalog import Catalog, NotInForce, Terms
 from engine.core.contract_states import CONTRACT_OVER, GONE
 from engine.core.invoice_lines import MINUTE, Quantity, add_to_line, call_minutes
 from engine.core.money import MoneyRule, format_amount, from_cents, to_cents
-from engine.core.state import AccountState, Deadline, LedgerEntry
+from engine.core.state import (
+    AccountState,
+    Deadline,
+    LedgerEntry,
+    free_seconds_used_in,
+    use_free_seconds,
+)
 from engine.effects import _copy_total
 from engine.events import Event
 from engine.ledger.compact import Shapes
@@ -346,7 +352,7 @@ class CallPath:
         billed = billed_seconds(duration, pricing.first_increment, pricing.next_increment)
         charged, free, left = billed, 0, 0
         if pricing.free_clause is not None and billed:
-            used = state.free_seconds_used if state.free_month == month else 0
+            used = free_seconds_used_in(state, month)
             left = pricing.free_seconds - used
             free, charged = split_free_seconds(billed, left)
         cents, amount_text, quantity = pricing.amount(charged)
@@ -359,9 +365,7 @@ class CallPath:
         effects = []
         stored = []
         if free:
-            if account.free_month != month:
-                account.free_month, account.free_seconds_used = month, 0
-            account.free_seconds_used += free
+            use_free_seconds(account, month, free)
             effects.append(
                 {
                     "kind": "free_minutes_used",

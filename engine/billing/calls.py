@@ -13,7 +13,7 @@ from engine.billing.rating import billed_seconds, price, split_free_seconds
 from engine.catalog import InForce
 from engine.core.invoice_lines import call_minutes
 from engine.core.money import to_cents
-from engine.core.state import AccountState
+from engine.core.state import AccountState, free_seconds_used_in, use_free_seconds
 from engine.effects import Booking, Rejected, record_use, require_usable
 from engine.payments.payment_terms import check_not_blocked
 
@@ -66,9 +66,7 @@ def rate_call(booking: Booking) -> None:
         month = booking.local_date.strftime("%Y-%m")
         free, charged = split_free_seconds(billed, free_seconds_left(account, month, plan))
         if free:
-            if account.free_month != month:
-                account.free_month, account.free_seconds_used = month, 0
-            account.free_seconds_used += free
+            use_free_seconds(account, month, free)
             booking.effect(
                 "free_minutes_used",
                 decisions["free_minutes"].citation,
@@ -93,5 +91,4 @@ def rate_call(booking: Booking) -> None:
 
 def free_seconds_left(account: AccountState, month: str, plan: InForce) -> int:
     """Free seconds left in ``month`` (YYYY-MM, Europe/Berlin); the pool resets each month."""
-    used = account.free_seconds_used if account.free_month == month else 0
-    return plan["free_minutes"] * 60 - used
+    return plan["free_minutes"] * 60 - free_seconds_used_in(account, month)

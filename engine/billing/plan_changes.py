@@ -19,7 +19,7 @@ from engine.billing.credit import RECURRING_FEES
 from engine.catalog import InForce, NotInForce, Terms
 from engine.core.contract_states import CONTRACT_OVER
 from engine.core.money import format_amount, to_cents
-from engine.core.state import AccountState, Deadline
+from engine.core.state import AccountState, Deadline, free_seconds_used_in, start_free_pool
 from engine.effects import Booking, Rejected
 
 DECISION = "Platform: plan-changes"
@@ -250,10 +250,10 @@ def apply_change(
         )
     if new["free_minutes"]:
         month = day.strftime("%Y-%m")
-        used = account.free_seconds_used if account.free_month == month else 0
+        used = free_seconds_used_in(account, month)
         if not decision["free_minutes_used_stay_used"]:
             used = 0
-            account.free_month, account.free_seconds_used = month, 0
+            start_free_pool(account, month)
         booking.effect(
             "free_minutes_pool",
             DECISION,

@@ -115,8 +115,11 @@ class AccountState:
     autoprepay_threshold_cents: int | None = None
     autoprepay_amount_cents: int | None = None
     topup_pending: bool = False
-    free_month: str | None = None
+    free_month: str | None = None  # the month of the current free-minute pool (CLINQ SD 2.1)
     free_seconds_used: int = 0
+    # month -> seconds used, of the twelve months before free_month (calls reported late);
+    # replaced, never changed in place, so copies share it
+    free_seconds_before: dict[str, int] = field(default_factory=dict)
     users: list[str] = field(default_factory=list)
     evn: dict[str, Any] = field(default_factory=dict)
     contract: Contract = field(default_factory=Contract)
@@ -136,6 +139,42 @@ class AccountState:
         # (engine/effects.py Booking.period_total copies the month and item it changes).
         twin.period_charges = dict(self.period_charges)
         return twin
+
+
+def free_seconds_used_in(account: AccountState, month: str) -> int:
+    """Free seconds used in ``month`` (YYYY-MM, the pool of CLINQ SD 2.1): the current pool's,
+    or an earlier month's for a call reported late."""
+    if account.free_month == month:
+        return account.free_seconds_used
+    return account.free_seconds_before.get(month, 0)
+
+
+def use_free_seconds(account: AccountState, month: str, seconds: int) -> None:
+    """Count ``seconds`` against ``month``'s pool. A later month starts a new pool and keeps
+    the last one's use; a call reported late counts against its own month and leaves the
+    current pool as it is."""
+    current = account.free_month
+    if current == month:
+        account.free_seconds_used += seconds
+    elif current is None or month > current:
+        before = dict(account.free_seconds_before)
+        if current is not None and account.free_seconds_used:
+            before[current] = account.free_seconds_used
+        oldest = f"{int(month[:4]) - 1:04d}{month[4:]}"  # twelve months are kept
+        account.free_seconds_before = {m: s for m, s in before.items() if m >= oldest}
+        account.free_month, account.free_seconds_used = month, seconds
+    else:
+        before = account.free_seconds_before
+        account.free_seconds_before = {**before, month: before.get(month, 0) + seconds}
+
+
+def start_free_pool(account: AccountState, month: str) -> None:
+    """``month``'s pool starts anew (a plan change whose free minutes do not stay used)."""
+    use_free_seconds(account, month, 0)
+    if account.free_month == month:
+        account.free_seconds_used = 0
+    else:
+        account.free_seconds_before = {**account.free_seconds_before, month: 0}
 
 
 def _shallow_copy(instance: Any) -> Any:

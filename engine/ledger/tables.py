@@ -115,6 +115,8 @@ accounts = Table(
     Column("topup_pending", Boolean, nullable=False),
     Column("free_month", String(7), nullable=True),
     Column("free_seconds_used", Integer, nullable=False),
+    # month -> free seconds used, for the twelve months before free_month (CLINQ SD 2.1)
+    Column("free_seconds_before", Text, nullable=False, server_default="{}"),
     Column("users", Text, nullable=False),
     Column("evn", Text, nullable=False),
     Column("contract", Text, nullable=False, server_default="{}"),
