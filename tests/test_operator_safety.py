@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -237,6 +238,14 @@ def _login_attempt(port: int, email: str, password: str) -> int:
         connection.close()
 
 
+def _held_connection(port: int) -> socket.socket:
+    """A connection that sends nothing: a sync worker accepts it and waits on it, so the
+    other worker answers every request until it is closed."""
+    held = socket.create_connection(("127.0.0.1", port), timeout=30)
+    time.sleep(0.5)  # accepted by an idle worker before the next request arrives
+    return held
+
+
 def test_two_gunicorn_workers_refuse_the_sixth_failed_login_of_a_minute(tmp_path):
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"
     with Store(url) as store, store.db.begin() as connection:
@@ -245,19 +254,32 @@ def test_two_gunicorn_workers_refuse_the_sixth_failed_login_of_a_minute(tmp_path
     log = tmp_path / "serve.log"
     command = [BILLING, "serve", "--port", str(port), "--db", url, "--workers", "2"]
     command += ["--no-demo", "--no-webhooks"]
-    # the access log names the worker process (%(p)s) that answered each request
-    options = json.dumps({"access_log_format": "worker=%(p)s %(m)s %(U)s %(s)s"})
-    process = _started(command, port, _environment(BILLING_GUNICORN_OPTIONS=options), log)
+    # Sync workers answer one connection at a time, so a held connection decides which worker
+    # answers; the access log names the worker process (%(p)s) that answered each request.
+    options = {
+        "worker_class": "sync",
+        "threads": 1,
+        "access_log_format": "worker=%(p)s %(m)s %(U)s %(s)s",
+    }
+    environment = _environment(BILLING_GUNICORN_OPTIONS=json.dumps(options))
+    process = _started(command, port, environment, log)
     try:
-        statuses = [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(10)]
+        first = _held_connection(port)  # one worker waits on it: the other answers
+        statuses = [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(3)]
+        second = _held_connection(port)  # taken by the worker that answered
+        first.close()  # the first worker answers the rest
+        statuses += [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(7)]
         # the right password too: the account is over its limit for this minute
         statuses.append(_login_attempt(port, "legal@example.com", PASSWORD))
+        second.close()
     finally:
         _stop(process)
     assert statuses == [401] * 5 + [429] * 6
     answered = re.findall(r"worker=<(\d+)> POST /admin/login (\d+)", log.read_text())
     assert len(answered) == 11
-    assert len({worker for worker, _ in answered}) == 2, f"one worker answered all: {answered}"
+    workers = [worker for worker, _ in answered]
+    assert len(set(workers[:3])) == 1 and len(set(workers[3:])) == 1, answered
+    assert workers[0] != workers[3], f"one worker answered all: {answered}"
 
 
 @pytest.fixture
