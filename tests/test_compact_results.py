@@ -24,6 +24,19 @@ def test_an_effect_with_a_nested_value_round_trips():
     assert len(used) == 3
 
 
+def test_a_template_stores_a_call_of_the_same_shape_as_compact_effect_does():
+    shapes = Shapes()
+    payload = {"user": "u1", "to": "+4930123", "duration_s": 61}
+    first = {"kind": "charge", "clause": "AGB 3.4", "amount": "0.04", "zone": "DE landline"}
+    first.update(payload)
+    code, number, keys = shapes.template(first, payload)
+    assert keys == ("amount",)  # the user, number and duration are read from the event
+    second = {**first, "amount": "0.08"}
+    used = set()
+    assert [code, *[second[key] for key in keys]] == shapes.compact_effect(second, used, payload)
+    assert used == {number}
+
+
 def test_a_call_is_stored_compact_and_shown_as_booked(tmp_path):
     engine = Engine(f"sqlite:///{tmp_path}/c.sqlite")
     at = "2026-11-02T10:00:00+01:00"

@@ -426,12 +426,7 @@ class CallPath:
         own), so it is found once and kept as a template."""
         template = pricing.templates.get(name)
         if template is None:
-            used: set[int] = set()
-            compact = self.shapes.compact_effect(effect, used, payload)
-            (number,) = used
-            keys = self.shapes.by_number[number][1]
-            pricing.templates[name] = (compact[0], number, keys)
-            return compact
+            template = pricing.templates[name] = self.shapes.template(effect, payload)
         return [template[0], *[effect[key] for key in template[2]]]
 
     def _balance_quiet(

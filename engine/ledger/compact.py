@@ -126,6 +126,16 @@ class Shapes:
         used.add(number)
         return [self.code(number), *[values[i] for i in value_at]]
 
+    def template(
+        self, effect: dict[str, Any], payload: dict[str, Any] | None = None
+    ) -> tuple[str, int, tuple[str, ...]]:
+        """``(code, number, keys of the stored values)`` of ``effect``'s shape: an effect of the
+        same shape is stored as ``[code, *(effect[key] for key in keys)]``."""
+        used: set[int] = set()
+        compact = self.compact_effect(effect, used, payload)
+        (number,) = used
+        return compact[0], number, self.by_number[number][1]
+
     def _compact_slowly(self, effect: dict[str, Any], used: set[int]) -> list:
         """An effect whose usually repeating values are not plain strings (e.g. a dict)."""
         constants = []
