@@ -153,28 +153,28 @@ def use_free_seconds(account: AccountState, month: str, seconds: int) -> None:
     """Count ``seconds`` against ``month``'s pool. A later month starts a new pool and keeps
     the last one's use; a call reported late counts against its own month and leaves the
     current pool as it is."""
-    current = account.free_month
-    if current == month:
-        account.free_seconds_used += seconds
-    elif current is None or month > current:
-        before = dict(account.free_seconds_before)
-        if current is not None and account.free_seconds_used:
-            before[current] = account.free_seconds_used
-        oldest = f"{int(month[:4]) - 1:04d}{month[4:]}"  # twelve months are kept
-        account.free_seconds_before = {m: s for m, s in before.items() if m >= oldest}
-        account.free_month, account.free_seconds_used = month, seconds
-    else:
-        before = account.free_seconds_before
-        account.free_seconds_before = {**before, month: before.get(month, 0) + seconds}
+    _set_free_seconds_used(account, month, free_seconds_used_in(account, month) + seconds)
 
 
 def start_free_pool(account: AccountState, month: str) -> None:
     """``month``'s pool starts anew (a plan change whose free minutes do not stay used)."""
-    use_free_seconds(account, month, 0)
-    if account.free_month == month:
-        account.free_seconds_used = 0
+    _set_free_seconds_used(account, month, 0)
+
+
+def _set_free_seconds_used(account: AccountState, month: str, used: int) -> None:
+    """``month``'s pool has ``used`` seconds used; twelve earlier months are kept."""
+    current = account.free_month
+    if current == month:
+        account.free_seconds_used = used
+    elif current is None or month > current:
+        before = dict(account.free_seconds_before)
+        if current is not None and account.free_seconds_used:
+            before[current] = account.free_seconds_used
+        oldest = f"{int(month[:4]) - 1:04d}{month[4:]}"
+        account.free_seconds_before = {m: s for m, s in before.items() if m >= oldest}
+        account.free_month, account.free_seconds_used = month, used
     else:
-        account.free_seconds_before = {**account.free_seconds_before, month: 0}
+        account.free_seconds_before = {**account.free_seconds_before, month: used}
 
 
 def _shallow_copy(instance: Any) -> Any:
