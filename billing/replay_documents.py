@@ -50,13 +50,14 @@ class DocumentsBeside:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._pool: ProcessPoolExecutor | None = None
+        self._inline = engine.archive  # the engine's own way, back when the replay ends
         self._pending: list[tuple[Future, list[str]]] = []
         self.handed = 0  # documents handed to the process
         self.failed: dict[str, str] = {}
 
     def __enter__(self) -> DocumentsBeside:
-        if self.engine.archive_documents:
-            self.engine.archive_beside = self.submit
+        if self.engine.archive is not None:  # an engine that archives nothing stays so
+            self.engine.archive = self.submit
         return self
 
     def submit(self, invoices: list[str], credit_notes: list[str]) -> None:
@@ -73,7 +74,7 @@ class DocumentsBeside:
         self.handed += len(invoices) + len(credit_notes)
 
     def __exit__(self, *exc_info) -> None:
-        self.engine.archive_beside = None
+        self.engine.archive = self._inline
         if self._pool is None:
             return
         try:

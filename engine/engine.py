@@ -223,11 +223,14 @@ class Engine:
         self._publications = 0
         self.store = Store(database_url)
         in_memory = self.store.url in IN_MEMORY
-        self.archive_documents = not in_memory if archive_documents is None else archive_documents
-        # Where issued documents go to be archived instead of right here: a bulk replay hands
-        # them to a process beside it (billing/replay_documents.py), called with the invoice
-        # and credit note numbers of each commit.
-        self.archive_beside: Callable[[list[str], list[str]], None] | None = None
+        if archive_documents is None:
+            archive_documents = not in_memory
+        # How the documents a commit issued are archived, called with their invoice and credit
+        # note numbers: right here after the commit, by default; None: not at all; a bulk
+        # replay hands them to a process beside it (billing/replay_documents.py).
+        self.archive: Callable[[list[str], list[str]], None] | None = (
+            self._archive_here if archive_documents else None
+        )
         self.shapes = Shapes()  # of stored results (engine/ledger/compact.py)
         # account state kept between batches (engine/ledger/account_cache.py)
         self.accounts = AccountCache()
@@ -311,14 +314,15 @@ class Engine:
                     self.accounts.forget(name)
                 else:
                     self.accounts.keep(name, kept)
-            if self.archive_documents:  # after the commit: GoBD, issued documents as issued
+            if self.archive is not None:  # after the commit: GoBD, issued documents as issued
                 issued = list(batch.new_invoices), [note.number for note in batch.new_credit_notes]
-                if self.archive_beside is not None and (issued[0] or issued[1]):
-                    self.archive_beside(*issued)
-                else:
-                    archive_issued(self.store, self.catalog, *issued)
+                if issued[0] or issued[1]:
+                    self.archive(*issued)
             return results
         raise AssertionError("unreachable")
+
+    def _archive_here(self, invoices: list[str], credit_notes: list[str]) -> None:
+        archive_issued(self.store, self.catalog, invoices, credit_notes)
 
     def quote(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
         """The result the event would have now, without storing anything."""

@@ -434,7 +434,7 @@ def test_archiving_builds_each_cii_once_and_archives_the_bytes_built_alone(engin
 
     acme = postpay(engine)
     acme.call("2026-11-03T10:00:00+01:00", US, 600)
-    engine.archive_documents = False
+    engine.archive = None
     (issued,) = effects_of(acme.send("clock", "2026-12-01T08:00:00+01:00"), "invoice_issued")
     with engine.store.unit(commit=False) as unit:
         invoice = unit.invoice(issued["invoice"])
@@ -446,4 +446,45 @@ def test_archiving_builds_each_cii_once_and_archives_the_bytes_built_alone(engin
     )
     files = document_archive.render_invoice_files(invoice, engine.catalog, None, "2026-12-01")
     assert sorted(built) == sorted(set(built))  # no profile twice
+    assert {f.format: f.content for f in files if f.format != "pdf"} == alone
+
+
+def test_archiving_a_credit_note_builds_its_factur_x_once_and_archives_the_bytes_built_alone(
+    engine, monkeypatch
+):
+    """The credit note PDF's embedded Factur-X and the Factur-X file are one build
+    (einvoice.built_once), and each file holds what its format gives built on its own."""
+    from engine.documents import credit_note_einvoice
+    from engine.ledger import credit_note_store
+    from tests.test_credit_notes import business
+
+    firma = business(engine, "firma")
+    firma.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="100.00")
+    firma.call("2026-11-03T10:00:00+01:00", "+4921155555", 600)
+    engine.archive = None
+    (invoice,) = effects_of(firma.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
+    objection = firma.send(
+        "objection.received",
+        "2026-12-05T10:00:00+01:00",
+        invoice=invoice["invoice"],
+        channel="letter",
+        justified_amount="12.34",
+    )
+    (issued,) = effects_of(objection, "credit_note.issued")
+    with engine.store.unit(commit=False) as unit:
+        note = credit_note_store.credit_note(unit.connection, issued["credit_note"])
+    alone = {
+        fmt: credit_note_einvoice.build_credit_note_einvoice(note, fmt)
+        for fmt in credit_note_einvoice.FORMATS
+    }
+    built = []
+    build = credit_note_einvoice._build_credit_note_cii
+    monkeypatch.setattr(
+        credit_note_einvoice,
+        "_build_credit_note_cii",
+        lambda n, fmt: built.append(fmt) or build(n, fmt),
+    )
+    files = document_archive.render_credit_note_files(note, "2026-12-05")
+    assert sorted(built) == sorted(set(built))  # no profile twice
+    assert "factur-x" in built
     assert {f.format: f.content for f in files if f.format != "pdf"} == alone

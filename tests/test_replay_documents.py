@@ -52,7 +52,7 @@ def test_clinq_sd_1_3_invoices_a_replayed_month_issues_are_archived_when_it_ends
     assert mails == len(issued)  # each queued once, with its archived bytes (docs/mail.md)
     assert summary.unarchived == 0
     assert "not archived" not in summary.describe()
-    assert engine.archive_beside is None  # the engine archives inline again afterwards
+    assert engine.archive == engine._archive_here  # the engine archives inline again afterwards
 
 
 def test_documents_the_archiving_process_cannot_archive_are_counted_for_billing_documents_archive(

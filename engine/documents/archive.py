@@ -98,17 +98,18 @@ def render_credit_note_files(note: CreditNote, at: str) -> list[ArchivedFile]:
     from engine.documents.credit_note_pdf import render_credit_note
 
     number = note.number
-    pdf = render_credit_note(note)
-    name = f"Gutschrift-{number}.pdf"
-    files = [_file(CREDIT_NOTE, number, PDF_FORMAT, name, PDF, PDF_FORMAT, pdf, at)]
-    for fmt in einvoice.FORMATS:
-        name = credit_note_einvoice.filename(number, fmt)
-        try:
-            content = credit_note_einvoice.build_credit_note_einvoice(note, fmt)
-        except einvoice.EInvoiceUnavailable as exc:
-            files.append(_refused(CREDIT_NOTE, number, fmt, name, str(exc), at))
-        else:
-            files.append(_file(CREDIT_NOTE, number, fmt, name, XML, fmt, content, at))
+    with einvoice.built_once():  # the PDF's Factur-X and the Factur-X file, built once
+        pdf = render_credit_note(note)
+        name = f"Gutschrift-{number}.pdf"
+        files = [_file(CREDIT_NOTE, number, PDF_FORMAT, name, PDF, PDF_FORMAT, pdf, at)]
+        for fmt in einvoice.FORMATS:
+            name = credit_note_einvoice.filename(number, fmt)
+            try:
+                content = credit_note_einvoice.build_credit_note_einvoice(note, fmt)
+            except einvoice.EInvoiceUnavailable as exc:
+                files.append(_refused(CREDIT_NOTE, number, fmt, name, str(exc), at))
+            else:
+                files.append(_file(CREDIT_NOTE, number, fmt, name, XML, fmt, content, at))
     return files
 
 

@@ -132,6 +132,10 @@ def _has_period(note: CreditNote) -> bool:
 
 def build_credit_note_cii(note: CreditNote, fmt: str = XRECHNUNG_CII) -> bytes:
     """The credit note as CII (``xrechnung-cii`` or ``factur-x``), XSD-checked."""
+    return einvoice.once(note, fmt, _build_credit_note_cii)
+
+
+def _build_credit_note_cii(note: CreditNote, fmt: str) -> bytes:
     from facturx import xml_check_xsd
 
     note = replace(note, detail=printable_data(note.detail))  # XML 1.0 (engine/core/text.py)

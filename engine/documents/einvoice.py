@@ -36,12 +36,13 @@ charge or allowance. Invoices issued before the ledger kept quantities have line
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from drafthorse.models.accounting import ApplicableTradeTax, TradeAllowanceCharge
 from drafthorse.models.document import Document
@@ -170,15 +171,15 @@ def build_einvoice(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
     return build_cii(invoice, fmt)
 
 
-# Within built_once(): each invoice's CII per profile, with the invoice it was built from
+# Within built_once(): each document's CII per profile, with the document it was built from
 _built: ContextVar[dict | None] = ContextVar("einvoice_built", default=None)
 
 
 @contextmanager
 def built_once() -> Iterator[None]:
-    """Within this, an invoice's CII in one profile is built once: archiving one invoice asks
+    """Within this, a document's CII in one profile is built once: archiving one invoice asks
     for it four times (the PDF's embedded Factur-X, the XRechnung and Factur-X files, the
-    check before the UBL), always of the same invoice object."""
+    check before the UBL), a credit note for its Factur-X twice, always of the same object."""
     token = _built.set({})
     try:
         yield
@@ -186,16 +187,21 @@ def built_once() -> Iterator[None]:
         _built.reset(token)
 
 
-def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
-    """The invoice as CII XML in the profile ``fmt`` (``xrechnung-cii`` or ``factur-x``)."""
+def once(document: Any, fmt: str, build: Callable[[Any, str], bytes]) -> bytes:
+    """``build(document, fmt)``, or what it gave for this very object within built_once()."""
     memo = _built.get()
     if memo is None:
-        return _build_cii(invoice, fmt)
-    found = memo.get((id(invoice), fmt))
-    if found is None or found[0] is not invoice:
-        # the invoice is kept with its XML: its id cannot name another object meanwhile
-        found = memo[(id(invoice), fmt)] = (invoice, _build_cii(invoice, fmt))
+        return build(document, fmt)
+    found = memo.get((id(document), fmt))
+    if found is None or found[0] is not document:
+        # the document is kept with its XML: its id cannot name another object meanwhile
+        found = memo[(id(document), fmt)] = (document, build(document, fmt))
     return found[1]
+
+
+def build_cii(invoice: Invoice, fmt: str = XRECHNUNG_CII) -> bytes:
+    """The invoice as CII XML in the profile ``fmt`` (``xrechnung-cii`` or ``factur-x``)."""
+    return once(invoice, fmt, _build_cii)
 
 
 def _build_cii(invoice: Invoice, fmt: str) -> bytes:
