@@ -346,8 +346,9 @@ class Engine:
         )
 
     def account(self, account_id: str, at: datetime | None = None) -> dict[str, Any] | None:
-        """An account as ``billing account show`` prints it; free minutes for ``at``'s month
-        (by default the month of the account's latest applied event)."""
+        """An account as ``billing account show`` prints it; free minutes for ``at``'s month,
+        by default for the account's latest month: its latest applied event's, or its current
+        free-minute pool's if later (a call reported late does not move it back, CLINQ SD 2.1)."""
         with self.store.unit(commit=False) as unit:
             state = unit.account(account_id)
             if state is None:
@@ -356,6 +357,8 @@ class Engine:
             deadlines = unit.deadlines_of(account_id)
         terms = self.catalog.at(when)
         month = terms.calendar.local_date(when).strftime("%Y-%m")
+        if at is None and state.free_month is not None and state.free_month > month:
+            month = state.free_month
         free_left = free_seconds_left(state, month, terms.plan(state.plan))
         return {
             "id": state.id,

@@ -222,11 +222,11 @@ def test_clinq_sd_2_1_a_call_reported_late_uses_its_own_months_free_minutes(twin
     # one more late call, in a month with minutes left: October's pool is its own
     (october,) = twins.handle_many([call(acme, "2026-10-31T12:00:00+01:00", LANDLINE, 5 * 60)])
     assert effects_of(october, "free_minutes_used")[0]["left_seconds"] == 55 * 60
-    # the account shows the pool of its latest applied event's month, October's here
+    # the account shows its current pool, December's, not the late call's month
     assert twins.account("acme")["free_minutes_left"] == {
-        "month": "2026-10",
-        "minutes": 55,
-        "seconds": 55 * 60,
+        "month": "2026-12",
+        "minutes": 40,
+        "seconds": 40 * 60,
     }
 
 
