@@ -27,11 +27,15 @@ run: $(STAMP)
 	$(BIN)/billing validate --quiet
 	$(BIN)/billing serve
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each test module whole in one of
+# them (its browser, its servers); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo --no-cache
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
