@@ -83,12 +83,9 @@ def render_invoice_files(invoice: Invoice, catalog: Catalog, key, at: str) -> li
         files = [_file(INVOICE, number, PDF_FORMAT, invoice_filename(number), PDF, kind, pdf, at)]
         for fmt in einvoice.FORMATS:
             name = einvoice.filename(number, fmt)
-            try:
-                content = einvoice.build_einvoice(invoice, fmt)
-            except einvoice.EInvoiceUnavailable as exc:
-                files.append(_refused(INVOICE, number, fmt, name, str(exc), at))
-            else:
-                files.append(_file(INVOICE, number, fmt, name, XML, fmt, content, at))
+            files.append(
+                _einvoice_file(INVOICE, number, fmt, name, at, einvoice.build_einvoice, invoice)
+            )
     return files
 
 
@@ -102,15 +99,22 @@ def render_credit_note_files(note: CreditNote, at: str) -> list[ArchivedFile]:
         pdf = render_credit_note(note)
         name = f"Gutschrift-{number}.pdf"
         files = [_file(CREDIT_NOTE, number, PDF_FORMAT, name, PDF, PDF_FORMAT, pdf, at)]
+        build = credit_note_einvoice.build_credit_note_einvoice
         for fmt in einvoice.FORMATS:
             name = credit_note_einvoice.filename(number, fmt)
-            try:
-                content = credit_note_einvoice.build_credit_note_einvoice(note, fmt)
-            except einvoice.EInvoiceUnavailable as exc:
-                files.append(_refused(CREDIT_NOTE, number, fmt, name, str(exc), at))
-            else:
-                files.append(_file(CREDIT_NOTE, number, fmt, name, XML, fmt, content, at))
+            files.append(_einvoice_file(CREDIT_NOTE, number, fmt, name, at, build, note))
     return files
+
+
+def _einvoice_file(kind, number, fmt, filename, at, build, document) -> ArchivedFile:
+    """The document's e-invoice in ``fmt`` as archived, or why it cannot have one."""
+    from engine.documents.einvoice import EInvoiceUnavailable
+
+    try:
+        content = build(document, fmt)
+    except EInvoiceUnavailable as exc:
+        return _refused(kind, number, fmt, filename, str(exc), at)
+    return _file(kind, number, fmt, filename, XML, fmt, content, at)
 
 
 def archive(
