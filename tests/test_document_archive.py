@@ -220,9 +220,9 @@ def test_a_document_not_archived_yet_is_archived_on_first_request_once(
         engine.close()
 
 
-def test_gobd_a_credit_note_is_served_as_issued_and_its_hash_is_in_the_audit_chain(
-    engine, tmp_path, monkeypatch
-):
+def objected(engine) -> tuple:
+    """AGB 4.5.4: a business customer's November invoice, 12.34 EUR of it objected to on
+    5 December and credited; the customer, the invoice_issued and credit_note.issued effects."""
     from tests.test_credit_notes import business
 
     firma = business(engine, "firma")
@@ -237,6 +237,13 @@ def test_gobd_a_credit_note_is_served_as_issued_and_its_hash_is_in_the_audit_cha
         justified_amount="12.34",
     )
     (note,) = effects_of(objection, "credit_note.issued")
+    return firma, invoice, note
+
+
+def test_gobd_a_credit_note_is_served_as_issued_and_its_hash_is_in_the_audit_chain(
+    engine, tmp_path, monkeypatch
+):
+    firma, invoice, note = objected(engine)
     faces = Faces(engine, tmp_path)
     before = faces.credit_note(note["credit_note"])
     assert before["api pdf"] == before["admin pdf"] == before["cli pdf"]
@@ -456,21 +463,9 @@ def test_archiving_a_credit_note_builds_its_factur_x_once_and_archives_the_bytes
     (einvoice.built_once), and each file holds what its format gives built on its own."""
     from engine.documents import credit_note_einvoice
     from engine.ledger import credit_note_store
-    from tests.test_credit_notes import business
 
-    firma = business(engine, "firma")
-    firma.send("credit.topped_up", "2026-11-02T10:00:00+01:00", amount="100.00")
-    firma.call("2026-11-03T10:00:00+01:00", "+4921155555", 600)
     engine.archive = None
-    (invoice,) = effects_of(firma.send("clock", "2026-12-01T00:00:00+01:00"), "invoice_issued")
-    objection = firma.send(
-        "objection.received",
-        "2026-12-05T10:00:00+01:00",
-        invoice=invoice["invoice"],
-        channel="letter",
-        justified_amount="12.34",
-    )
-    (issued,) = effects_of(objection, "credit_note.issued")
+    _, _, issued = objected(engine)
     with engine.store.unit(commit=False) as unit:
         note = credit_note_store.credit_note(unit.connection, issued["credit_note"])
     alone = {
