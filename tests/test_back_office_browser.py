@@ -71,12 +71,15 @@ def log_in(page, email: str, landing: str) -> None:
 
 
 def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(page):
+    # after a click the next page may still be loading: expect() waits, count() does not
+    from playwright.sync_api import expect
+
     log_in(page, "finance@example.com", "Finance dashboard")
     assert page.locator("#chart-items rect").count() > 0  # drawn on the server, as SVG
     page.click("#nav-accounts")
     page.fill("#q", "kundin 3")
     page.click("#account-search button")
-    assert page.locator("#accounts tbody tr").count() == 1
+    expect(page.locator("#accounts tbody tr")).to_have_count(1)
     page.click(f"text={CUSTOMER}")
     assert CUSTOMER in page.inner_text("#customer-name")
     open_number = page.locator("#open-items tr td").first.inner_text()
@@ -116,7 +119,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
     assert page.locator(f"tr[data-number='{open_number}'] .badge").inner_text() == "paid"
 
     page.click("#nav-dashboard")
-    assert page.locator("#receivables svg").count() == 1
+    expect(page.locator("#receivables svg")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
 
 
