@@ -18,6 +18,7 @@ import orjson
 from tqdm import tqdm
 
 from billing.replay_documents import DocumentsBeside
+from engine.collector import collector_paused
 from engine.engine import Engine
 from engine.events import EventInvalid, loads_json, parse_event
 
@@ -63,33 +64,46 @@ def replay(
 def _replay(engine: Engine, source: IO[str], out: IO[str], batch_size: int) -> ReplaySummary:
     summary = ReplaySummary()
     slots: list[dict | None] = []
-    batch = []
+    batch: list = []
     size = _size_of(source)
+    lines = enumerate(source, start=1)
     # a progress bar on standard error only when it is a terminal (disable=None)
     with tqdm(
         total=size, unit="B", unit_scale=True, disable=None, leave=False, desc="replay"
     ) as progress:
-        tracking = not progress.disable
-        for number, line in enumerate(source, start=1):
-            if tracking:
-                progress.update(len(line.encode("utf-8")))
-            if not line.strip():
-                continue
-            summary.lines += 1
-            try:
-                event = parse_event(loads_json(line))
-            except orjson.JSONDecodeError as exc:
-                slots.append(_invalid(number, "", f"not JSON: {exc.msg}"))
-                continue
-            except EventInvalid as exc:
-                slots.append(_invalid(number, exc.field, exc.message))
-                continue
-            slots.append(None)
-            batch.append(event)
-            if len(batch) >= batch_size:
+        more = True
+        while more:
+            # A batch's parsed events live until it is written: the collector is paused while
+            # it is read as well as while it is applied (engine/collector.py).
+            with collector_paused(batch_size):
+                more = _read_batch(lines, batch, slots, batch_size, summary, progress)
                 _flush(engine, batch, slots, out, summary)
-        _flush(engine, batch, slots, out, summary)
     return summary
+
+
+def _read_batch(lines, batch, slots, batch_size, summary, progress) -> bool:
+    """Parse lines into ``batch`` (results of invalid lines into ``slots``) until it holds
+    ``batch_size`` events; False once the source is at its end."""
+    tracking = not progress.disable
+    for number, line in lines:
+        if tracking:
+            progress.update(len(line.encode("utf-8")))
+        if not line.strip():
+            continue
+        summary.lines += 1
+        try:
+            event = parse_event(loads_json(line))
+        except orjson.JSONDecodeError as exc:
+            slots.append(_invalid(number, "", f"not JSON: {exc.msg}"))
+            continue
+        except EventInvalid as exc:
+            slots.append(_invalid(number, exc.field, exc.message))
+            continue
+        slots.append(None)
+        batch.append(event)
+        if len(batch) >= batch_size:
+            return True
+    return False
 
 
 def _flush(engine, batch, slots, out, summary) -> None:

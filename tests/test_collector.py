@@ -57,3 +57,32 @@ def test_batches_in_threads_leave_the_collector_enabled():
         thread.join()
     assert gc.isenabled()
     assert collector._state["depth"] == 0
+
+
+def test_a_replay_reads_each_batch_with_the_collector_paused(monkeypatch):
+    """The parsed events of a batch live until it is written: reading them is paused too
+    (billing/replay.py), and the collector runs again between batches and after the file."""
+    import io
+
+    import orjson
+
+    from billing import replay as replay_module
+    from billing.demo import month_of_events
+    from engine.engine import Engine
+
+    enabled_while_parsing = []
+    parse = replay_module.parse_event
+
+    def parse_and_look(raw):
+        enabled_while_parsing.append(gc.isenabled())
+        return parse(raw)
+
+    monkeypatch.setattr(replay_module, "parse_event", parse_and_look)
+    lines = [orjson.dumps(e).decode() for e in month_of_events("2026-11", 5, 2 * PAUSED_FROM)]
+    engine = Engine("sqlite://")
+    summary = replay_module.replay(
+        engine, io.StringIO("\n".join(lines) + "\n"), io.StringIO(), batch_size=PAUSED_FROM
+    )
+    assert summary.lines == len(lines) > 2 * PAUSED_FROM
+    assert not any(enabled_while_parsing)
+    assert gc.isenabled()
