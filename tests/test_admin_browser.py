@@ -90,6 +90,8 @@ def test_a_product_manager_edits_a_plan_and_sees_the_schema_error_at_its_line(pa
 
 
 def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_weeks_out(page):
+    from playwright.sync_api import expect
+
     log_in(page, "legal@example.com")
     page.goto(f"/admin/files/{FEE_FILE}")
     page.click("#new-draft")
@@ -110,7 +112,7 @@ def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_week
     page.click("#publish")
     assert "letters queued for 3 customers" in page.locator(".flash.info").inner_text()
     rows = page.locator("#outbox tr")
-    assert rows.count() == 4  # a header and one notification per customer
+    expect(rows).to_have_count(4)  # a header and one notification per customer
     page.locator("#outbox summary").first.click()
     body = page.locator("#outbox pre").first.inner_text()
     assert "Pauschale für eine Rücklastschrift: bisher 9,80 €, künftig 12,00 €" in body
@@ -140,13 +142,15 @@ def test_the_content_security_policy_blocks_nothing_the_pages_need(page):
 
 
 def test_legal_opens_conformance_from_the_nav_and_sees_each_warning_with_both_citations(page):
+    from playwright.sync_api import expect
+
     log_in(page, "legal@example.com")
     page.click("#nav-conformance")
     assert page.inner_text("h1") == "Conformance with the statutes"
     assert page.input_value("#at") == "2026-11-21"
     assert "13 warnings on 2026-11-21 (terms version 2026-01-01)" in page.inner_text("#summary")
     rows = page.locator("#conformance tr")
-    assert rows.count() == 14  # a header and one row per warning
+    expect(rows).to_have_count(14)  # a header and one row per warning
     interest = page.locator("#conformance tr", has_text="business_margin")
     cells = interest.locator("td").all_inner_texts()
     assert cells[0].startswith("AGB 4.4.4") and cells[2].startswith("BGB § 288 (2)")
@@ -169,6 +173,8 @@ def test_legal_opens_conformance_from_the_nav_and_sees_each_warning_with_both_ci
 
 
 def test_choosing_2013_shows_only_the_signature_warning(page):
+    from playwright.sync_api import expect
+
     log_in(page, "legal@example.com")
     page.goto("/admin/conformance")
     page.fill("#at", "2013-01-01")
@@ -176,6 +182,6 @@ def test_choosing_2013_shows_only_the_signature_warning(page):
     page.wait_for_url("**/admin/conformance?at=2013-01-01")
     assert "1 warning on 2013-01-01" in page.inner_text("#summary")
     rows = page.locator("#conformance tr")
-    assert rows.count() == 2
+    expect(rows).to_have_count(2)
     assert "UStG § 14 (3)" in rows.nth(1).inner_text()
     assert "TKG § 57" not in page.inner_text("main")

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eur(page):  # noqa: F811
+    from playwright.sync_api import expect
+
     log_in(page, "legal@example.com")
     page.goto(f"/admin/files/{FEE_FILE}")
     page.click("#new-draft")
@@ -29,7 +31,7 @@ def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eu
     error = page.locator("#field-flat_fee .field-error").inner_text()
     assert "expected money like '9.80 EUR', got '12.5 EUR'" in error
     assert "invalid" in page.get_attribute("#field-flat_fee", "class")
-    assert page.locator(".flash.info").count() == 0, "no success banner beside the error"
+    expect(page.locator(".flash.info"), "no success banner beside the error").to_have_count(0)
     assert "1 error(s)" in page.inner_text("#error-count")
     assert 'flat_fee: "12.5 EUR"' in page.inner_text("#checked")  # at its line in the YAML view
     ARTIFACTS.mkdir(exist_ok=True)  # for docs/walkthroughs.md's legal walkthrough, step 2
@@ -39,7 +41,7 @@ def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eu
     page.click("#save-form")
     assert page.locator(".flash.info").inner_text() == "Draft saved."
     assert 'flat_fee: "12.00 EUR"' in page.input_value("#yaml")
-    assert page.locator(".field-error").count() == 0
+    expect(page.locator(".field-error")).to_have_count(0)
     assert page.inner_text("#earliest") == "2027-01-03"
     assert page.inner_text("#customer-effect") == "to their disadvantage"
     assert "3 customer(s) by e-mail: 2 consumer(s), 1 business customer(s)" in page.inner_text(

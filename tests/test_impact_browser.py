@@ -63,6 +63,8 @@ def page(browser, server, request):
 
 
 def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_november(page, engine):
+    from playwright.sync_api import expect
+
     log_in(page)
     page.goto(f"/admin/files/{FEE_FILE}")
     page.click("#new-draft")
@@ -85,7 +87,7 @@ def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_nove
         "36.00",
         "+6.60",
     ]
-    assert page.locator("#impact-largest tr").count() == 4  # a header and three accounts
+    expect(page.locator("#impact-largest tr")).to_have_count(4)  # a header and three accounts
     bar = page.locator('#impact-chart g[data-item="returned_debit_fee"] rect.impact-after')
     assert float(bar.get_attribute("width")) > 0
     assert "publishing would notify 26 customers" in page.inner_text("#impact-notices")

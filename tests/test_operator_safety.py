@@ -9,6 +9,7 @@ workers refuse the sixth failed login of a minute whichever of them answers.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -264,14 +265,18 @@ def test_two_gunicorn_workers_refuse_the_sixth_failed_login_of_a_minute(tmp_path
     environment = _environment(BILLING_GUNICORN_OPTIONS=json.dumps(options))
     process = _started(command, port, environment, log)
     try:
-        first = _held_connection(port)  # one worker waits on it: the other answers
-        statuses = [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(3)]
-        second = _held_connection(port)  # taken by the worker that answered
-        first.close()  # the first worker answers the rest
-        statuses += [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(7)]
-        # the right password too: the account is over its limit for this minute
-        statuses.append(_login_attempt(port, "legal@example.com", PASSWORD))
-        second.close()
+        # the held connections overlap (the first closes while the second is held), so an
+        # ExitStack closes whichever are still open if a login attempt raises
+        with contextlib.ExitStack() as held:
+            # one worker waits on the first held connection: the other answers
+            first = held.enter_context(_held_connection(port))
+            statuses = [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(3)]
+            second = held.enter_context(_held_connection(port))  # taken by the worker that answered
+            first.close()  # the first worker answers the rest
+            statuses += [_login_attempt(port, "legal@example.com", "wrong!") for _ in range(7)]
+            # the right password too: the account is over its limit for this minute
+            statuses.append(_login_attempt(port, "legal@example.com", PASSWORD))
+            second.close()
     finally:
         _stop(process)
     assert statuses == [401] * 5 + [429] * 6
