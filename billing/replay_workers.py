@@ -339,6 +339,7 @@ def _invalid(line: int, field: str, message: str) -> dict:
 
 def apply_lines(engine, lines: list[tuple[int, str]], batch_size: int) -> list[tuple]:
     """``(number, status, result JSON)`` of each line, applied in order as ``replay`` does."""
+    from engine.collector import collector_paused
     from engine.events import EventInvalid, loads_json, parse_event
 
     answers: list[tuple[int, str, str]] = []
@@ -353,18 +354,25 @@ def apply_lines(engine, lines: list[tuple[int, str]], batch_size: int) -> list[t
         batch.clear()
         slots.clear()
 
-    for number, line in lines:
-        try:
-            event = parse_event(loads_json(line))
-        except orjson.JSONDecodeError as exc:
-            slots.append((number, _invalid(number, "", f"not JSON: {exc.msg}")))
-            continue
-        except EventInvalid as exc:
-            slots.append((number, _invalid(number, exc.field, exc.message)))
-            continue
-        slots.append((number, None))
-        batch.append(event)
-        if len(batch) >= batch_size:
+    rest = iter(lines)
+    more = True
+    while more:
+        more = False
+        # as billing/replay.py: a batch is read and applied with the collector paused
+        with collector_paused(batch_size):
+            for number, line in rest:
+                try:
+                    event = parse_event(loads_json(line))
+                except orjson.JSONDecodeError as exc:
+                    slots.append((number, _invalid(number, "", f"not JSON: {exc.msg}")))
+                    continue
+                except EventInvalid as exc:
+                    slots.append((number, _invalid(number, exc.field, exc.message)))
+                    continue
+                slots.append((number, None))
+                batch.append(event)
+                if len(batch) >= batch_size:
+                    more = True
+                    break
             flush()
-    flush()
     return answers

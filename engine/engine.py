@@ -271,13 +271,16 @@ class Engine:
         self, raws: Iterable[Mapping[str, Any]], *, refuse_conflicts: bool = False
     ) -> list[dict[str, Any]]:
         """Apply events in order in one transaction; if any is malformed, none is applied."""
+        raws = list(raws)
         parsed = []
-        for index, raw in enumerate(raws):
-            try:
-                parsed.append(parse_event(raw))
-            except EventInvalid as exc:
-                raise BatchInvalid(index, exc) from None
-        return self.handle_events(parsed, refuse_conflicts=refuse_conflicts)
+        # the parsed events live until the batch is written (engine/collector.py)
+        with collector_paused(len(raws)):
+            for index, raw in enumerate(raws):
+                try:
+                    parsed.append(parse_event(raw))
+                except EventInvalid as exc:
+                    raise BatchInvalid(index, exc) from None
+            return self.handle_events(parsed, refuse_conflicts=refuse_conflicts)
 
     def handle_events(
         self, events: list[Event], *, refuse_conflicts: bool = False

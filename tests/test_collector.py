@@ -86,3 +86,23 @@ def test_a_replay_reads_each_batch_with_the_collector_paused(monkeypatch):
     assert summary.lines == len(lines) > 2 * PAUSED_FROM
     assert not any(enabled_while_parsing)
     assert gc.isenabled()
+
+
+def test_a_batch_posted_at_once_is_parsed_with_the_collector_paused(monkeypatch):
+    """``Engine.handle_many`` (the API's batches): the parsing is paused as the applying."""
+    from billing.demo import month_of_events
+    from engine import engine as engine_module
+
+    enabled_while_parsing = []
+    parse = engine_module.parse_event
+
+    def parse_and_look(raw):
+        enabled_while_parsing.append(gc.isenabled())
+        return parse(raw)
+
+    monkeypatch.setattr(engine_module, "parse_event", parse_and_look)
+    events = list(month_of_events("2026-11", 5, PAUSED_FROM))
+    results = engine_module.Engine("sqlite://").handle_many(events)
+    assert len(results) == len(events) >= PAUSED_FROM
+    assert not any(enabled_while_parsing)
+    assert gc.isenabled()
