@@ -138,18 +138,40 @@ def clock():
     document = json_body()
     if not isinstance(document, dict):
         raise ApiError(400, 'Send {"until": "<instant>"} and optionally "account".', "")
-    unknown = set(document) - {"until", "account"}
-    if unknown:
-        raise ApiError(400, f"Unknown field {sorted(unknown)[0]!r}.", f"/{sorted(unknown)[0]}")
-    until = document.get("until")
-    if not isinstance(until, str):
-        raise ApiError(400, "until is required: an instant with offset.", "/until")
-    instant = instant_arg(until, "/until")
-    if not isinstance(instant, datetime):
-        raise ApiError(400, "until must be an instant with offset, not a date.", "/until")
+    faults = clock_faults(document)
+    if faults:
+        first = faults[0]
+        raise ApiError(400, first["message"], first["field"], errors=faults[:MAX_FAULTS])
+    instant = datetime.fromisoformat(document["until"])
     account = document.get("account")
+    return json_response({"results": get_engine().advance(instant, account)})
+
+
+def clock_faults(document: dict[str, Any]) -> list[dict[str, str]]:
+    """Every fault of a clock request, each ``{"field", "message"}``: unknown fields, and
+    ``until`` and ``account`` checked as a clock event's ``at`` and ``account`` are."""
+    faults = [
+        {"field": f"/{name}", "message": f"Unknown field {name!r}: send until and account."}
+        for name in sorted(set(document) - {"until", "account"})
+    ]
+    until, account = document.get("until"), document.get("account")
     if "account" in document and not isinstance(account, str):
-        raise ApiError(400, "account must be a string.", "/account")
+        faults.append({"field": "/account", "message": "account must be a string."})
+        account = None
+    if not isinstance(until, str):
+        faults.append({"field": "/until", "message": "until is required: an instant with offset."})
+        until = None
+    else:
+        try:
+            instant = instant_arg(until, "/until")
+        except ApiError as error:
+            faults.append({"field": "/until", "message": error.message})
+            until = None
+        else:
+            if not isinstance(instant, datetime):
+                message = "until must be an instant with offset, not a date."
+                faults.append({"field": "/until", "message": message})
+                until = None
     try:
         # The same checks as the clock event's: instants in the covered years, a valid account.
         parse_event(
@@ -157,13 +179,16 @@ def clock():
                 "id": "x",
                 "type": "clock",
                 "account": "x" if account is None else account,
-                "at": until,
+                "at": "2026-01-01T00:00:00+00:00" if until is None else until,
             }
         )
     except EventInvalid as exc:
-        field = "/until" if exc.field == "/at" else exc.field
-        raise ApiError(400, exc.message, field) from None
-    refusal = horizon().refusal(until, "until")
-    if refusal is not None:
-        raise ApiError(400, f"{refusal}.", "/until")
-    return json_response({"results": get_engine().advance(instant, account)})
+        faults.extend(
+            {"field": "/until" if f.field == "/at" else f.field, "message": f.message}
+            for f in exc.faults
+        )
+    if until is not None and not any(f["field"] == "/until" for f in faults):
+        refusal = horizon().refusal(until, "until")  # no instant from the future
+        if refusal is not None:
+            faults.append({"field": "/until", "message": f"{refusal}."})
+    return faults

@@ -144,6 +144,21 @@ def test_clock_fires_due_deadlines(api):
     assert post(api, "/api/v1/clock", {"until": "2026-12-01"}).status_code == 400
 
 
+def test_a_refused_clock_names_every_fault_at_once_and_fires_nothing(api):
+    post(api, "/api/v1/events", dict(ACME_OPENED, plan="clinq-premium"))
+    before = get(api, "/api/v1/accounts/acme/ledger").json
+    refused = post(api, "/api/v1/clock", {"until": "2026-12-01", "account": 7, "colour": "red"})
+    assert refused.status_code == 400
+    faults = refused.json["error"]["errors"]
+    assert [f["field"] for f in faults] == ["/colour", "/account", "/until"]
+    assert "not a date" in faults[2]["message"]
+    assert refused.json["error"]["field"] == "/colour"  # the first, as for every 400
+    # an account the clock event refuses, and an instant beyond the platform's clock
+    both = post(api, "/api/v1/clock", {"until": "2099-12-01T00:00:00+01:00", "account": "a b"})
+    assert [f["field"] for f in both.json["error"]["errors"]] == ["/account", "/until"]
+    assert get(api, "/api/v1/accounts/acme/ledger").json == before  # no base fee fired
+
+
 def test_unknown_accounts_are_404_and_wrong_methods_405(api):
     missing = get(api, "/api/v1/accounts/nobody")
     assert (missing.status_code, missing.json["error"]["message"]) == (
