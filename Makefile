@@ -50,8 +50,11 @@ clauses: $(STAMP)
 	$(BIN)/billing clauses --write docs/clauses.md
 
 # Re-resolve every pin to the newest release pyproject.toml allows. `make lock KEEP=1` keeps
-# the existing pins and only adds what a changed pyproject.toml needs.
-lock: $(STAMP)
+# the existing pins and only adds what a changed pyproject.toml needs. It runs the uv of the
+# .venv there is (made only if there is none): a changed pyproject.toml does not rebuild the
+# environment under a test run that is using it; the next `make test` rebuilds it from the lock.
+lock:
+	@test -x $(BIN)/uv || $(MAKE) $(STAMP)
 	$(BIN)/uv pip compile $(if $(KEEP),,--upgrade) $(LOCK_ARGS)
 
 clean:

@@ -325,6 +325,8 @@ class Engine:
         raise AssertionError("unreachable")
 
     def _archive_here(self, invoices: list[str], credit_notes: list[str]) -> None:
+        """The default archiving: the documents a commit issued, archived in this process
+        right after it (GoBD: issued documents kept as issued; engine/documents/archive.py)."""
         archive_issued(self.store, self.catalog, invoices, credit_notes)
 
     def quote(self, raw: Mapping[str, Any], *, refuse_conflicts: bool = False) -> dict[str, Any]:
