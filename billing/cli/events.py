@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from billing.cli.common import OptionError, cli_actor, instant_option, parse_instant
 from billing.demo import month_of_events
-from billing.replay import replay
+from billing.replay import BATCH, replay
 from billing.replay_workers import WorkersNeedPostgres, check_database, replay_parallel
 from engine.engine import Engine
 from engine.events import FIRST_YEAR, LAST_YEAR, EventInvalid, parse_event
@@ -27,7 +27,9 @@ def add_commands(commands) -> None:
     replay_parser.add_argument(
         "--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)"
     )
-    replay_parser.add_argument("--batch", type=int, default=2000, help="events per transaction")
+    replay_parser.add_argument(
+        "--batch", type=int, default=BATCH, help=f"events per transaction (default {BATCH})"
+    )
     replay_parser.add_argument(
         "--workers",
         type=int,
