@@ -16,12 +16,16 @@ import pytest
 
 from billing.cli.main import main
 from engine.catalog import PROJECT_ROOT
-from engine.drafting.impact import AS_IF_IN_FORCE, Period, counts, draft_impact
+from engine.core.state import Invoice
+from engine.drafting.impact import AS_IF_IN_FORCE, Period, counts, describe, draft_impact
+from engine.drafting.impact_replay import InvoiceNames
 from engine.engine import Engine
+from engine.events import parse_event
 from tests.conftest import Customer
 from tests.test_admin import FEE_FILE, fee_draft
 
 RATES_FILE = "tariffs/rates/sipgate-team.yaml"
+CREDIT_FILE = "rules/clinq-sd/1.3-credit-account.yaml"
 NOVEMBER = Period(date(2026, 11, 1), date(2026, 11, 30))
 WORLD = "+12125550100"  # rest of the world: 0.2900 EUR/min, billed per started minute
 
@@ -278,6 +282,7 @@ def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(mont
     assert 'id="impact-chart"' in page and 'data-item="returned_debit_fee"' in page
     assert "Accounts affected: <strong>2</strong>" in page
     assert "notify <strong>3</strong> customers" in page
+    assert 'id="impact-unmatched"' not in page  # every return named an invoice found again
     assert csrf(page.encode())  # the rest of the draft page is there
     with month.store.db.connect() as connection:
         assert counts(connection) == before
@@ -293,3 +298,159 @@ def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(mont
     # empty dates: the last complete month of the stored events (October here)
     default = client.get(f"/admin/drafts/{draft_id}/impact").data.decode()
     assert 'value="2026-10-01"' in default and "2026-10-01 to 2026-10-31" in default
+
+
+# -- returns that name their invoice (AGB 4.2.3) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory, decider):
+    """A return naming its invoice, whose number the replay gives another invoice.
+
+    early (consumer): a world call of 35 minutes in October, -10.15 EUR, invoiced on 20 October
+    (CLINQ SD 1.3): invoice 2026-000001; no event in November, so never replayed.
+    dora (consumer): the same in November: invoice 2026-000002 on 20 November, collected on the
+    23rd, the debit returned on the 25th naming 2026-000002 (AM04: 9.80 EUR fee). Replaying dora
+    alone numbers her invoice 2026-000001.
+    """
+    url = f"sqlite:///{tmp_path_factory.mktemp('impact-named') / 'ledger.sqlite'}"
+    engine = Engine(url, decider=decider)
+    early, dora = Customer(engine, "early"), Customer(engine, "dora")
+    for customer, month, offset in ((early, "10", "+02:00"), (dora, "11", "+01:00")):
+        customer.open(at="2026-10-01T09:00:00+02:00", customer_type="consumer")
+        assert (
+            customer.call(f"2026-{month}-05T10:00:00{offset}", WORLD, 2100)["status"] == "applied"
+        )
+        issued = customer.send("clock", f"2026-{month}-20T08:00:00{offset}")
+        assert [e["invoice"] for e in issued["effects"] if e["kind"] == "invoice_issued"] == [
+            f"2026-00000{1 if customer is early else 2}"
+        ]
+    paid = dora.send(
+        "payment.received", "2026-11-23T10:00:00+01:00", amount="10.15", method="direct_debit"
+    )
+    assert paid["status"] == "applied"
+    returned = dora.send(
+        "direct_debit.returned",
+        "2026-11-25T10:00:00+01:00",
+        amount="10.15",
+        invoice="2026-000002",
+        end_to_end_id="2026-000002",
+        reason_code="AM04",
+    )
+    assert returned["status"] == "applied"
+    yield engine
+    engine.close()
+
+
+def credit_draft(threshold: str) -> str:
+    """CLINQ SD 1.3 with another threshold for the negative-credit invoice."""
+    from admin_ui.views import _latest_version_text
+
+    text = _latest_version_text(PROJECT_ROOT, {}, CREDIT_FILE)
+    assert text.count('invoice_threshold: "-10.00 EUR"') == 1
+    text = text.replace('invoice_threshold: "-10.00 EUR"', f'invoice_threshold: "{threshold}"')
+    kept = [line for line in text.splitlines()[1:] if not line.startswith("note:")]
+    return "effective_from: 2027-02-01\n" + "\n".join(kept) + "\n"
+
+
+def test_a_return_naming_its_invoice_counts_its_fee_before_and_after(named):
+    """The replay finds dora's 2026-000002 as its own 2026-000001 (the negative-credit invoice
+    of November, CLINQ SD 1.3): the fee of 9.80 counts before, 12.00 after (AGB 8 preview)."""
+    impact = impact_of(named, FEE_FILE, fee_draft("2027-01-01", "12.00 EUR"))
+    fee = item(impact, "returned_debit_fee")
+    assert (fee.before, fee.after, fee.delta) == (
+        Decimal("9.80"),
+        Decimal("12.00"),
+        Decimal("2.20"),
+    )
+    assert [(c.account, c.delta) for c in impact.changes] == [("dora", Decimal("2.20"))]
+    assert impact.accounts_replayed == 1  # early has no event in November
+    assert (impact.unmatched.before, impact.unmatched.after) == ({}, {})
+    assert impact.to_json()["unmatched_invoice_events"]["after"] == 0
+    shown = describe(impact)
+    assert "events naming an invoice the replay did not issue (left as stored): 0 before, " in shown
+    # the same with two full replays and in two processes
+    everyone = impact_of(
+        named, FEE_FILE, fee_draft("2027-01-01", "12.00 EUR"), exhaustive=True, parallel=True
+    )
+    assert same(everyone) == same(impact)
+
+
+def test_a_return_naming_an_invoice_the_draft_does_not_issue_is_counted_unmatched(
+    named, tmp_path, capsys
+):
+    """Under a threshold of -20.00 EUR dora's -10.15 EUR is not invoiced: the replay with the
+    draft has no counterpart of 2026-000002, so the return stays as stored, is refused there and
+    its fee is missing after; the preview says so instead of dropping it silently."""
+    impact = impact_of(named, CREDIT_FILE, credit_draft("-20.00 EUR"))
+    fee = item(impact, "returned_debit_fee")
+    assert (fee.before, fee.after) == (Decimal("9.80"), Decimal("0.00"))
+    assert (impact.unmatched.before, impact.unmatched.after) == (
+        {},
+        {"direct_debit.returned": 1},
+    )
+    assert "0 before, 1 after (direct_debit.returned 1)" in describe(impact)
+    draft = tmp_path / "credit.yaml"
+    draft.write_text(credit_draft("-20.00 EUR"), encoding="utf-8")
+    period = ["--from", "2026-11-01", "--to", "2026-11-30"]
+    args = ["terms", "impact", str(draft), "--file", CREDIT_FILE, "--db", str(named.store.url)]
+    assert main([*args, *period, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["unmatched_invoice_events"]
+    assert {k: v for k, v in shown.items() if k != "note"} == {
+        "before": 0,
+        "after": 1,
+        "by_type_before": {},
+        "by_type_after": {"direct_debit.returned": 1},
+    }
+    assert "left as stored" in shown["note"]
+    # legal sees it on the draft's page too
+    from billing.wsgi import create_app
+    from engine.access.people import create_person
+    from tests.test_admin import NOW, PASSWORD, login, new_draft, save
+
+    app = create_app(engine=named)
+    app.config.update(SECRET_KEY="test", BILLING_NOW=lambda: NOW)
+    with named.store.db.begin() as connection:
+        create_person(connection, "legal@example.com", "legal", PASSWORD)
+    client = app.test_client()
+    login(client, "legal@example.com")
+    draft_id = new_draft(client, CREDIT_FILE)
+    assert save(client, draft_id, credit_draft("-20.00 EUR")).status_code == 200
+    page = client.get(f"/admin/drafts/{draft_id}/impact?from=2026-11-01&to=2026-11-30")
+    shown_page = page.data.decode()
+    assert 'id="impact-unmatched"' in shown_page
+    assert "0 before and 1 with the draft (direct_debit.returned 1)" in shown_page
+
+
+def test_a_stored_number_the_replay_gave_another_invoice_does_not_name_it():
+    """A return of dora's stored 2026-000002 (November's negative-credit invoice) where the
+    replay issued no such invoice but numbered her monthly invoice 2026-000002: not applied to
+    the wrong invoice (AGB 4.2.3), counted as unmatched; one with a counterpart is renamed."""
+    names = InvoiceNames(
+        {
+            "2026-000002": ("dora", ("negative_credit", "2026-11", 0)),
+            "2026-000007": ("dora", ("monthly", "2026-11", 0)),
+        }
+    )
+    replayed = [
+        Invoice("2026-000002", "dora", "monthly", "2026-12-01", "2026-12-01", 500, 500, "", "")
+    ]
+    replayed[0].period = "2026-11"
+
+    def returned(number: str):
+        return parse_event(
+            {
+                "id": f"r-{number}",
+                "type": "direct_debit.returned",
+                "account": "dora",
+                "at": "2026-12-10T10:00:00+01:00",
+                "amount": "5.00",
+                "invoice": number,
+            }
+        )
+
+    assert names.translate(returned("2026-000007"), replayed).data["invoice"] == "2026-000002"
+    assert names.unmatched == {}
+    kept = names.translate(returned("2026-000002"), replayed).data["invoice"]
+    assert kept != "2026-000002" and kept.startswith("2026-000002")
+    assert names.unmatched == {("dora", "direct_debit.returned"): 1}

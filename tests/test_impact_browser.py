@@ -2,10 +2,10 @@
 
 The server holds `make run`'s demo (billing/serve.py load_demo: 20 generated accounts, 2,000
 calls in November 2026, and the six customers of billing/demo_story.py), whose November has
-three returned top-up debits that the impact counts (the three returns of the SEPA collection
-name invoices, which the replay cannot match yet: docs/walkthroughs.md). Legal drafts a
-returned-debit fee of 12.00 EUR instead of 9.80 (AGB 4.2.3) and asks for November's impact:
-3 x 2.20 = 6.60 EUR more.
+six returned debits that the impact counts: three of top-ups and the three of the SEPA
+collection, which name their invoice (the replay finds it by its identity in the account:
+docs/walkthroughs.md). Legal drafts a returned-debit fee of 12.00 EUR instead of 9.80 (AGB
+4.2.3) and asks for November's impact: 6 x 2.20 = 13.20 EUR more.
 """
 
 from __future__ import annotations
@@ -78,16 +78,16 @@ def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_nove
     page.fill("#impact-to", "2026-11-30")
     page.click("#impact-run")
     page.wait_for_selector("#impact-chart")
-    # three returned top-up debits in November: 3 x 9.80 = 29.40 before, 3 x 12.00 = 36.00 after
-    assert page.inner_text("#impact-delta") == "+6.60"
+    # six returned debits in November: 6 x 9.80 = 58.80 before, 6 x 12.00 = 72.00 after
+    assert page.inner_text("#impact-delta") == "+13.20"
     fee_row = page.locator('#impact-items tr[data-item="returned_debit_fee"]')
     assert fee_row.inner_text().split("\t") == [
         "Returned debit fee (AGB 4.2.3)",
-        "29.40",
-        "36.00",
-        "+6.60",
+        "58.80",
+        "72.00",
+        "+13.20",
     ]
-    expect(page.locator("#impact-largest tr")).to_have_count(4)  # a header and three accounts
+    expect(page.locator("#impact-largest tr")).to_have_count(7)  # a header and six accounts
     bar = page.locator('#impact-chart g[data-item="returned_debit_fee"] rect.impact-after')
     assert float(bar.get_attribute("width")) > 0
     assert "publishing would notify 26 customers" in page.inner_text("#impact-notices")

@@ -11,6 +11,9 @@ draft gives the draft's version the period's first day as its effective date, wh
 draft names. Each account's whole history up to the period's end is replayed, so its state at
 the period's start (balance, free minutes, contract, deadlines) is what the engine computes;
 the two catalogs agree before the period, so the histories differ only from its first day.
+An event naming an invoice (a returned direct debit, whose fee a draft may change) names in each
+replay the invoice that replay issued in its place; those naming one a replay did not issue are
+counted (:class:`Unmatched`).
 
 Which accounts are replayed: those with an event in the period whose plan the draft concerns
 (:func:`engine.contract.publications.concerned_plans`; every plan for a clause). An account is
@@ -41,6 +44,7 @@ from engine.contract.publications import (
 )
 from engine.core.money import format_amount, from_cents
 from engine.drafting.impact_replay import (
+    UNMATCHED,
     VAT_ITEM,
     CatalogRecipe,
     ImpactRefused,
@@ -49,6 +53,7 @@ from engine.drafting.impact_replay import (
     draft_recipe,
     read_stored,
     terms_impact,
+    unmatched,
     watchable,
 )
 from engine.drafting.publishing import Assessment, validate_draft
@@ -136,6 +141,49 @@ class Notices:
 
 
 @dataclass(frozen=True)
+class Unmatched:
+    """Stored events naming an invoice a replay did not issue, per event type, in each replay.
+
+    A replay finds the invoice an event names by its identity in the account, not its number
+    (engine/drafting/impact_replay.py, InvoiceNames); an invoice the draft does not issue (or
+    the terms in force, replayed) has none, and the event is left as stored: a returned debit
+    (and its fee), a reminder or an objection is then refused, a payment's reference finds
+    nothing. Counted so that the preview of AGB 8 says what it could not replay.
+    """
+
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+
+    NOTE = (
+        "Stored events naming an invoice the replay did not issue are left as stored: a "
+        "returned debit (and its fee), a reminder or an objection is refused there, a "
+        "payment's reference finds no invoice."
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "before": sum(self.before.values()),
+            "after": sum(self.after.values()),
+            "by_type_before": dict(self.before),
+            "by_type_after": dict(self.after),
+            "note": self.NOTE,
+        }
+
+    def describe(self) -> str:
+        """The line ``billing terms impact`` prints, e.g. ``0 before, 1 after
+        (direct_debit.returned 1)``."""
+
+        def counted(by_type: Mapping[str, int], replay: str) -> str:
+            types = ", ".join(f"{kind} {count}" for kind, count in by_type.items())
+            return f"{sum(by_type.values())} {replay}" + (f" ({types})" if types else "")
+
+        return (
+            "  events naming an invoice the replay did not issue (left as stored): "
+            f"{counted(self.before, 'before')}, {counted(self.after, 'after')}"
+        )
+
+
+@dataclass(frozen=True)
 class Impact:
     """The draft's effect on one period: revenue per item and account, and the notices."""
 
@@ -151,6 +199,7 @@ class Impact:
     vat_before: Decimal
     vat_after: Decimal
     notices: Notices
+    unmatched: Unmatched  # events naming an invoice a replay did not issue
     seconds: float = 0.0  # how long the replays took (a measurement, never a business time)
 
     @property
@@ -203,6 +252,7 @@ class Impact:
             "by_item": [i.to_json() for i in self.by_item],
             "largest_changes": [c.to_json() for c in self.largest],
             "notices": self.notices.to_json(),
+            "unmatched_invoice_events": self.unmatched.to_json(),
         }
 
 
@@ -223,7 +273,7 @@ def compare(
         differing = tuple(
             ItemChange(item, from_cents(was.get(item, 0)), from_cents(now.get(item, 0)))
             for item in sorted(set(was) | set(now))
-            if item != VAT_ITEM and was.get(item, 0) != now.get(item, 0)
+            if _is_revenue(item) and was.get(item, 0) != now.get(item, 0)
         )
         if differing:
             customer_type, plan = customers.get(account, ("?", "?"))
@@ -238,7 +288,7 @@ def compare(
                 )
             )
     changes.sort(key=lambda c: (-abs(c.delta), c.account))
-    items = sorted((set(totals_before) | set(totals_after)) - {VAT_ITEM})
+    items = sorted(i for i in set(totals_before) | set(totals_after) if _is_revenue(i))
     by_item = tuple(
         ItemChange(item, from_cents(totals_before[item]), from_cents(totals_after[item]))
         for item in items
@@ -247,7 +297,12 @@ def compare(
 
 
 def _revenue(items: Mapping[str, int]) -> int:
-    return sum(cents for item, cents in items.items() if item != VAT_ITEM)
+    return sum(cents for item, cents in items.items() if _is_revenue(item))
+
+
+def _is_revenue(item: str) -> bool:
+    """Not VAT, nor a count of events the replay could not match (``unmatched:``)."""
+    return item != VAT_ITEM and not item.startswith(UNMATCHED)
 
 
 def counts(connection: Connection) -> dict[str, int]:
@@ -330,6 +385,7 @@ def draft_impact(
             assessment.notice_clause,
             assessment.termination_clause,
         ),
+        unmatched=Unmatched(unmatched(before), unmatched(after)),
         seconds=_time.monotonic() - started,
     )
 
@@ -398,6 +454,7 @@ def describe(impact: Impact) -> str:
         f"delta {format_amount(impact.revenue_delta)} EUR",
         f"  VAT: {format_amount(impact.vat_before)} EUR before, "
         f"{format_amount(impact.vat_after)} EUR after",
+        impact.unmatched.describe(),
         "  by item (EUR):",
     ]
     width = max((len(i.item) for i in impact.by_item), default=4)

@@ -11,6 +11,14 @@ For a clause or a rate table without rules, the first replay watches which accou
 parameter the draft changes (:class:`Watch`); only those are replayed with the draft, the others'
 revenue is the same by construction. A large month runs in two processes at once (each
 rebuilds its catalog from files and publications, which cannot be pickled); a small one here.
+
+Invoice numbers are global and gapless, so a replay of some accounts numbers their invoices
+otherwise than the real engine did. An event naming a stored invoice (a returned debit and its
+fee, a reminder, an objection, a payment's reference) is translated, just before the replay
+applies it, to the number the replay gave the same invoice, found by what identifies it in its
+account (:class:`InvoiceNames`); the engine's numbering stays as it is. An event naming an
+invoice the replay did not issue (the draft changes whether it is issued) is left as stored, so
+refused, and counted per event type (``unmatched:`` items beside the revenue).
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,13 +42,14 @@ from engine.catalog.loader import Appended, load_files
 from engine.drafting.publishing import indent_version
 from engine.effects import INVOICED_ITEMS
 from engine.engine import Engine
-from engine.events import parse_event
+from engine.events import Event, parse_event
 from engine.ledger.compact import stored_shapes
 from engine.ledger.event_payload import DOCUMENT_COLUMNS, stored_canonical_text
 from engine.ledger.tables import (
     accounts,
     epoch_microseconds,
     events,
+    invoices,
     ledger_entries,
     outbox,
     publications,
@@ -47,6 +57,7 @@ from engine.ledger.tables import (
 
 REVENUE_ITEMS = (*INVOICED_ITEMS, "refund_fee")
 VAT_ITEM = "vat"
+UNMATCHED = "unmatched:"  # item prefix: events naming a stored invoice the replay did not issue
 PARALLEL_FROM = 20_000  # events: from here on the two replays run in two processes
 BATCH = 5_000
 MAX_DAYS = 366
@@ -144,6 +155,7 @@ class StoredMonth:
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # id: (type, plan)
     publications: list[dict] = field(default_factory=list)
     outbox: list[dict] = field(default_factory=list)
+    invoices: dict[str, tuple[str, tuple]] = field(default_factory=dict)  # number: (account, id)
 
     def of(self, names: set[str]) -> StoredMonth:
         """The part of the month that concerns the accounts ``names``."""
@@ -152,6 +164,7 @@ class StoredMonth:
             accounts={a: v for a, v in self.accounts.items() if a in names},
             publications=self.publications,
             outbox=[row for row in self.outbox if row["account"] in names],
+            invoices={n: v for n, v in self.invoices.items() if v[0] in names},
         )
 
 
@@ -194,12 +207,110 @@ def read_stored(
         select(outbox).where(outbox.c.publication.in_([p["id"] for p in stored.publications]))
     )
     stored.outbox = [dict(r._mapping) for r in notified if r.account in wanted]
+    # the invoices events may name, and what identifies each in its account (InvoiceNames)
+    issued = connection.execute(
+        select(
+            invoices.c.account,
+            invoices.c.number,
+            invoices.c.kind,
+            invoices.c.issued_on,
+            invoices.c.state,
+        ).order_by(invoices.c.account, invoices.c.number)
+    )
+    by_account: dict[str, list[tuple]] = {}
+    for r in issued:
+        if r.account in wanted:
+            period = orjson.loads(r.state).get("period")
+            by_account.setdefault(r.account, []).append((r.number, r.kind, period, r.issued_on))
+    stored.invoices = {
+        number: (account, identity)
+        for account, rows in by_account.items()
+        for identity, number in identities(rows)
+    }
     return stored
 
 
 def _utc(day: date, zone) -> int:
     """The start of ``day`` as ``events.at_utc`` stores instants (migration 0014)."""
     return epoch_microseconds(datetime.combine(day, time(0), zone))
+
+
+# -- invoices named by number ------------------------------------------------------------------
+
+# The fields naming an invoice by its number: a returned debit's, a reminder's, an objection's,
+# and a payment's reference.
+NAMING = {
+    "direct_debit.returned": ("invoice", "end_to_end_id"),
+    "reminder.sent": ("invoice",),
+    "objection.received": ("invoice",),
+    "payment.received": ("reference",),
+}
+
+
+def identities(invoices: Iterable[tuple]) -> Iterator[tuple[tuple, str]]:
+    """``(identity, number)`` of one account's invoices ``(number, kind, period, issued_on)``,
+    oldest first: the identity is the kind, the period (else the issue day) and how many
+    invoices of that kind and period came before; the number is global, the identity is not."""
+    seen: Counter[tuple] = Counter()
+    for number, kind, period, issued_on in invoices:
+        key = (kind, period or issued_on)
+        yield (*key, seen[key]), number
+        seen[key] += 1
+
+
+class InvoiceNames:
+    """The stored invoices events name, found again in a replay (AGB 4.2.3, AGB 8).
+
+    ``stored`` maps a stored invoice number to its account and identity (:func:`identities`).
+    ``unmatched`` counts per account and event type the events naming a stored invoice of which
+    the replay issued no counterpart.
+    """
+
+    def __init__(self, stored: Mapping[str, tuple[str, tuple]]):
+        self.stored = stored
+        self.unmatched: Counter[tuple[str, str]] = Counter()
+
+    def translate(self, event: Event, invoices: Sequence) -> Event:
+        """``event`` naming the replay's numbers of the stored invoices it names. Where the
+        replay has no counterpart the number is kept (the engine refuses it, or a payment's
+        reference finds nothing) and counted; a value naming no stored invoice of the account
+        is kept too, unless the replay gave that number to one (then it is marked unknown)."""
+        fields = NAMING.get(event.type)
+        if fields is None or not any(name in event.data for name in fields):
+            return event
+        replayed = {
+            identity: number
+            for identity, number in identities(
+                (i.number, i.kind, i.period, i.issued_on) for i in invoices
+            )
+        }
+        numbers = set(replayed.values())
+        renamed, missing = {}, False
+        for name in fields:
+            value = event.data.get(name)
+            account, identity = self.stored.get(value, (None, None))
+            if account == event.account and identity in replayed:
+                renamed[name] = replayed[identity]
+            elif account == event.account:
+                missing = True
+                if value in numbers:  # the replay's number of another invoice
+                    renamed[name] = f"{value} (not issued in the replay)"
+            elif value in numbers:
+                renamed[name] = f"{value} (not an invoice of the account)"
+        if missing:
+            self.unmatched[(event.account, event.type)] += 1
+        changed = {k: v for k, v in renamed.items() if v != event.data[k]}
+        return replace(event, data={**event.data, **changed}) if changed else event
+
+
+def unmatched(revenue: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """Events naming a stored invoice the replay did not issue, per event type, summed."""
+    counted: Counter[str] = Counter()
+    for items in revenue.values():
+        for item, count in items.items():
+            if item.startswith(UNMATCHED):
+                counted[item.removeprefix(UNMATCHED)] += count
+    return dict(sorted(counted.items()))
 
 
 # -- one replay -------------------------------------------------------------------------------
@@ -276,21 +387,25 @@ class _WatchedCatalog(Catalog):
 
 
 class _Replay(Engine):
-    """An engine on its own in-memory database whose catalog never changes."""
+    """An engine on its own in-memory database whose catalog never changes; an event naming a
+    stored invoice names the replay's (:class:`InvoiceNames`)."""
 
     watch: Watch | None = None
+    names: InvoiceNames | None = None
 
     def refresh_catalog(self, unit) -> None:  # the catalog is the one given, publications aside
         return None
 
-    def _apply(self, event, *args, **kwargs):
+    def _apply(self, event, state, pending, invoices, *args, **kwargs):
+        if self.names is not None:
+            event = self.names.translate(event, invoices)
         watch = self.watch
         if watch is not None:
             in_period = self.catalog.local_date(event.at) >= watch.first
             watch.account = event.account if in_period else None
             if in_period and event.type == "terms.notified":
                 watch.touched.add(event.account)  # a notice reads the publications' files
-        return super()._apply(event, *args, **kwargs)
+        return super()._apply(event, state, pending, invoices, *args, **kwargs)
 
 
 def replay_revenue(
@@ -301,13 +416,15 @@ def replay_revenue(
     watch: Watch | None = None,
 ) -> dict[str, dict[str, int]]:
     """Replay ``stored`` in memory under ``catalog``; revenue cents per account and item booked
-    in ``period`` (VAT under ``vat``). With ``watch``, note who read the watched file."""
+    in ``period`` (VAT under ``vat``; under ``unmatched:TYPE`` the events of the type naming a
+    stored invoice the replay did not issue). With ``watch``, note who read the watched file."""
     engine = _Replay(
         "sqlite://",
         catalog=_WatchedCatalog(catalog, watch) if watch else catalog,
         decider=decider,
     )
     engine.watch = watch
+    engine.names = InvoiceNames(stored.invoices)
     try:
         with engine.store.db.begin() as connection:
             if stored.publications:
@@ -343,6 +460,8 @@ def replay_revenue(
             item = f"call:{shapes.detail_constant(row.detail, 'zone', '?')}"
         items = revenue.setdefault(row.account, {})
         items[item] = items.get(item, 0) - row.amount_cents
+    for (account, kind), count in engine.names.unmatched.items():
+        revenue.setdefault(account, {})[UNMATCHED + kind] = count
     return revenue
 
 
