@@ -39,6 +39,7 @@ from sqlalchemy import Connection, insert, select
 
 from engine.catalog import Catalog, CatalogError, InForce, Terms, TermsFile
 from engine.catalog.loader import Appended, load_files
+from engine.collector import collector_paused
 from engine.drafting.publishing import indent_version
 from engine.effects import INVOICED_ITEMS
 from engine.engine import Engine
@@ -432,10 +433,12 @@ def replay_revenue(
             if stored.outbox:
                 connection.execute(insert(outbox), stored.outbox)
         parsed = []
-        for _, payload in stored.payloads:
-            event = parse_event(orjson.loads(payload))
-            if catalog.local_date(event.at) <= period.last:
-                parsed.append(event)
+        # the parsed month lives until it is replayed: no collector passes over it meanwhile
+        with collector_paused(len(stored.payloads)):
+            for _, payload in stored.payloads:
+                event = parse_event(orjson.loads(payload))
+                if catalog.local_date(event.at) <= period.last:
+                    parsed.append(event)
         for start in range(0, len(parsed), BATCH):
             engine.handle_events(parsed[start : start + BATCH])
         with engine.store.db.connect() as connection:
