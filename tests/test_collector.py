@@ -59,6 +59,19 @@ def test_batches_in_threads_leave_the_collector_enabled():
     assert collector._state["depth"] == 0
 
 
+def collector_seen_by_parse(monkeypatch, module) -> list[bool]:
+    """Whether the collector was enabled at each ``module.parse_event`` call (filled later)."""
+    seen: list[bool] = []
+    parse = module.parse_event
+
+    def parse_and_look(raw):
+        seen.append(gc.isenabled())
+        return parse(raw)
+
+    monkeypatch.setattr(module, "parse_event", parse_and_look)
+    return seen
+
+
 def test_a_replay_reads_each_batch_with_the_collector_paused(monkeypatch):
     """The parsed events of a batch live until it is written: reading them is paused too
     (billing/replay.py), and the collector runs again between batches and after the file."""
@@ -70,14 +83,7 @@ def test_a_replay_reads_each_batch_with_the_collector_paused(monkeypatch):
     from billing.demo import month_of_events
     from engine.engine import Engine
 
-    enabled_while_parsing = []
-    parse = replay_module.parse_event
-
-    def parse_and_look(raw):
-        enabled_while_parsing.append(gc.isenabled())
-        return parse(raw)
-
-    monkeypatch.setattr(replay_module, "parse_event", parse_and_look)
+    enabled_while_parsing = collector_seen_by_parse(monkeypatch, replay_module)
     lines = [orjson.dumps(e).decode() for e in month_of_events("2026-11", 5, 2 * PAUSED_FROM)]
     engine = Engine("sqlite://")
     summary = replay_module.replay(
@@ -93,14 +99,7 @@ def test_a_batch_posted_at_once_is_parsed_with_the_collector_paused(monkeypatch)
     from billing.demo import month_of_events
     from engine import engine as engine_module
 
-    enabled_while_parsing = []
-    parse = engine_module.parse_event
-
-    def parse_and_look(raw):
-        enabled_while_parsing.append(gc.isenabled())
-        return parse(raw)
-
-    monkeypatch.setattr(engine_module, "parse_event", parse_and_look)
+    enabled_while_parsing = collector_seen_by_parse(monkeypatch, engine_module)
     events = list(month_of_events("2026-11", 5, PAUSED_FROM))
     results = engine_module.Engine("sqlite://").handle_many(events)
     assert len(results) == len(events) >= PAUSED_FROM

@@ -258,17 +258,25 @@ def test_the_draft_cannot_be_applied_before_a_version_of_its_file(month):
     assert Path(PROJECT_ROOT / FEE_FILE).exists()
 
 
-def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(month):
+def legal_in_the_admin_ui(engine: Engine):
+    """A test client of the admin UI on ``engine``, logged in as legal."""
     from billing.wsgi import create_app
     from engine.access.people import create_person
-    from tests.test_admin import NOW, PASSWORD, csrf, login, new_draft, save
+    from tests.test_admin import NOW, PASSWORD, login
 
-    app = create_app(engine=month)
+    app = create_app(engine=engine)
     app.config.update(SECRET_KEY="test", BILLING_NOW=lambda: NOW)
-    with month.store.db.begin() as connection:
+    with engine.store.db.begin() as connection:
         create_person(connection, "legal@example.com", "legal", PASSWORD)
     client = app.test_client()
     login(client, "legal@example.com")
+    return client
+
+
+def test_the_draft_page_shows_the_impact_with_a_chart_and_refuses_bad_dates(month):
+    from tests.test_admin import csrf, new_draft, save
+
+    client = legal_in_the_admin_ui(month)
     draft_id = new_draft(client, FEE_FILE)
     assert save(client, draft_id, fee_draft("2027-01-01")).status_code == 200
     page = client.get(f"/admin/drafts/{draft_id}").data.decode()
@@ -404,16 +412,9 @@ def test_a_return_naming_an_invoice_the_draft_does_not_issue_is_counted_unmatche
     }
     assert "left as stored" in shown["note"]
     # legal sees it on the draft's page too
-    from billing.wsgi import create_app
-    from engine.access.people import create_person
-    from tests.test_admin import NOW, PASSWORD, login, new_draft, save
+    from tests.test_admin import new_draft, save
 
-    app = create_app(engine=named)
-    app.config.update(SECRET_KEY="test", BILLING_NOW=lambda: NOW)
-    with named.store.db.begin() as connection:
-        create_person(connection, "legal@example.com", "legal", PASSWORD)
-    client = app.test_client()
-    login(client, "legal@example.com")
+    client = legal_in_the_admin_ui(named)
     draft_id = new_draft(client, CREDIT_FILE)
     assert save(client, draft_id, credit_draft("-20.00 EUR")).status_code == 200
     page = client.get(f"/admin/drafts/{draft_id}/impact?from=2026-11-01&to=2026-11-30")
