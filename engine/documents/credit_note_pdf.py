@@ -26,6 +26,7 @@ from engine.documents.invoice_pdf import (
     new_document,
     provider_footer,
 )
+from engine.documents.pdf_fonts import paragraph
 
 
 def render_credit_note(note: CreditNote) -> bytes:
@@ -91,7 +92,7 @@ def render_plain_credit_note(note: CreditNote) -> bytes:
     pdf.set_font(FONT, size=9)
     pdf.ln(4)
     for text in (detail["note"], payment_text(note)[1]):
-        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 5, text)  # left-aligned as an invoice's notes
         pdf.ln(1)
     provider_footer(pdf, provider)
     return dated(bytes(pdf.output()), issued)

@@ -9,6 +9,7 @@ invoice of their period, which counts this amount as already claimed.
 from __future__ import annotations
 
 from engine.documents.german import euro_amount, item_name, numeric_date
+from engine.documents.pdf_fonts import paragraph
 
 VAT_STATEMENT = (
     "Umsatzsteuer: Dieser Ausgleichsbetrag enthält keine gesondert ausgewiesene Umsatzsteuer. "
@@ -95,4 +96,4 @@ def render_settlement(pdf, detail: dict) -> None:
     pdf.set_font(pdf.font_family, size=9)
     pdf.ln(2)
     for text in settlement_notes(detail):
-        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+        paragraph(pdf, 5, text)  # left-aligned as the invoice's other notes
