@@ -124,14 +124,16 @@ def conflict_reason(event_id: str) -> str:
 
 @dataclass
 class _Batch:
-    """What a batch of events will write, collected in event order."""
+    """What a transaction will write, collected in event order: what its slices append is
+    written slice by slice (``write_slice``), the accounts and the rest once (``write``)."""
 
     # the applied and rejected events with their results; the ledger entries of the applied
     # (a call the call path rated comes with its stored form, else None)
     event_rows: list[tuple[Event, dict, str | None]] = field(default_factory=list)
     ledger_rows: list[tuple[Event, LedgerEntry, str | None]] = field(default_factory=list)
-    # the effect shapes of the stored forms the call path made
+    # the effect shapes of the stored forms the call path made; those recorded this transaction
     rated_shapes: set[int] = field(default_factory=set)
+    recorded_shapes: set[int] = field(default_factory=set)
     changed: dict[str, AccountState] = field(default_factory=dict)
     new_deadlines: list[Deadline] = field(default_factory=list)
     settled: dict[int, tuple[Deadline, str, str]] = field(default_factory=dict)
@@ -173,15 +175,27 @@ class _Batch:
                 Kept(version, state, self.pending.get(name, []), self.invoices.get(name, [])),
             )
 
-    def write(self, unit: Unit, shapes: Shapes) -> set[int]:
-        """Write the batch; the effect shapes its rows use (to mark stored after the commit)."""
-        created = {id(d) for d in self.new_deadlines}
+    def write_slice(self, unit: Unit, shapes: Shapes) -> set[int]:
+        """Write what the slice just applied appends (its events, their ledger entries, the
+        mandate references and debit returns they record) and let go of it; the effect shapes
+        its rows use (to mark stored after the commit)."""
         used: set[int] = set(self.rated_shapes)
         unit.record_mandate_references(self.mandate_references)
         unit.record_debit_returns(self.debit_returns)
         unit.append_events([_event_row(*row, shapes, used) for row in self.event_rows])
         unit.append_ledger_entries([_ledger_row(*row, shapes, used) for row in self.ledger_rows])
-        unit.record_shapes(shapes.missing(used))
+        unit.record_shapes(shapes.missing(used - self.recorded_shapes))
+        self.recorded_shapes |= used
+        for rows in (self.event_rows, self.ledger_rows, self.mandate_references):
+            rows.clear()
+        self.debit_returns.clear()
+        self.rated_shapes.clear()
+        return used
+
+    def write(self, unit: Unit) -> None:
+        """Write what the transaction leaves behind, once, after its last slice: the accounts
+        as changed, deadlines, invoices, their numbers and credit notes."""
+        created = {id(d) for d in self.new_deadlines}
         unit.write(
             self.changed.values(),
             [
@@ -202,7 +216,6 @@ class _Batch:
             self.new_credit_notes,
             self.credit_numbers.to_write() if self.credit_numbers else {},
         )
-        return used
 
 
 class Engine:
@@ -293,24 +306,48 @@ class Engine:
         gets ``status: conflict`` and is not stored; with ``refuse_conflicts`` the first one
         raises :class:`EventConflict` instead and nothing of the batch is applied.
         """
+        results: list[dict[str, Any]] = []
+
+        def the_batch() -> list[list[Event]]:
+            results.clear()  # an attempt starts over
+            return [events]
+
+        self.apply_in_slices(the_batch, results.extend, refuse_conflicts=refuse_conflicts)
+        return results
+
+    def apply_in_slices(
+        self,
+        slices: Callable[[], Iterable[list[Event]]],
+        take: Callable[[list[dict[str, Any]]], None],
+        *,
+        refuse_conflicts: bool = False,
+        end_at_documents: bool = False,
+    ) -> int:
+        """Apply the events of ``slices()`` in order in one transaction, slice by slice; how
+        many slices were applied.
+
+        A slice's events and ledger entries are written as soon as it is applied and its
+        results handed to ``take``; the accounts it changed, deadlines and invoices are written
+        once, after the last slice. So a bulk replay's cost per account (read, copied, written
+        back, kept) is paid once per transaction, while its memory holds one slice
+        (billing/replay.py). With ``end_at_documents`` the transaction ends after a slice that
+        issued an invoice or a credit note, so that they are archived while the rest is
+        applied; the slices after it are left to the caller. A transaction tried again (see
+        :meth:`handle_events`) calls ``slices()`` again: the caller starts its results over
+        then. Nothing is committed, and no document archived, unless every slice was applied.
+        """
         for attempt in range(1, RETRIES + 1):
             try:
-                # a large batch is applied without collector passes (engine/collector.py)
-                with collector_paused(len(events)), self.store.unit() as unit:
-                    # PostgreSQL: locks, catalog version and reads in one round trip
-                    unit.prefetch([e.account for e in events], [e.id for e in events])
-                    self.refresh_catalog(unit)
-                    unit.lock_accounts(e.account for e in events)
-                    results, batch = self._apply_all(unit, events, refuse_conflicts)
-                    used = batch.write(unit, self.shapes)
-                    # The webhook outbox commits with the events it reports: no message
-                    # without its event, no stored event without its messages.
-                    subscriptions = unit.webhook_subscriptions(active_subscriptions)
-                    queue_messages(unit.connection, events, results, subscriptions)
+                with self.store.unit() as unit:
+                    batch, used, applied = self._apply_slices(
+                        unit, slices(), take, refuse_conflicts, end_at_documents
+                    )
             except (IntegrityError, OperationalError):
                 if attempt == RETRIES:
                     raise
                 continue
+            if batch is None:
+                return applied
             self.shapes.mark_stored(used)
             for name, kept in batch.kept():
                 if kept is None:
@@ -321,8 +358,47 @@ class Engine:
                 issued = list(batch.new_invoices), [note.number for note in batch.new_credit_notes]
                 if issued[0] or issued[1]:
                     self.archive(*issued)
-            return results
+            return applied
         raise AssertionError("unreachable")
+
+    def _apply_slices(
+        self,
+        unit: Unit,
+        slices: Iterable[list[Event]],
+        take: Callable[[list[dict[str, Any]]], None],
+        refuse_conflicts: bool,
+        end_at_documents: bool,
+    ) -> tuple[_Batch | None, set[int], int]:
+        """One attempt of :meth:`apply_in_slices` in ``unit``: the batch it wrote (None if
+        there were no events), the effect shapes its rows use and how many slices it applied."""
+        batch: _Batch | None = None
+        used: set[int] = set()
+        applied = 0
+        for events in slices:
+            applied += 1
+            if not events:
+                take([])
+                continue
+            # a large slice is applied without collector passes (engine/collector.py)
+            with collector_paused(len(events)):
+                # PostgreSQL: locks, catalog version and reads in one round trip
+                unit.prefetch([e.account for e in events], [e.id for e in events])
+                if batch is None:  # the terms of the whole transaction are those it began with
+                    self.refresh_catalog(unit)
+                    batch = _new_batch(unit)
+                unit.lock_accounts(e.account for e in events)
+                results = self._apply_all(unit, batch, events, refuse_conflicts)
+                used |= batch.write_slice(unit, self.shapes)
+                # The webhook outbox commits with the events it reports: no message
+                # without its event, no stored event without its messages.
+                subscriptions = unit.webhook_subscriptions(active_subscriptions)
+                queue_messages(unit.connection, events, results, subscriptions)
+            take(results)
+            if end_at_documents and (batch.new_invoices or batch.new_credit_notes):
+                break
+        if batch is not None:
+            batch.write(unit)
+        return batch, used, applied
 
     def _archive_here(self, invoices: list[str], credit_notes: list[str]) -> None:
         """The default archiving: the documents a commit issued, archived in this process
@@ -334,8 +410,7 @@ class Engine:
         event = parse_event(raw)
         with self.store.unit(commit=False) as unit:
             self.refresh_catalog(unit)
-            results, _ = self._apply_all(unit, [event], refuse_conflicts)
-        return results[0]
+            return self._apply_all(unit, _new_batch(unit), [event], refuse_conflicts)[0]
 
     def advance(self, until: datetime, account: str | None = None) -> list[dict[str, Any]]:
         """Fire every deadline due up to ``until`` (one account, or all) by clock events."""
@@ -423,27 +498,28 @@ class Engine:
     # -- applying events ----------------------------------------------------------------------
 
     def _apply_all(
-        self, unit: Unit, events: list[Event], refuse_conflicts: bool = False
-    ) -> tuple[list[dict], _Batch]:
-        """Apply ``events`` in order to the accounts as the batch found them; the results and
-        what the batch will write.
+        self, unit: Unit, batch: _Batch, events: list[Event], refuse_conflicts: bool = False
+    ) -> list[dict]:
+        """Apply ``events`` in order to the accounts as the transaction's earlier slices left
+        them (``batch``), or as stored; their results, and in ``batch`` what they will write.
 
         Long on purpose: the loop over the events is the hot path of batch application
         (benchmarks/replay_month.py), where a function call per event for each step would cost.
         """
+        # earlier slices' events are stored already: their ids are found here
         known: dict[str, bytes | Event] = dict(unit.existing_event_digests({e.id for e in events}))
-        versions, states, pending, invoices = self._accounts_of(unit, {e.account for e in events})
+        versions, states, pending, invoices = (
+            batch.versions,
+            batch.states,
+            batch.pending,
+            batch.invoices,
+        )
+        read = self._accounts_of(unit, {e.account for e in events} - states.keys())
+        for found, into in zip(read, (versions, states, pending, invoices), strict=True):
+            into.update(found)
         publications = _notified_publications(unit, events)
         mandate_owners = unit.mandate_reference_owners(
             {e.data["reference"] for e in events if _grants_reference(e)}
-        )
-        batch = _Batch(
-            numbers=InvoiceNumbers(unit.lock_invoice_counter),
-            credit_numbers=credit_note_numbers(unit),
-            versions=versions,
-            states=states,
-            pending=pending,
-            invoices=invoices,
         )
         results = []
         for index, event in enumerate(events):
@@ -527,14 +603,14 @@ class Engine:
             batch.ledger_rows.extend((event, entry, None) for entry in booking.entries)
             if event.type == "direct_debit.returned":
                 batch.debit_returns.extend(sepa.return_rows(booking))
-        return results, batch
+        return results
 
     def _accounts_of(self, unit: Unit, names: set[str]) -> tuple[dict, dict, dict, dict]:
         """The accounts ``names`` as the batch starts from them: their stored versions, and
         state, pending deadlines and invoices, from the AccountCache where it is current, else
         from the database."""
         versions = unit.account_versions(names)
-        kept = self.accounts.current(versions)
+        kept = self.accounts.take(versions)
         missing = names - kept.keys()
         states = unit.load_accounts(missing)
         pending = unit.load_pending(missing)
@@ -610,6 +686,13 @@ class Engine:
             version = terms.version if terms else None
             return _rejected(event, str(missing), missing.citation or "AGB 3.4", version), None
         return {"id": event.id, "status": "applied", "effects": booking.effects}, booking
+
+
+def _new_batch(unit: Unit) -> _Batch:
+    """An empty batch, numbering invoices and credit notes on from the stored counters."""
+    return _Batch(
+        numbers=InvoiceNumbers(unit.lock_invoice_counter), credit_numbers=credit_note_numbers(unit)
+    )
 
 
 def _notified_publications(unit: Unit, events: list[Event]) -> dict:

@@ -142,8 +142,8 @@ def test_a_connection_lost_before_the_queued_writes_go_is_replaced_and_the_event
     apply_all = engine._apply_all
     dropped = []
 
-    def apply_then_lose_the_connection(unit, events, refuse_conflicts=False):
-        applied = apply_all(unit, events, refuse_conflicts)
+    def apply_then_lose_the_connection(unit, batch, events, refuse_conflicts=False):
+        applied = apply_all(unit, batch, events, refuse_conflicts)
         if not dropped:
             pid = unit.connection.connection.driver_connection.info.backend_pid
             with admin.connect() as connection:

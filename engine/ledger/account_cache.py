@@ -6,7 +6,9 @@ engine keeps what it wrote after the commit, under the account's **version**. Ev
 an account raises ``accounts.version`` (engine/ledger/store.py), whoever writes it: the API,
 the admin UI, another replay process. A batch reads the versions of its accounts (one small
 query) and uses a kept entry only if its version is the stored one; any other account is
-loaded from the database.
+loaded from the database. A batch takes the entries it uses out of the cache and keeps its
+own after the commit, so a long transaction (``billing replay``) never holds two states of an
+account at once.
 
 Accounts whose batch created deadlines are not kept: a new deadline gets its id from the
 database, and only a loaded deadline has the id that settling it needs.
@@ -42,13 +44,18 @@ class AccountCache:
         self.hits = 0
         self.misses = 0
 
-    def current(self, versions: dict[str, int]) -> dict[str, Kept]:
-        """The kept entries whose version is the stored one (``versions``: account -> version)."""
+    def take(self, versions: dict[str, int]) -> dict[str, Kept]:
+        """The kept entries whose version is the stored one (``versions``: account -> version),
+        handed over: a batch changes copies of them and keeps those after its commit, so the
+        entries it took are no longer held here meanwhile (a batch that fails, or a quote,
+        which commits nothing, leaves its accounts to be read again). Entries of another
+        version are stale and dropped."""
         found = {}
-        for name, version in versions.items():
-            kept = self._kept.get(name)
-            if kept is not None and kept.version == version:
-                found[name] = kept
+        with self._lock:
+            for name, version in versions.items():
+                kept = self._kept.pop(name, None)
+                if kept is not None and kept.version == version:
+                    found[name] = kept
         self.hits += len(found)
         self.misses += len(versions) - len(found)
         return found
@@ -57,7 +64,7 @@ class AccountCache:
         """Keep ``kept`` for ``name`` (two threads keeping one account: either version is
         checked before use, so the older one is merely refused next time)."""
         with self._lock:
-            self._kept.pop(name, None)  # re-inserted last: the dict's order is the age
+            self._kept.pop(name, None)  # (re-)inserted last: the dict's order is the age
             self._kept[name] = kept
             if len(self._kept) > self.capacity:
                 del self._kept[next(iter(self._kept))]
