@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO
 
 import orjson
@@ -20,12 +22,16 @@ from tqdm import tqdm
 from billing.replay_documents import DocumentsBeside
 from engine.collector import collector_paused
 from engine.engine import Engine
-from engine.events import EventInvalid, loads_json, parse_event
+from engine.events import Event, EventInvalid, loads_json, parse_event
 
-# Events per transaction: the replay's fixed costs per batch (each account it touches read,
-# copied and written back once, the commit) shrink with larger batches and its memory grows
-# (benchmarks/README.md: 5,000 keeps the 1M-call month under 300 MB).
-BATCH = 5000
+# Lines per transaction (``billing replay --batch``). A replay pays per account it touches
+# (read, copied, written back, kept) once per transaction, so a transaction holds many events
+# for each account; its lines and result lines stay in memory until it commits, some 30 MB at
+# this size (benchmarks/README.md, issue 30, fourth round).
+BATCH = 50_000
+# Events applied, written and let go of at a time inside a transaction: memory holds one slice
+# of parsed events, results and rows (Engine.apply_in_slices).
+SLICE = 5_000
 
 
 @dataclass
@@ -68,34 +74,77 @@ def replay(
 
 def _replay(engine: Engine, source: IO[str], out: IO[str], batch_size: int) -> ReplaySummary:
     summary = ReplaySummary()
-    slots: list[dict | None] = []
-    batch: list = []
     size = _size_of(source)
-    lines = enumerate(source, start=1)
     # a progress bar on standard error only when it is a terminal (disable=None)
     with tqdm(
         total=size, unit="B", unit_scale=True, disable=None, leave=False, desc="replay"
     ) as progress:
-        more = True
-        while more:
-            # A batch's parsed events live until it is written: the collector is paused while
-            # it is read as well as while it is applied (engine/collector.py).
-            with collector_paused(batch_size):
-                more = _read_batch(lines, batch, slots, batch_size, summary, progress)
-                _flush(engine, batch, slots, out, summary)
+        lines = _numbered_lines(source, progress)
+        left: list[tuple[int, str]] = []  # lines a transaction ended before (documents issued)
+        while transaction := left + list(islice(lines, max(batch_size - len(left), 1))):
+            applied = _apply_transaction(engine, transaction, out, summary, batch_size)
+            summary.lines += applied
+            left = transaction[applied:]
     return summary
 
 
-def _read_batch(lines, batch, slots, batch_size, summary, progress) -> bool:
-    """Parse lines into ``batch`` (results of invalid lines into ``slots``) until it holds
-    ``batch_size`` events; False once the source is at its end."""
+def _numbered_lines(source: IO[str], progress) -> Iterator[tuple[int, str]]:
+    """The file's lines that are not blank, with their numbers (counting every line)."""
     tracking = not progress.disable
-    for number, line in lines:
+    for number, line in enumerate(source, start=1):
         if tracking:
             progress.update(len(line.encode("utf-8")))
-        if not line.strip():
-            continue
-        summary.lines += 1
+        if line.strip():
+            yield number, line
+
+
+def _apply_transaction(
+    engine: Engine,
+    transaction: list[tuple[int, str]],
+    out: IO[str],
+    summary: ReplaySummary,
+    batch_size: int,
+) -> int:
+    """Apply one transaction's lines in slices and, once it committed, write a result line for
+    each, in the file's order (an invalid line's result says why and nothing is applied); how
+    many lines it applied. The transaction ends early after a slice that issued documents, so
+    the archiving process beside the replay starts on them at once (billing/replay_documents.py)."""
+    lines: list[str] = []  # the result lines of this attempt
+    statuses: Counter = Counter()
+    slots: list[dict | None] = []  # the slice's invalid lines' results, None for its events
+
+    def slices() -> Iterator[list[Event]]:
+        lines.clear()  # an attempt that is tried again starts over
+        statuses.clear()
+        for start in range(0, len(transaction), SLICE):
+            slots.clear()
+            yield _parse(transaction[start : start + SLICE], slots)
+
+    def take(results: list[dict]) -> None:
+        applied = iter(results)
+        for slot in slots:
+            result = next(applied) if slot is None else slot
+            statuses[result["status"]] += 1
+            lines.append(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE).decode())
+
+    # The collector runs once the transaction is over: what it keeps lives until then
+    # (engine/collector.py); the last, shorter transaction of a bulk replay as the others.
+    with collector_paused(batch_size):
+        applied = engine.apply_in_slices(slices, take, end_at_documents=True)
+    # Line by line: joining a transaction's lines first costs more (a string of megabytes is a
+    # fresh mapping of memory each time; it raised peak memory by 27 MB at 5,000 lines).
+    for line in lines:
+        out.write(line)
+    for status, count in statuses.items():
+        setattr(summary, status, getattr(summary, status) + count)
+    return min(applied * SLICE, len(transaction))
+
+
+def _parse(numbered: list[tuple[int, str]], slots: list[dict | None]) -> list[Event]:
+    """The events of these lines; each line's slot is None for an event or its result when
+    the line is invalid (not JSON, not a valid event, a key named twice)."""
+    events = []
+    for number, line in numbered:
         try:
             event = parse_event(loads_json(line))
         except orjson.JSONDecodeError as exc:
@@ -105,30 +154,8 @@ def _read_batch(lines, batch, slots, batch_size, summary, progress) -> bool:
             slots.append(_invalid(number, exc.field, exc.message))
             continue
         slots.append(None)
-        batch.append(event)
-        if len(batch) >= batch_size:
-            return True
-    return False
-
-
-def _flush(engine, batch, slots, out, summary) -> None:
-    results = iter(engine.handle_events(batch) if batch else ())
-    counts = write_results([next(results) if slot is None else slot for slot in slots], out)
-    for status, count in counts.items():
-        setattr(summary, status, getattr(summary, status) + count)
-    batch.clear()
-    slots.clear()
-
-
-def write_results(results: list[dict], out: IO[str]) -> Counter:
-    """One JSON line per result; how many results had each status.
-
-    Line by line: joining a batch's lines first costs more (a string of some 100 KB is a fresh
-    mapping of memory each time) and raised peak memory by 27 MB for 5,000-event batches."""
-    write, dumps, newline = out.write, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    for result in results:
-        write(dumps(result, option=newline).decode())
-    return Counter([result["status"] for result in results])
+        events.append(event)
+    return events
 
 
 def _invalid(line: int, field: str, message: str) -> dict:

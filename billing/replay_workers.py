@@ -45,7 +45,7 @@ from typing import IO, Any
 
 import orjson
 
-from billing.replay import BATCH, ReplaySummary
+from billing.replay import SLICE, ReplaySummary
 
 # Event types that draw or read state shared by all accounts (see the module docstring).
 ORDERED_TYPES: frozenset[str] = frozenset(
@@ -156,7 +156,7 @@ def replay_parallel(
     out: IO[str],
     *,
     workers: int,
-    batch_size: int = BATCH,
+    batch_size: int = SLICE,
     round_size: int | None = None,
     ordered_types: Iterable[str] = ORDERED_TYPES,
 ) -> ReplaySummary:

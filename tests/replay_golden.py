@@ -117,11 +117,11 @@ def _statuses(lines: list[bytes]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def build(database_url: str) -> dict[str, Any]:
+def build(database_url: str, batch_size: int = 2000) -> dict[str, Any]:
     engine = Engine(database_url)
     try:
         events = golden_events()
-        return digest(engine, events, replay_lines(engine, events))
+        return digest(engine, events, replay_lines(engine, events, batch_size))
     finally:
         engine.close()
 

@@ -1,5 +1,5 @@
-"""`billing replay` prints one JSON line per result, byte for byte ``orjson``'s (issue 13,
-round 3)."""
+"""`billing replay` prints one JSON line per result, byte for byte ``orjson``'s, in the file's
+order, invalid lines in their places (issue 13, round 3; issue 30, slices)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,46 @@ import io
 
 import orjson
 
-from billing.replay import write_results
+from billing import replay as replay_module
+from engine.engine import Engine
+from tests.sample_events import ACME_OPENED
 
 
-def test_result_lines_are_one_orjson_line_each_and_counted():
-    # with German text: the line is UTF-8 as orjson writes it
-    results = [
-        {"id": f"c{n}", "status": "applied", "effects": [{"kind": "charge", "amount": "0.19"}]}
-        for n in range(300)
+def test_result_lines_are_one_orjson_line_each_in_the_files_order(monkeypatch):
+    monkeypatch.setattr(replay_module, "SLICE", 3)  # the invalid lines fall in several slices
+    opening = ACME_OPENED
+    lines = [
+        orjson.dumps(opening).decode(),
+        "{not json",
+        "",  # a blank line is skipped and counts as a line of the file only
+        '{"id": "x", "type": "call"}',
+        orjson.dumps(opening).decode(),
     ]
-    results[7] = {
-        "line": 8,
-        "status": "invalid",
-        "error": {"field": "/at", "message": "Düsseldorf"},
-    }
     out = io.StringIO()
-    counts = write_results(results, out)
-    assert out.getvalue() == "".join(orjson.dumps(r).decode() + "\n" for r in results)
-    assert counts == {"applied": len(results) - 1, "invalid": 1}
+    engine = Engine("sqlite://")
+    try:
+        summary = replay_module.replay(engine, io.StringIO("\n".join(lines) + "\n"), out)
+    finally:
+        engine.close()
+    printed = out.getvalue().splitlines(keepends=True)
+    assert [orjson.loads(line)["status"] for line in printed] == [
+        "applied",
+        "invalid",
+        "invalid",
+        "duplicate",
+    ]
+    assert all(line == orjson.dumps(orjson.loads(line)).decode() + "\n" for line in printed)
+    assert orjson.loads(printed[1])["line"] == 2
+    assert orjson.loads(printed[2])["line"] == 4
+    assert (summary.lines, summary.applied, summary.invalid, summary.duplicate) == (4, 1, 2, 1)
 
 
-def test_no_results_write_nothing():
+def test_an_empty_file_prints_nothing():
     out = io.StringIO()
-    assert write_results([], out) == {}
+    engine = Engine("sqlite://")
+    try:
+        summary = replay_module.replay(engine, io.StringIO("\n\n"), out)
+    finally:
+        engine.close()
     assert out.getvalue() == ""
+    assert summary.lines == 0

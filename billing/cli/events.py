@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from billing.cli.common import OptionError, cli_actor, instant_option, parse_instant
 from billing.demo import month_of_events
-from billing.replay import BATCH, replay
+from billing.replay import BATCH, SLICE, replay
 from billing.replay_workers import WorkersNeedPostgres, check_database, replay_parallel
 from engine.engine import Engine
 from engine.events import FIRST_YEAR, LAST_YEAR, EventInvalid, parse_event
@@ -28,7 +28,9 @@ def add_commands(commands) -> None:
         "--db", help="database URL (default: $DATABASE_URL or var/billing.sqlite)"
     )
     replay_parser.add_argument(
-        "--batch", type=int, default=BATCH, help=f"events per transaction (default {BATCH})"
+        "--batch",
+        type=int,
+        help=f"lines per transaction (default {BATCH:,}; with --workers, {SLICE:,} per process)",
     )
     replay_parser.add_argument(
         "--workers",
@@ -105,7 +107,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
         with stream:
-            summary = replay(engine, stream, sys.stdout, batch_size=args.batch)
+            summary = replay(engine, stream, sys.stdout, batch_size=args.batch or BATCH)
     finally:
         engine.close()
     print(summary.describe(), file=sys.stderr)
@@ -124,7 +126,7 @@ def _replay_with_workers(args: argparse.Namespace) -> int:
     stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
     with stream:
         summary = replay_parallel(
-            url, stream, sys.stdout, workers=args.workers, batch_size=args.batch
+            url, stream, sys.stdout, workers=args.workers, batch_size=args.batch or SLICE
         )
     print(summary.describe(), file=sys.stderr)
     return 1 if summary.invalid or summary.conflict else 0
