@@ -439,8 +439,9 @@ def replay_revenue(
                 event = parse_event(orjson.loads(payload))
                 if catalog.local_date(event.at) <= period.last:
                     parsed.append(event)
-        for start in range(0, len(parsed), BATCH):
-            engine.handle_events(parsed[start : start + BATCH])
+            # one transaction in slices: each account is written back once (Engine.apply_in_slices)
+            slices = [parsed[start : start + BATCH] for start in range(0, len(parsed), BATCH)]
+            engine.apply_in_slices(lambda: slices, lambda results: None)
         with engine.store.db.connect() as connection:
             rows = connection.execute(
                 select(
