@@ -60,6 +60,23 @@ def test_replay_prints_one_result_per_line_in_order_and_reports_bad_lines(tmp_pa
     assert "6 lines: 3 applied, 1 duplicate, 0 rejected, 2 invalid" in captured.err
 
 
+def test_replay_refuses_a_batch_of_no_lines_before_it_reads_anything(tmp_path, capsys):
+    events = tmp_path / "events.jsonl"
+    write_lines(events, [json.dumps(ACME_OPENED)])
+    db = tmp_path / "l.sqlite"
+    for batch in ("0", "-5", "many"):
+        try:
+            main(["replay", str(events), "--db", f"sqlite:///{db}", "--batch", batch])
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        else:
+            raise AssertionError(f"--batch {batch} was taken")
+        assert (
+            f"argument --batch: a positive whole number, not '{batch}'" in capsys.readouterr().err
+        )
+    assert not db.exists()  # nothing was opened, let alone written
+
+
 def test_account_show_prints_plan_balance_free_minutes_and_deadlines(tmp_path, capsys):
     events = tmp_path / "events.jsonl"
     write_lines(events, [json.dumps(ACME_OPENED), json.dumps(ANNA_ADDED), json.dumps(CALL)])

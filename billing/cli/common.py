@@ -29,6 +29,13 @@ DB_HELP = (
 )
 
 
+def positive_number(text: str) -> int:
+    """An option's value that must be a whole number of at least 1 (argparse ``type``)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return int(text)
+
+
 def catalog_root(value: str | None) -> Path:
     """The catalog folder: the argument, else $BILLING_CATALOG, else this project."""
     return Path(value or os.environ.get("BILLING_CATALOG") or PROJECT_ROOT)

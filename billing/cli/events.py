@@ -8,7 +8,13 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from billing.cli.common import OptionError, cli_actor, instant_option, parse_instant
+from billing.cli.common import (
+    OptionError,
+    cli_actor,
+    instant_option,
+    parse_instant,
+    positive_number,
+)
 from billing.demo import month_of_events
 from billing.replay import BATCH, SLICE, replay
 from billing.replay_workers import WorkersNeedPostgres, check_database, replay_parallel
@@ -29,7 +35,7 @@ def add_commands(commands) -> None:
     )
     replay_parser.add_argument(
         "--batch",
-        type=int,
+        type=positive_number,
         help=f"lines per transaction (default {BATCH:,}; with --workers, {SLICE:,} per process)",
     )
     replay_parser.add_argument(

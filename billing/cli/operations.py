@@ -10,7 +10,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from billing.cli.common import cli_actor
+from billing.cli.common import cli_actor, positive_number
 from engine.delivery.notifications import SmtpConfigurationError, SmtpSettings
 from engine.engine import Engine
 from engine.ledger.store import Store
@@ -72,11 +72,13 @@ def add_outbox_command(commands) -> None:
         "send", help="send the due e-mails by SMTP (BILLING_SMTP_HOST, docs/mail.md)"
     )
     send.add_argument("--db", help="database URL")
-    send.add_argument("--limit", type=_positive, help="send at most this many messages")
+    send.add_argument("--limit", type=positive_number, help="send at most this many messages")
     send.set_defaults(handler=cmd_outbox_send)
     listing = outbox_commands.add_parser("list", help="the newest messages and their status")
     listing.add_argument("--status", choices=OUTBOX_STATUSES, help="only messages in this status")
-    listing.add_argument("--limit", type=_positive, default=200, help="at most (default: 200)")
+    listing.add_argument(
+        "--limit", type=positive_number, default=200, help="at most (default: 200)"
+    )
     listing.add_argument("--db", help="database URL")
     listing.set_defaults(handler=cmd_outbox_list)
     bounce = outbox_commands.add_parser(
@@ -89,12 +91,6 @@ def add_outbox_command(commands) -> None:
 
 
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "no_address", "skipped")
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
-    return int(text)
 
 
 def add_db_command(commands) -> None:
