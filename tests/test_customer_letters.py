@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from engine.catalog import load_catalog
@@ -195,6 +195,21 @@ def test_the_letter_names_the_customer_the_address_the_customer_number_and_the_d
         "Datum: 21. November 2026\n\nBetreff: Änderung Ihrer Vertragsbedingungen zum "
         "4. Januar 2027\n"
     )
+
+
+def test_the_letters_date_is_the_day_in_berlin_the_notice_counts_from(catalog):
+    # Published at 23:30 UTC on Friday 20 November: in Berlin it is Saturday, 00:30 (AGB 8.1
+    # counts the six weeks from there), and the letter is dated Saturday, not Friday.
+    late = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+    letter = letter_for(
+        catalog, fee_change(catalog, "12.50 EUR"), "Bank", late, Recipient.sample("consumer")
+    )
+    assert "\nDatum: 21. November 2026\n" in letter.body
+    early = datetime(2026, 11, 20, 22, 30, tzinfo=UTC)  # 23:30 in Berlin: still Friday
+    letter = letter_for(
+        catalog, fee_change(catalog, "12.50 EUR"), "Bank", early, Recipient.sample("consumer")
+    )
+    assert "\nDatum: 20. November 2026\n" in letter.body
 
 
 def _changed(spec, value):

@@ -116,7 +116,9 @@ def letter_for(
     catalog: Catalog, assessment, reason: str, notified: date | datetime, recipient: Recipient
 ) -> Letter:
     """The notice of one change to one customer, as the outbox stores and the e-mail sends it."""
-    day = notified.date() if isinstance(notified, datetime) else notified
+    # the letter's date is the day in Berlin (the catalog's calendar), as the notice periods
+    # count it, never the instant's UTC date (publishing at 00:30 in Berlin is the next day)
+    day = catalog.local_date(notified) if isinstance(notified, datetime) else notified
     terms = catalog.at(notified)
     received = expected_receipt(terms, notified)
     right = termination_right(terms, assessment.termination_clause, recipient, received)
