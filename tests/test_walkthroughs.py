@@ -23,8 +23,9 @@ import socket
 import subprocess
 import time
 import urllib.request
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -157,7 +158,9 @@ def _run(folder: Path, script: str, env: dict) -> subprocess.CompletedProcess:
 def _setup_publication(folder: Path, env: dict) -> str:
     """The legal walkthrough's click-steps 1-4 on the command line: legal's draft of the
     demo (12.00 EUR) published six weeks ahead (AGB 8.1); its effective date."""
-    effective = max(date(2027, 1, 18), date.today() + timedelta(weeks=6, days=1))
+    # the platform's today is Berlin's (publishing after 23:00 UTC notifies on the next day)
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    effective = max(date(2027, 1, 18), today + timedelta(weeks=6, days=1))
     script = f"""
         .venv/bin/billing user create legal@example.com --role legal
         .venv/bin/billing terms export --out exports
