@@ -87,6 +87,13 @@ def browser_page(browser, server: str, request, *, timeout_ms: int = 15_000, **c
         browser_context.close()
 
 
+def follow(page, selector: str) -> None:
+    """Click the link at ``selector`` and wait until the page it opens has loaded. A click
+    waits only for the navigation to start; reading the page then may read the old one."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def log_in(page, email: str = "legal@example.com") -> None:
     page.goto("/admin/login")
     page.fill("input[name=email]", email)

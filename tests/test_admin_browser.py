@@ -15,6 +15,7 @@ from engine.engine import Engine
 from tests.browser import (
     browser_page,
     chromium,
+    follow,
     log_in,
     require_chromium,
     serving,
@@ -145,7 +146,7 @@ def test_legal_opens_conformance_from_the_nav_and_sees_each_warning_with_both_ci
     from playwright.sync_api import expect
 
     log_in(page, "legal@example.com")
-    page.click("#nav-conformance")
+    follow(page, "#nav-conformance")
     assert page.inner_text("h1") == "Conformance with the statutes"
     assert page.input_value("#at") == "2026-11-21"
     assert "13 warnings on 2026-11-21 (terms version 2026-01-01)" in page.inner_text("#summary")

@@ -19,6 +19,7 @@ from tests.browser import (
     ARTIFACTS,
     browser_page,
     chromium,
+    follow,
     log_in,
     require_chromium,
     serving,
@@ -111,7 +112,7 @@ def test_paging_through_120_notifications_keeps_the_page_numbers_stable(page):
     from playwright.sync_api import expect
 
     log_in(page)
-    page.click("#nav-outbox")
+    follow(page, "#nav-outbox")
     # Newest first, 50 a page: page 1 holds 120..71, page 2 70..21, page 3 20..1.
     assert outbox_ids(page) == list(range(120, 70, -1))
     assert page.inner_text(".pager .count") == "1–50 of 120 notifications"

@@ -22,7 +22,7 @@ from billing.demo import month_of_events
 from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.engine import Engine
-from tests.browser import ARTIFACTS, browser_page, chromium, require_chromium, serving
+from tests.browser import ARTIFACTS, browser_page, chromium, follow, require_chromium, serving
 from tests.test_admin import PASSWORD
 from tests.test_bank_statements import camt053
 
@@ -77,7 +77,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
     log_in(page, "finance@example.com", "Finance dashboard")
     # drawn on the server, as SVG: at least one bar
     expect(page.locator("#chart-items rect")).not_to_have_count(0)
-    page.click("#nav-accounts")
+    follow(page, "#nav-accounts")
     page.fill("#q", "kundin 3")
     page.click("#account-search button")
     expect(page.locator("#accounts tbody tr")).to_have_count(1)
@@ -88,7 +88,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-customer.png"), full_page=True)
 
-    page.click("#nav-invoices")
+    follow(page, "#nav-invoices")
     page.select_option("#status", "open")
     page.click("#filter")
     numbers = page.locator("#invoices tbody tr.invoice-row").evaluate_all(
@@ -108,7 +108,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
         [{"ref": "BROWSER-1", "amount": owed["open"], "text": f"Rechnung {open_number}"}],
         day="2026-12-03",
     )
-    page.click("#nav-bank")
+    follow(page, "#nav-bank")
     page.set_input_files(
         "#statement",
         files=[{"name": "camt053.xml", "mimeType": "application/xml", "buffer": statement}],
@@ -119,7 +119,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
     page.goto(f"/admin/invoices?status=paid&account={owed['account']}")
     assert page.locator(f"tr[data-number='{open_number}'] .badge").inner_text() == "paid"
 
-    page.click("#nav-dashboard")
+    follow(page, "#nav-dashboard")
     expect(page.locator("#receivables svg")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
 
@@ -128,7 +128,7 @@ def test_an_operator_creates_and_revokes_a_token(page):
     from playwright.sync_api import expect
 
     log_in(page, "ops@example.com", "Terms catalog")
-    page.click("#nav-tokens")
+    follow(page, "#nav-tokens")
     page.fill("#token-name", "erp-export")
     page.select_option("#token-role", "finance")
     page.click("#create-token")
