@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -31,7 +32,9 @@ def free_port() -> int:
 
 
 def previous_month() -> str:
-    first = datetime.now(UTC).date().replace(day=1)
+    """The month the scheduler invoices now: the one before Berlin's today (the servers'
+    scheduler reads the wall clock, so this test does too)."""
+    first = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1)
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
