@@ -14,8 +14,10 @@ import io
 import orjson
 from sqlalchemy import text
 
+from billing import replay_documents
 from billing.demo import month_of_events
 from billing.replay import replay
+from billing.replay_documents import DocumentsBeside
 from engine.engine import Engine
 
 
@@ -83,3 +85,37 @@ def test_an_engine_without_archiving_starts_no_process(tmp_path):
         engine.close()
     assert issued and not archived  # issued, and nothing archived: no process was started
     assert summary.unarchived == 0
+
+
+def test_documents_left_when_the_replay_ends_are_shared_with_a_second_process(
+    tmp_path, monkeypatch
+):
+    """The tasks the archiving process has not started when the replay has applied its last
+    line are split with a second process; each document is archived and mailed once."""
+    url = f"sqlite:///{tmp_path / 'replay.sqlite'}"
+    issuing = Engine(url, archive_documents=False)  # issues the month's invoices, archives none
+    try:
+        replay(issuing, io.StringIO(_month()), io.StringIO(), batch_size=500)
+    finally:
+        issuing.close()
+    monkeypatch.setattr(replay_documents, "TASK", 1)
+    monkeypatch.setattr(replay_documents, "SECOND_PROCESS_FROM", 2)
+    engine = Engine(url)
+    try:
+        issued, archived, _ = _issued_and_archived(engine)
+        assert len(issued) >= 4 and not archived
+        with DocumentsBeside(engine) as documents:
+            # handed at once: the process needs a second to start, so all are waiting yet
+            engine.archive(sorted(issued), [])
+        issued, archived, mails = _issued_and_archived(engine)
+        with engine.store.unit(commit=False) as unit:
+            entries = unit.connection.execute(
+                text("SELECT count(*) FROM audit_log WHERE action = 'document_archived'")
+            ).scalar_one()
+    finally:
+        engine.close()
+    assert documents.handed == len(issued)
+    assert 0 < documents.shared < len(issued)
+    assert not documents.failed
+    assert archived == issued
+    assert mails == entries == len(issued)  # each archived and mailed once
