@@ -26,9 +26,10 @@ from engine.events import Event, EventInvalid, loads_json, parse_event
 
 # Lines per transaction (``billing replay --batch``). A replay pays per account it touches
 # (read, copied, written back, kept) once per transaction, so a transaction holds many events
-# for each account; its lines and result lines stay in memory until it commits, some 30 MB at
-# this size (benchmarks/README.md, issue 30, fourth round).
-BATCH = 50_000
+# for each account; its lines and result lines stay in memory until it commits. 40,000 keeps
+# the 1M-call month under 300 MB; 50,000 is some 5 % faster at 305 MB (benchmarks/README.md,
+# issue 30, fifth round).
+BATCH = 40_000
 # Events applied, written and let go of at a time inside a transaction: memory holds one slice
 # of parsed events, results and rows (Engine.apply_in_slices).
 SLICE = 5_000
