@@ -76,15 +76,15 @@ def test_a_product_manager_edits_a_plan_and_sees_the_schema_error_at_its_line(pa
     page.goto("/admin/files/tariffs/plans/clinq-premium.yaml")
     assert "CLINQ Premium" in page.inner_text("h1")
     assert "EU-allnet flat rate" in page.inner_text("pre.source")
-    page.click("#new-draft")
+    follow(page, "#new-draft")
     original = page.input_value("#yaml")
     page.fill("#yaml", original.replace('value: "29.90 EUR"', "value: 31.90"))
-    page.click("#save")
+    follow(page, "#save")
     error = page.locator(".error-line").first
     assert re.search(r"line \d+, column 12: 31.9 is a YAML number", error.inner_text())
     assert "bad" in page.locator(".lines .bad").first.get_attribute("class")
     page.fill("#yaml", original.replace('value: "29.90 EUR"', 'value: "31.90 EUR"'))
-    page.click("#save")
+    follow(page, "#save")
     assert "No errors" in page.inner_text("#valid")
     assert "disadvantage" in page.inner_text("table")
     assert page.locator("#publish").is_disabled(), "a product manager cannot publish"
@@ -95,22 +95,22 @@ def test_legal_publishes_a_fee_increase_refused_five_weeks_out_accepted_six_week
 
     log_in(page, "legal@example.com")
     page.goto(f"/admin/files/{FEE_FILE}")
-    page.click("#new-draft")
+    follow(page, "#new-draft")
     page.fill("#yaml", fee_draft("2026-12-26"))  # five weeks after 2026-11-21
-    page.click("#save")
+    follow(page, "#save")
     page.fill("#reason", "Our bank raised its fees for returned debits.")
     page.select_option("#ground", "supplier_price_increase")
-    page.click("#publish")
+    follow(page, "#publish")
     refusal = page.locator(".flash.error").inner_text()
     assert "the earliest effective date is 2027-01-03, not 2026-12-26" in refusal
     page.fill("#yaml", fee_draft("2027-01-03"))
-    page.click("#save")
+    follow(page, "#save")
     assert page.inner_text("#earliest") == "2027-01-03"
     letter = page.locator("#letter-preview pre.letter").first.inner_text()  # before publishing
     assert "Pauschale für eine Rücklastschrift: bisher 9,80 €, künftig 12,00 €" in letter
     page.fill("#reason", "Our bank raised its fees for returned debits.")
     page.select_option("#ground", "supplier_price_increase")
-    page.click("#publish")
+    follow(page, "#publish")
     assert "letters queued for 3 customers" in page.locator(".flash.info").inner_text()
     rows = page.locator("#outbox tr")
     expect(rows).to_have_count(4)  # a header and one notification per customer

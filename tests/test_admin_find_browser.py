@@ -85,7 +85,7 @@ def outbox_ids(page) -> list[int]:
 def test_legal_finds_the_returned_debit_clause_by_its_number_and_opens_it(page):
     log_in(page)
     page.fill("#q", "4.2.3")
-    page.click("#search")
+    follow(page, "#search")
     page.wait_for_url("**/admin/?q=4.2.3*")
     assert "3 files found for" in page.inner_text("#search-summary")
     first = page.locator("tr.catalog-file").first
@@ -98,13 +98,13 @@ def test_legal_finds_the_returned_debit_clause_by_its_number_and_opens_it(page):
 def test_a_product_manager_finds_a_clause_by_a_parameter_name_with_its_value(page):
     log_in(page, "pm@example.com")
     page.fill("#q", "flat_fee")
-    page.click("#search")
+    follow(page, "#search")
     row = page.locator("tr.catalog-file[data-citation='AGB 4.2.3']")
     matched = row.locator("ul.matched-parameters li").first.inner_text()
     assert matched.startswith("flat_fee Flat fee for a returned direct debit")
     assert matched.endswith("9.80 EUR")  # in force on 2026-11-21, with its unit
     page.fill("#q", "no such parameter anywhere")
-    page.click("#search")
+    follow(page, "#search")
     assert "Nothing in the catalog matches" in page.inner_text("#nothing-found")
 
 
@@ -141,9 +141,9 @@ def test_screenshots_of_the_main_pages_for_the_readme(page):
     page.goto("/admin/?q=R%C3%BCcklastschrift")
     page.screenshot(path=str(ARTIFACTS / "admin-catalog-search.png"), full_page=True)
     page.goto(f"/admin/files/{FEE_FILE}")
-    page.click("#new-draft")
+    follow(page, "#new-draft")
     page.fill("#yaml", fee_draft("2027-01-03"))
-    page.click("#save")
+    follow(page, "#save")
     assert "No errors" in page.inner_text("#valid")
     # The top of the page: the editor, the check and the letter (the examples run far below).
     page.screenshot(path=str(ARTIFACTS / "admin-draft.png"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS, log_in
+from tests.browser import ARTIFACTS, follow, log_in
 from tests.test_admin import FEE_FILE
 from tests.test_admin_browser import browser, page, server  # noqa: F401  (fixtures)
 from tests.test_admin_forms import PLAN
@@ -21,13 +21,13 @@ def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eu
 
     log_in(page, "legal@example.com")
     page.goto(f"/admin/files/{FEE_FILE}")
-    page.click("#new-draft")
+    follow(page, "#new-draft")
     assert page.input_value("#input-flat_fee") == "9.80"
     assert page.inner_text("#field-flat_fee .unit") == "EUR"
     assert page.get_attribute("#input-effective_from", "type") == "date"
     assert page.input_value("#input-effective_from") == "2027-01-03"  # six weeks, AGB 8.1
     page.fill("#input-flat_fee", "12.5")
-    page.click("#save-form")
+    follow(page, "#save-form")
     error = page.locator("#field-flat_fee .field-error").inner_text()
     assert "expected money like '9.80 EUR', got '12.5 EUR'" in error
     assert "invalid" in page.get_attribute("#field-flat_fee", "class")
@@ -38,7 +38,7 @@ def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eu
     page.locator("#field-flat_fee").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "admin-draft-form-error.png"))
     page.fill("#input-flat_fee", "12.00")
-    page.click("#save-form")
+    follow(page, "#save-form")
     assert page.locator(".flash.info").inner_text() == "Draft saved."
     assert 'flat_fee: "12.00 EUR"' in page.input_value("#yaml")
     expect(page.locator(".field-error")).to_have_count(0)
@@ -52,13 +52,13 @@ def test_legal_types_a_wrong_fee_sees_the_error_at_the_field_then_saves_12_00_eu
 def test_a_product_manager_switches_off_the_itemised_bill_and_picks_zones_from_a_list(page):  # noqa: F811
     log_in(page, "pm@example.com")
     page.goto(f"/admin/files/{PLAN}")
-    page.click("#new-draft")
+    follow(page, "#new-draft")
     assert "note:" not in page.input_value("#yaml"), "the old version's notes stay behind"
     assert page.get_attribute("#input-itemised_bill", "role") == "switch"
     assert page.is_checked("#input-itemised_bill")
     page.uncheck("#input-itemised_bill")
     page.select_option("#input-flat_rate_zones", ["de_landline", "de_mobile"])
-    page.click("#save-form")
+    follow(page, "#save-form")
     yaml = page.input_value("#yaml")
     assert "itemised_bill: false" in yaml
     assert "flat_rate_zones: [de_landline, de_mobile]" in yaml

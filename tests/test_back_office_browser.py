@@ -79,7 +79,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
     expect(page.locator("#chart-items rect")).not_to_have_count(0)
     follow(page, "#nav-accounts")
     page.fill("#q", "kundin 3")
-    page.click("#account-search button")
+    follow(page, "#account-search button")
     expect(page.locator("#accounts tbody tr")).to_have_count(1)
     page.click(f"text={CUSTOMER}")
     assert CUSTOMER in page.inner_text("#customer-name")
@@ -90,7 +90,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
 
     follow(page, "#nav-invoices")
     page.select_option("#status", "open")
-    page.click("#filter")
+    follow(page, "#filter")
     numbers = page.locator("#invoices tbody tr.invoice-row").evaluate_all(
         "rows => rows.map(r => r.dataset.number)"
     )
@@ -113,7 +113,7 @@ def test_finance_finds_a_customer_exports_open_invoices_and_books_a_statement(pa
         "#statement",
         files=[{"name": "camt053.xml", "mimeType": "application/xml", "buffer": statement}],
     )
-    page.click("#import-statement")
+    follow(page, "#import-statement")
     assert "1 booked, 0 queued" in page.locator("[role=alert]").inner_text()
     page.screenshot(path=str(ARTIFACTS / "admin-bank.png"), full_page=True)
     page.goto(f"/admin/invoices?status=paid&account={owed['account']}")
@@ -131,12 +131,12 @@ def test_an_operator_creates_and_revokes_a_token(page):
     follow(page, "#nav-tokens")
     page.fill("#token-name", "erp-export")
     page.select_option("#token-role", "finance")
-    page.click("#create-token")
+    follow(page, "#create-token")
     secret = page.inner_text("#token-secret")
     assert secret.startswith("bt_")
     page.screenshot(path=str(ARTIFACTS / "admin-token-created.png"), full_page=True)
     page.goto("/admin/tokens")  # the secret is shown once
     expect(page.locator("#token-secret")).to_have_count(0)
-    page.click("tr[data-token='erp-export'] .revoke-token")
+    follow(page, "tr[data-token='erp-export'] .revoke-token")
     assert "Token erp-export revoked" in page.locator("[role=alert]").inner_text()
     assert page.locator("tr[data-token='erp-export'] td").nth(4).inner_text() != ""

@@ -21,7 +21,15 @@ from billing.wsgi import create_app
 from engine.access.people import create_person
 from engine.drafting.impact import counts
 from engine.engine import Engine
-from tests.browser import ARTIFACTS, browser_page, chromium, log_in, require_chromium, serving
+from tests.browser import (
+    ARTIFACTS,
+    browser_page,
+    chromium,
+    follow,
+    log_in,
+    require_chromium,
+    serving,
+)
 from tests.test_admin import FEE_FILE, NOW, PASSWORD, fee_draft
 
 pytestmark = pytest.mark.browser
@@ -67,16 +75,16 @@ def test_legal_sees_what_a_returned_debit_fee_of_12_00_would_have_earned_in_nove
 
     log_in(page)
     page.goto(f"/admin/files/{FEE_FILE}")
-    page.click("#new-draft")
+    follow(page, "#new-draft")
     # the earliest effective date under AGB 8.1 when notified on NOW (2026-11-21): six weeks
     page.fill("#yaml", fee_draft("2027-01-03", "12.00 EUR"))
-    page.click("#save")
+    follow(page, "#save")
     page.wait_for_selector("#valid")
     with engine.store.db.connect() as connection:
         before = counts(connection)
     page.fill("#impact-from", "2026-11-01")
     page.fill("#impact-to", "2026-11-30")
-    page.click("#impact-run")
+    follow(page, "#impact-run")
     page.wait_for_selector("#impact-chart")
     # six returned debits in November: 6 x 9.80 = 58.80 before, 6 x 12.00 = 72.00 after
     assert page.inner_text("#impact-delta") == "+13.20"
