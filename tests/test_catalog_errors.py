@@ -249,3 +249,33 @@ def test_a_parameter_without_its_german_label_is_refused(catalog_copy, capsys):
     assert main(["validate", str(catalog_copy)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{FEE}:10:5: 'label_de' is a required property (at /parameters/flat_fee)"
+
+
+def test_a_catalog_loaded_again_reads_each_changed_file_again_and_locates_its_faults_anew(
+    catalog_copy,
+):
+    """Checking a draft loads the catalog again; what is kept between loads (each file's
+    parsed content, each content's schema verdict) never hides a change or moves a fault."""
+    edit(
+        catalog_copy / FEE,
+        "    disadvantage: increase\n",
+        "    disadvantage: increase\n    colour: red\n",
+    )
+    unknown = "unknown key 'colour' (at /parameters/flat_fee/colour)"
+    assert errors_of(catalog_copy) == [f"{FEE}:14:5: {unknown}"]
+    assert errors_of(catalog_copy) == [f"{FEE}:14:5: {unknown}"]  # the same, loaded again
+    # The same content two lines further down: the kept verdict, located in the new text.
+    text = (catalog_copy / FEE).read_text(encoding="utf-8")
+    (catalog_copy / FEE).write_text("# moved\n# down\n" + text, encoding="utf-8")
+    assert errors_of(catalog_copy) == [f"{FEE}:16:5: {unknown}"]
+    edit(catalog_copy / FEE, "    colour: red\n", "")
+    assert errors_of(catalog_copy) == []
+
+
+def test_each_load_gets_data_of_its_own(catalog_copy):
+    from engine.catalog.yaml_source import read_yaml_file
+
+    first = read_yaml_file(catalog_copy / FEE, FEE)
+    first.data["versions"][0]["values"]["flat_fee"] = "99.00 EUR"
+    again = read_yaml_file(catalog_copy / FEE, FEE)
+    assert again.data["versions"][0]["values"]["flat_fee"] == "9.80 EUR"

@@ -425,23 +425,44 @@ def _pointer(parts) -> str:
 
 
 def _schema_errors(document: YamlDocument, validator: Draft202012Validator):
-    """Schema faults, one per location (a value failing pattern and format is reported once)."""
+    """Schema faults, one per location (a value failing pattern and format is reported once).
+
+    The verdict on a file's content is kept: checking a draft loads the whole catalog again,
+    with every other file unchanged (the draft page runs each clause example on such a load)."""
+    key = (id(validator), repr(document.data))  # repr tells 1, 1.0, "1" and True apart
+    kept = _schema_verdicts.get(key)
+    if kept is None or kept[0] is not validator:
+        kept = (validator, tuple(_schema_faults(document.data, validator)))
+        if len(_schema_verdicts) >= SCHEMA_VERDICTS_KEPT:
+            _schema_verdicts.clear()
+        _schema_verdicts[key] = kept
+    for pointer, message, at_key in kept[1]:
+        yield document.error(pointer, message, at_key=at_key)
+
+
+# Schema verdicts kept per process, by validator and content; each holds its validator, so
+# that another validator never takes its id while the verdict is kept.
+SCHEMA_VERDICTS_KEPT = 4096
+_schema_verdicts: dict[tuple[int, str], tuple[Draft202012Validator, tuple]] = {}
+
+
+def _schema_faults(data, validator: Draft202012Validator) -> Iterator[tuple[str, str, bool]]:
+    """(pointer, message, at the key) of each fault of ``data``."""
     reported: set[str] = set()
-    for error in sorted(validator.iter_errors(document.data), key=lambda e: e.path):
+    for error in sorted(validator.iter_errors(data), key=lambda e: e.path):
         pointer = _pointer(error.absolute_path)
         if error.validator not in ("additionalProperties", "required"):
             if pointer in reported:
                 continue
             reported.add(pointer)
-        yield from _describe(document, error, pointer)
+        yield from _describe(error, pointer)
 
 
-def _describe(document: YamlDocument, error: ValidationError, pointer: str):
+def _describe(error: ValidationError, pointer: str) -> Iterator[tuple[str, str, bool]]:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
         for key in sorted(set(error.instance) - known):
-            child = f"{pointer}/{escape_pointer_token(key)}"
-            yield document.error(child, f"unknown key {key!r}", at_key=True)
+            yield f"{pointer}/{escape_pointer_token(key)}", f"unknown key {key!r}", True
         return
     if error.validator in ("anyOf", "oneOf"):
         floats = [e for e in _descendants(error) if isinstance(e.instance, float)]
@@ -457,7 +478,7 @@ def _describe(document: YamlDocument, error: ValidationError, pointer: str):
         message = f"{error.instance!r} is not valid here: {error.schema['description']}"
     else:
         message = error.message
-    yield document.error(pointer, message)
+    yield pointer, message, False
 
 
 def _descendants(error: ValidationError):

@@ -18,6 +18,7 @@ rejects (money is a string with its currency). Every refusal is a located
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,24 @@ def read_yaml_file(path: Path, relative: str) -> YamlDocument:
         line = raw.count(b"\n", 0, exc.start) + 1
         document.add(None, f"not UTF-8 text (byte {exc.start} of line {line})", "")
         return document
-    return read_yaml(text, relative)
+    return _read_kept(text, raw, relative)
+
+
+# Files read per process, by path and content: checking a draft loads the whole catalog again,
+# with every other file unchanged. Kept pickled, so that each reader gets objects of its own.
+FILES_KEPT = 4096
+_kept_files: dict[tuple[str, bytes], bytes] = {}
+
+
+def _read_kept(text: str, raw: bytes, relative: str) -> YamlDocument:
+    kept = _kept_files.get((relative, raw))
+    if kept is not None:
+        return pickle.loads(kept)
+    document = read_yaml(text, relative)
+    if len(_kept_files) >= FILES_KEPT:
+        _kept_files.clear()
+    _kept_files[(relative, raw)] = pickle.dumps(document, pickle.HIGHEST_PROTOCOL)
+    return document
 
 
 def too_large(size: int) -> str:
