@@ -72,8 +72,11 @@ def chromium() -> Iterator:
 
 
 @contextmanager
-def browser_page(browser, server: str, request, *, timeout_ms: int = 15_000, **context) -> Iterator:
-    """A fresh page on ``server``; a failed test leaves its screenshot in test-artifacts/."""
+def browser_page(browser, server: str, request, *, timeout_ms: int = 30_000, **context) -> Iterator:
+    """A fresh page on ``server``; a failed test leaves its screenshot in test-artifacts/.
+
+    Waits give up after ``timeout_ms``: 30 s, as a page that takes a second here took up to
+    fourteen in CI, beside the other test worker on two cores."""
     browser_context = browser.new_context(base_url=server, **context)
     page = browser_context.new_page()
     page.set_default_timeout(timeout_ms)
