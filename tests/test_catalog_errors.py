@@ -279,3 +279,23 @@ def test_each_load_gets_data_of_its_own(catalog_copy):
     first.data["versions"][0]["values"]["flat_fee"] = "99.00 EUR"
     again = read_yaml_file(catalog_copy / FEE, FEE)
     assert again.data["versions"][0]["values"]["flat_fee"] == "9.80 EUR"
+
+
+def test_what_a_process_keeps_between_loads_stays_within_its_bounds(catalog_copy, monkeypatch):
+    """Drafts come and go (each a new content): the kept parses and verdicts start afresh
+    when they would pass their bounds, and the loads stay right."""
+    from engine.catalog import loader, yaml_source
+
+    monkeypatch.setattr(loader, "SCHEMA_VERDICTS_KEPT", 20_000)
+    monkeypatch.setattr(loader, "_schema_verdicts", {})
+    monkeypatch.setattr(loader, "_schema_verdicts_size", [0])
+    monkeypatch.setattr(yaml_source, "FILES_KEPT", 50_000)
+    monkeypatch.setattr(yaml_source, "_kept_files", {})
+    monkeypatch.setattr(yaml_source, "_kept_size", [0])
+    for fee in ("9.80", "9.90", "10.00"):
+        edit(catalog_copy / FEE, 'flat_fee: "9.80 EUR"', f'flat_fee: "{fee} EUR"')
+        assert errors_of(catalog_copy) == []
+        edit(catalog_copy / FEE, f'flat_fee: "{fee} EUR"', 'flat_fee: "9.80 EUR"')
+        largest_file = max(len(kept) for kept in yaml_source._kept_files.values())
+        assert yaml_source._kept_size[0] <= 50_000 + 2 * largest_file
+        assert loader._schema_verdicts_size[0] <= 20_000 + 10_000

@@ -429,21 +429,25 @@ def _schema_errors(document: YamlDocument, validator: Draft202012Validator):
 
     The verdict on a file's content is kept: checking a draft loads the whole catalog again,
     with every other file unchanged (the draft page runs each clause example on such a load)."""
-    key = (id(validator), repr(document.data))  # repr tells 1, 1.0, "1" and True apart
-    kept = _schema_verdicts.get(key)
+    content = repr(document.data)  # repr tells 1, 1.0, "1" and True apart
+    kept = _schema_verdicts.get((id(validator), content))
     if kept is None or kept[0] is not validator:
         kept = (validator, tuple(_schema_faults(document.data, validator)))
-        if len(_schema_verdicts) >= SCHEMA_VERDICTS_KEPT:
+        _schema_verdicts_size[0] += len(content)
+        if _schema_verdicts_size[0] > SCHEMA_VERDICTS_KEPT:  # drafts come and go: start afresh
             _schema_verdicts.clear()
-        _schema_verdicts[key] = kept
+            _schema_verdicts_size[0] = len(content)
+        _schema_verdicts[(id(validator), content)] = kept
     for pointer, message, at_key in kept[1]:
         yield document.error(pointer, message, at_key=at_key)
 
 
-# Schema verdicts kept per process, by validator and content; each holds its validator, so
-# that another validator never takes its id while the verdict is kept.
-SCHEMA_VERDICTS_KEPT = 4096
+# Schema verdicts kept per process, by validator and content, up to this many characters of
+# content (the shipped catalog takes some 230,000); each holds its validator, so that another
+# validator never takes its id while the verdict is kept.
+SCHEMA_VERDICTS_KEPT = 8_000_000
 _schema_verdicts: dict[tuple[int, str], tuple[Draft202012Validator, tuple]] = {}
+_schema_verdicts_size = [0]
 
 
 def _schema_faults(data, validator: Draft202012Validator) -> Iterator[tuple[str, str, bool]]:

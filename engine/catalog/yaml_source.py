@@ -158,10 +158,12 @@ def read_yaml_file(path: Path, relative: str) -> YamlDocument:
     return _read_kept(text, raw, relative)
 
 
-# Files read per process, by path and content: checking a draft loads the whole catalog again,
-# with every other file unchanged. Kept pickled, so that each reader gets objects of its own.
-FILES_KEPT = 4096
+# Files read per process, by path and content, up to this many bytes (content and parse; the
+# shipped catalog takes some 0.8 MB): checking a draft loads the whole catalog again, with
+# every other file unchanged. Kept pickled, so that each reader gets objects of its own.
+FILES_KEPT = 16_000_000
 _kept_files: dict[tuple[str, bytes], bytes] = {}
+_kept_size = [0]
 
 
 def _read_kept(text: str, raw: bytes, relative: str) -> YamlDocument:
@@ -169,9 +171,12 @@ def _read_kept(text: str, raw: bytes, relative: str) -> YamlDocument:
     if kept is not None:
         return pickle.loads(kept)
     document = read_yaml(text, relative)
-    if len(_kept_files) >= FILES_KEPT:
+    kept = pickle.dumps(document, pickle.HIGHEST_PROTOCOL)
+    _kept_size[0] += len(raw) + len(kept)
+    if _kept_size[0] > FILES_KEPT:  # files changed often in this process: start afresh
         _kept_files.clear()
-    _kept_files[(relative, raw)] = pickle.dumps(document, pickle.HIGHEST_PROTOCOL)
+        _kept_size[0] = len(raw) + len(kept)
+    _kept_files[(relative, raw)] = kept
     return document
 
 
